@@ -1,0 +1,47 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+
+from hookline import __version__
+from hookline.api import errors
+from hookline.api.limits import BodyLimit
+from hookline.api.routers import catalog, deliveries, events, health, keys, owners, subscriptions
+from hookline.services.container import Services
+
+API_PREFIX = "/api/v1"
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) -> FastAPI:
+    """The API over ``services``. ``extra_lifespan`` runs inside (e.g. the embedded worker)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:
+            if extra_lifespan is None:
+                yield
+            else:
+                async with extra_lifespan(app):
+                    yield
+        finally:
+            await services.storage.close()
+
+    app = FastAPI(
+        title="Hookline",
+        version=__version__,
+        description="Webhook delivery for messaging, email and phone platforms.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for module in (events, subscriptions, deliveries, owners, keys, catalog):
+        app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    return app

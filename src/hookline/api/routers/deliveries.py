@@ -1,0 +1,41 @@
+"""The delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.schemas.events import AttemptList, AttemptOut
+from hookline.storage.base import AttemptFilter
+
+router = APIRouter(prefix="/webhooks/deliveries", tags=["deliveries"])
+
+
+@router.get("", operation_id="list_deliveries")
+async def list_deliveries(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    subscription_id: str | None = None,
+    phone_number_id: str | None = None,
+    event_type: str | None = None,
+    event_id: str | None = None,
+    success: bool | None = None,
+    # clamped, not refused: the contract says 1-200
+    limit: Annotated[int, Query()] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AttemptList:
+    attempts = await services.deliveries.attempts(
+        principal,
+        AttemptFilter(
+            subscription_id=subscription_id,
+            phone_number_id=phone_number_id,
+            event_type=event_type,
+            event_id=event_id,
+            success=success,
+            limit=limit,
+            offset=offset,
+        ),
+    )
+    return AttemptList(deliveries=[AttemptOut.of(a) for a in attempts])

@@ -1,0 +1,102 @@
+"""The owner registry: identities, mailboxes, phone numbers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.schemas.owners import (
+    IdentityCreate,
+    IdentityList,
+    IdentityOut,
+    MailboxCreate,
+    MailboxList,
+    MailboxOut,
+    PhoneNumberCreate,
+    PhoneNumberList,
+    PhoneNumberOut,
+)
+
+router = APIRouter(tags=["owners"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.post("/identities", status_code=201, operation_id="create_identity")
+async def create_identity(
+    body: IdentityCreate, principal: PrincipalDep, services: ServicesDep
+) -> IdentityOut:
+    return IdentityOut.of(await services.owners.create_identity(principal, body.agent_handle))
+
+
+@router.get("/identities", operation_id="list_identities")
+async def list_identities(
+    principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
+) -> IdentityList:
+    found = await services.owners.list_identities(principal, limit, offset)
+    return IdentityList(identities=[IdentityOut.of(i) for i in found])
+
+
+@router.get("/identities/{agent_handle}", operation_id="get_identity")
+async def get_identity(
+    agent_handle: str, principal: PrincipalDep, services: ServicesDep
+) -> IdentityOut:
+    return IdentityOut.of(await services.owners.identity(principal, agent_handle))
+
+
+@router.delete("/identities/{agent_handle}", status_code=204, operation_id="delete_identity")
+async def delete_identity(
+    agent_handle: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    await services.owners.delete_identity(principal, agent_handle)
+    return Response(status_code=204)
+
+
+@router.post("/mail/mailboxes", status_code=201, operation_id="create_mailbox")
+async def create_mailbox(
+    body: MailboxCreate, principal: PrincipalDep, services: ServicesDep
+) -> MailboxOut:
+    return MailboxOut.of(
+        await services.owners.create_mailbox(principal, body.email_address, body.agent_handle)
+    )
+
+
+@router.get("/mail/mailboxes", operation_id="list_mailboxes")
+async def list_mailboxes(
+    principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
+) -> MailboxList:
+    found = await services.owners.list_mailboxes(principal, limit, offset)
+    return MailboxList(mailboxes=[MailboxOut.of(m) for m in found])
+
+
+@router.get("/mail/mailboxes/{email_address}", operation_id="get_mailbox")
+async def get_mailbox(
+    email_address: str, principal: PrincipalDep, services: ServicesDep
+) -> MailboxOut:
+    return MailboxOut.of(await services.owners.mailbox(principal, email_address))
+
+
+@router.post("/phone/numbers", status_code=201, operation_id="create_phone_number")
+async def create_phone_number(
+    body: PhoneNumberCreate, principal: PrincipalDep, services: ServicesDep
+) -> PhoneNumberOut:
+    return PhoneNumberOut.of(
+        await services.owners.create_phone_number(principal, body.number, body.agent_handle)
+    )
+
+
+@router.get("/phone/numbers", operation_id="list_phone_numbers")
+async def list_phone_numbers(
+    principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
+) -> PhoneNumberList:
+    found = await services.owners.list_phone_numbers(principal, limit, offset)
+    return PhoneNumberList(phone_numbers=[PhoneNumberOut.of(p) for p in found])
+
+
+@router.get("/phone/numbers/{number_id}", operation_id="get_phone_number")
+async def get_phone_number(
+    number_id: str, principal: PrincipalDep, services: ServicesDep
+) -> PhoneNumberOut:
+    return PhoneNumberOut.of(await services.owners.phone_number(principal, number_id))

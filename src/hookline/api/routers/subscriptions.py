@@ -1,0 +1,80 @@
+"""Webhook subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.schemas.subscriptions import (
+    SubscriptionCreate,
+    SubscriptionCreated,
+    SubscriptionList,
+    SubscriptionOut,
+    SubscriptionUpdate,
+)
+from hookline.services.subscriptions import SubscriptionInput
+from hookline.storage.base import SubscriptionFilter
+
+router = APIRouter(prefix="/webhooks/subscriptions", tags=["subscriptions"])
+
+
+@router.post("", status_code=201, operation_id="create_subscription")
+async def create_subscription(
+    body: SubscriptionCreate, principal: PrincipalDep, services: ServicesDep
+) -> SubscriptionCreated:
+    data = body.model_dump(exclude={"filters"})
+    data["domains"] = body.filters.domains if body.filters else []
+    created = await services.subscriptions.create(principal, SubscriptionInput(**data))
+    return SubscriptionCreated(
+        **SubscriptionOut.of(created.subscription).model_dump(),
+        signing_key=created.signing_key,
+        secret=created.secret,
+    )
+
+
+@router.get("", operation_id="list_subscriptions")
+async def list_subscriptions(
+    principal: PrincipalDep,
+    services: ServicesDep,
+    mailbox_id: str | None = None,
+    phone_number_id: str | None = None,
+    agent_identity_id: str | None = None,
+    url: str | None = None,
+    event_type: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> SubscriptionList:
+    flt = SubscriptionFilter(
+        mailbox_id=mailbox_id,
+        phone_number_id=phone_number_id,
+        agent_identity_id=agent_identity_id,
+        url=url,
+        event_type=event_type,
+    )
+    subs = await services.subscriptions.list(principal, flt, limit, offset)
+    return SubscriptionList(subscriptions=[SubscriptionOut.of(s) for s in subs])
+
+
+@router.get("/{subscription_id}", operation_id="get_subscription")
+async def get_subscription(
+    subscription_id: str, principal: PrincipalDep, services: ServicesDep
+) -> SubscriptionOut:
+    return SubscriptionOut.of(await services.subscriptions.get(principal, subscription_id))
+
+
+@router.patch("/{subscription_id}", operation_id="update_subscription")
+async def update_subscription(
+    subscription_id: str, body: SubscriptionUpdate, principal: PrincipalDep, services: ServicesDep
+) -> SubscriptionOut:
+    sub = await services.subscriptions.update(principal, subscription_id, body.changes())
+    return SubscriptionOut.of(sub)
+
+
+@router.delete("/{subscription_id}", status_code=204, operation_id="delete_subscription")
+async def delete_subscription(
+    subscription_id: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    await services.subscriptions.delete(principal, subscription_id)
+    return Response(status_code=204)

@@ -1,0 +1,98 @@
+"""One settings object, read from ``HOOKLINE_*`` variables. Built in ``main``, passed down."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from hookline.core.profiles import PROFILES
+from hookline.core.retry import DEFAULT_SCHEDULE_S, parse_schedule
+
+DEFAULT_DATABASE_URL = "sqlite:///./hookline.db"
+
+
+class Settings(BaseSettings):
+    """Every setting of DESIGN.md under its name, plus a few of Hookline's own."""
+
+    model_config = SettingsConfigDict(env_prefix="HOOKLINE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    admin_key: str | None = None
+    secret_key: str | None = None
+    default_profile: str = "standard"
+    retry_schedule: Annotated[tuple[int, ...], NoDecode] = DEFAULT_SCHEDULE_S
+    delivery_timeout_s: float = Field(10.0, gt=0, le=300)
+    allow_http: bool = False
+    allowed_networks: Annotated[
+        tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
+    ] = ()
+    disable_after_s: int = Field(432_000, gt=0)
+    incoming_call_timeout_s: float = Field(5.0, gt=0, le=60)
+    incoming_call_fallback: Literal["answer", "reject", "forward"] = "reject"
+
+    # Hookline's own knobs
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    response_body_cap_bytes: int = Field(4096, ge=0, le=1_048_576)
+    max_in_flight: int = Field(256, ge=1, le=10_000)
+    max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
+    poll_interval_s: float = Field(1.0, gt=0, le=60)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("default_profile")
+    @classmethod
+    def _profile(cls, v: str) -> str:
+        if v not in PROFILES:
+            raise ValueError(f"must be one of {', '.join(PROFILES)}")
+        return v
+
+    @field_validator("retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, v: object) -> object:
+        if isinstance(v, str):
+            return parse_schedule(v)
+        return v
+
+    @field_validator("allowed_networks", mode="before")
+    @classmethod
+    def _networks(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(
+                ipaddress.ip_network(p.strip(), strict=False) for p in v.split(",") if p.strip()
+            )
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        scheme = v.split(":", 1)[0].split("+", 1)[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return v
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if self.secret_key is not None and len(self.secret_key) < 16:
+            raise ValueError("HOOKLINE_SECRET_KEY must be at least 16 characters")
+        if self.admin_key is not None and len(self.admin_key) < 16:
+            raise ValueError("HOOKLINE_ADMIN_KEY must be at least 16 characters")
+        if not self.is_sqlite and self.secret_key is None:
+            raise ValueError("HOOKLINE_SECRET_KEY is required with PostgreSQL")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of an embedded database (None in memory or on PostgreSQL)."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split("///", 1)[-1]
+        return None if path in ("", ":memory:") else Path(path)

@@ -1,0 +1,58 @@
+"""One error hierarchy for the whole domain.
+
+::
+
+    HooklineError
+    ├── ValidationFailed      input that breaks a rule (field named)      → 422
+    ├── NotFound              no such resource visible to the caller      → 404
+    ├── Unauthenticated       no key, unknown key, revoked key            → 401
+    ├── Forbidden             a known caller acting outside its scope     → 403
+    ├── Conflict              the resource's state forbids the action     → 409
+    └── PayloadTooLarge       a body past the configured bound            → 413
+
+The HTTP status for each is chosen in one place, ``hookline.api.errors``.
+"""
+
+from __future__ import annotations
+
+
+class HooklineError(Exception):
+    """Base of every domain error."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationFailed(HooklineError):
+    """Input that breaks a rule; ``field`` names where (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.reason = message
+
+
+class NotFound(HooklineError):
+    """No such resource, or one the caller may not see."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        super().__init__(f"{kind} {key!r} not found")
+        self.kind = kind
+        self.key = key
+
+
+class Unauthenticated(HooklineError):
+    """The request carries no valid API key."""
+
+
+class Forbidden(HooklineError):
+    """The caller is known but may not do this."""
+
+
+class Conflict(HooklineError):
+    """The resource's current state forbids the action."""
+
+
+class PayloadTooLarge(HooklineError):
+    """A request body or list is larger than allowed."""

@@ -1,0 +1,157 @@
+"""Frozen domain values, built from rows at the storage edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Scope = Literal["admin", "agent"]
+DeliveryState = Literal["pending", "delivering", "succeeded", "failed", "cancelled"]
+JsonObject = Mapping[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Organization:
+    id: str
+    name: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiKey:
+    id: str
+    organization_id: str
+    prefix: str
+    scope: Scope
+    agent_identity_id: str | None
+    name: str | None
+    created_at_ms: int
+    revoked_at_ms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Identity:
+    id: str
+    organization_id: str
+    agent_handle: str
+    created_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Mailbox:
+    id: str
+    organization_id: str
+    email_address: str
+    agent_identity_id: str | None
+    webhook_url: str | None
+    created_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PhoneNumber:
+    id: str
+    organization_id: str
+    number: str
+    agent_identity_id: str | None
+    incoming_call_action: str
+    incoming_call_webhook_url: str | None
+    created_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Subscription:
+    """A URL that wants some event types of one owner (or the whole organization)."""
+
+    id: str
+    organization_id: str
+    url: str
+    event_types: tuple[str, ...]
+    mailbox_id: str | None = None
+    phone_number_id: str | None = None
+    agent_identity_id: str | None = None
+    #: the identity that owns the subscription's channel (or the identity itself)
+    owner_identity_id: str | None = None
+    name: str | None = None
+    description: str | None = None
+    enabled: bool = True
+    disabled_reason: str | None = None
+    profile: str = "standard"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    domains: tuple[str, ...] = ()
+    retry_schedule: tuple[int, ...] | None = None
+    max_in_flight: int | None = None
+    rate_limit_per_second: float | None = None
+    has_auth_token: bool = False
+    created_at_ms: int = 0
+    updated_at_ms: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """Something that happened: published once, immutable, stable id."""
+
+    id: str
+    organization_id: str
+    type: str
+    data: JsonObject
+    occurred_at_ms: int
+    created_at_ms: int
+    mailbox_id: str | None = None
+    phone_number_id: str | None = None
+    #: the identity the event belongs to (directly, or through its mailbox or number)
+    agent_identity_id: str | None = None
+    domain: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Delivery:
+    id: str
+    organization_id: str
+    event_id: str
+    subscription_id: str
+    state: DeliveryState
+    attempts: int
+    next_attempt_at_ms: int | None
+    first_attempt_at_ms: int | None
+    last_attempt_at_ms: int | None
+    last_status: int | None
+    last_error: str | None
+    created_at_ms: int
+    updated_at_ms: int
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Attempt:
+    """One HTTP request of a delivery, as logged."""
+
+    id: str
+    organization_id: str
+    delivery_id: str | None
+    subscription_id: str | None
+    phone_number_id: str | None
+    event_id: str
+    event_type: str
+    url: str
+    request_payload: str
+    response_status: int | None
+    response_body: str | None
+    error_detail: str | None
+    duration_ms: int
+    is_replay: bool
+    created_at_ms: int
+    replayable: bool = True
+    replay_unavailable_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ClaimedDelivery:
+    """A delivery leased to one worker, with everything needed to send it."""
+
+    delivery: Delivery
+    event: Event
+    subscription: Subscription
+    lease_token: str
+    #: encrypted signing material and auth token, opened by the services layer
+    secret_ciphertexts: Sequence[str] = ()
+    auth_token_ciphertext: str | None = None

@@ -1,0 +1,50 @@
+"""Classifying what an endpoint answered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Outcome:
+    success: bool
+    status: int | None
+    error: str | None
+    #: seconds the endpoint asked us to wait (429/503 only)
+    retry_after_s: float | None = None
+    #: 410 Gone: the endpoint wants no more deliveries
+    gone: bool = False
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date); None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(when.timestamp() - now_s, 0.0)
+
+
+def classify(
+    *, status: int | None, error: str | None, retry_after: str | None = None, now_s: float = 0.0
+) -> Outcome:
+    """Success only on 2xx. A 3xx is a failure: redirects are never followed."""
+    if status is None:
+        return Outcome(success=False, status=None, error=error or "no response")
+    if 200 <= status < 300:
+        return Outcome(success=True, status=status, error=None)
+    if status == 410:
+        return Outcome(success=False, status=status, error="410 Gone", gone=True)
+    wait = parse_retry_after(retry_after, now_s) if status in (429, 503) else None
+    reason = error or (
+        f"redirect not followed ({status})" if 300 <= status < 400 else f"HTTP {status}"
+    )
+    return Outcome(success=False, status=status, error=reason, retry_after_s=wait)

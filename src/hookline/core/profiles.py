@@ -1,0 +1,110 @@
+"""Wire profiles: how an event looks on the wire, and how it is signed.
+
+The event is stored once; a profile renders its body (the exact bytes that are signed and
+sent) and, per attempt, its headers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from hookline.core import signing
+from hookline.core.catalog import CATALOG
+from hookline.core.timefmt import iso_from_ms
+
+STANDARD: Final = "standard"
+INKBOX: Final = "inkbox"
+INBOX: Final = "inbox"
+INBOXROAD: Final = "inboxroad"
+PROFILES: Final = (STANDARD, INKBOX, INBOX, INBOXROAD)
+#: profiles whose key belongs to the subscription (inkbox uses the owner's signing key)
+PER_SUBSCRIPTION_SECRET: Final = frozenset({STANDARD, INBOX, INBOXROAD})
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON, the form every profile sends."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def inboxroad_kind(event_type: str) -> str:
+    known = CATALOG.get(event_type)
+    return known.inboxroad_kind if known else event_type
+
+
+def render_body(
+    profile: str, *, event_id: str, event_type: str, occurred_at_ms: int, data: Mapping[str, Any]
+) -> bytes:
+    """The body of ``profile`` for one event. Deterministic: same event, same bytes."""
+    ts = iso_from_ms(occurred_at_ms)
+    if profile == STANDARD:
+        return dumps({"id": event_id, "type": event_type, "timestamp": ts, "data": data})
+    if profile == INKBOX:
+        return dumps({"id": event_id, "event_type": event_type, "timestamp": ts, "data": data})
+    if profile == INBOX:
+        return dumps({"id": event_id, "type": event_type, "created_at": ts, "data": data})
+    if profile == INBOXROAD:
+        flat: dict[str, Any] = {"kind": inboxroad_kind(event_type)}
+        flat.update(data)
+        flat["timestamp"] = ts
+        flat["message_id"] = data.get("message_id", event_id)
+        return dumps(flat)
+    raise ValueError(f"unknown profile {profile!r}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptIdentity:
+    """What changes from one attempt to the next."""
+
+    timestamp_s: int
+    request_id: str
+
+
+def sign_headers(
+    profile: str,
+    *,
+    body: bytes,
+    event_id: str,
+    secrets: Sequence[str],
+    attempt: AttemptIdentity,
+) -> dict[str, str]:
+    """Signature headers of ``profile``. ``secrets`` holds every valid key, current first."""
+    if not secrets:
+        raise ValueError("a delivery needs at least one signing secret")
+    ts = str(attempt.timestamp_s)
+    if profile == STANDARD:
+        return {
+            "webhook-id": event_id,
+            "webhook-timestamp": ts,
+            "webhook-signature": signing.sign_standard(secrets, event_id, ts, body),
+        }
+    if profile == INKBOX:
+        return {
+            "X-Inkbox-Request-ID": attempt.request_id,
+            "X-Inkbox-Timestamp": ts,
+            "X-Inkbox-Signature": signing.sign_inkbox(secrets[0], attempt.request_id, ts, body),
+        }
+    if profile == INBOX:
+        return {"X-Inbox-Signature": signing.sign_inbox(secrets[0], body)}
+    if profile == INBOXROAD:
+        return {"X-Signature": signing.sign_inboxroad(secrets[0], body)}
+    raise ValueError(f"unknown profile {profile!r}")
+
+
+def request_headers(
+    *,
+    signature_headers: Mapping[str, str],
+    custom_headers: Mapping[str, str],
+    user_agent: str,
+    auth_token: str | None,
+) -> dict[str, str]:
+    """All headers of one attempt. Hookline's own headers win over custom ones."""
+    headers: dict[str, str] = dict(custom_headers)
+    headers["Content-Type"] = "application/json"
+    headers["User-Agent"] = user_agent
+    if auth_token:
+        headers["Authorization"] = f"Bearer {auth_token}"
+    headers.update(signature_headers)
+    return headers

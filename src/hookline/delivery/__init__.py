@@ -1,0 +1,1 @@
+"""The delivery worker: dispatcher (claims, capacity), sender (HTTP), resolver (SSRF guard)."""

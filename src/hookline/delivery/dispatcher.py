@@ -1,0 +1,281 @@
+"""The dispatcher: claim due deliveries, send them within capacity, write outcomes in batches.
+
+No database transaction is held across an HTTP call: a delivery is leased (claimed) in one
+short transaction, sent, and its outcome written in another. A worker that dies leaves
+leases that expire, and its deliveries fall due again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+
+from hookline import __version__
+from hookline.core import ids, profiles
+from hookline.core.models import Attempt, ClaimedDelivery
+from hookline.core.outcome import classify
+from hookline.core.retry import decide
+from hookline.delivery.sender import Sender, SendResult
+from hookline.metrics import Metrics
+from hookline.services.clock import Clock
+from hookline.services.secretbox import SecretBox
+from hookline.storage.base import OutcomeRecord, Storage
+
+log = logging.getLogger("hookline.worker")
+
+USER_AGENT = f"Hookline/{__version__}"
+CLAIM_BATCH = 200  # deliveries leased per claim
+LEASE_MARGIN_MS = 30_000  # lease = timeout + waiting room + this margin
+FLUSH_BATCH = 200  # outcomes written per transaction at most
+FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with others
+MAX_JITTER_MS = 1000  # added to retries, never subtracted
+STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
+MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        storage: Storage,
+        sender: Sender,
+        box: SecretBox,
+        clock: Clock,
+        metrics: Metrics,
+        schedule: Sequence[int],
+        timeout_s: float,
+        body_cap_bytes: int,
+        max_in_flight: int,
+        max_in_flight_per_subscription: int,
+        poll_interval_s: float,
+    ) -> None:
+        self._storage = storage
+        self._sender = sender
+        self._box = box
+        self._clock = clock
+        self._metrics = metrics
+        self._schedule = tuple(schedule)
+        self._cap = body_cap_bytes
+        self._max_in_flight = max_in_flight
+        self._per_sub = max_in_flight_per_subscription
+        self._poll_s = poll_interval_s
+        # a leased delivery may wait for its subscription's slot, then take a full timeout
+        self._lease_ms = int(timeout_s * 1000) * 2 + LEASE_MARGIN_MS
+        self._wakeup = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._sub_slots: dict[str, asyncio.Semaphore] = {}
+        self._pending: list[OutcomeRecord] = []
+        self._flush_needed = asyncio.Event()
+        self._rng = random.Random()
+
+    def wake(self) -> None:
+        """Something may be due now (called on publish, or by a database notification)."""
+        self._wakeup.set()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._tasks)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        flusher = asyncio.create_task(self._flush_loop(stop), name="hookline-flush")
+        try:
+            await self._claim_loop(stop)
+        finally:
+            await self._drain()
+            self._flush_needed.set()
+            await flusher
+
+    async def _claim_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            free = self._max_in_flight - len(self._tasks)
+            got = 0
+            if free > 0:
+                self._wakeup.clear()
+                try:
+                    claimed = await self._storage.claim_due(
+                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms
+                    )
+                except Exception:
+                    log.exception("claim failed; retrying")
+                    claimed = []
+                    await _wait_any(stop, None, self._poll_s)
+                got = len(claimed)
+                for c in claimed:
+                    self._spawn(c)
+            if got and got == min(free, CLAIM_BATCH):
+                continue  # there may be more due right now
+            if free <= 0:
+                self._slot_freed.clear()
+                await _wait_any(stop, self._slot_freed, self._poll_s)
+                continue
+            await _wait_any(stop, self._wakeup, await self._idle_wait_s())
+
+    async def _idle_wait_s(self) -> float:
+        try:
+            due = await self._storage.next_due_ms()
+        except Exception:
+            return self._poll_s
+        if due is None:
+            return self._poll_s
+        return min(max((due - self._clock.now_ms()) / 1000, MIN_WAIT_S), self._poll_s)
+
+    def _spawn(self, claimed: ClaimedDelivery) -> None:
+        task = asyncio.create_task(self._deliver(claimed))
+        self._tasks.add(task)
+        self._metrics.in_flight.inc()
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._metrics.in_flight.dec()
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("delivery task failed", exc_info=task.exception())
+
+    async def _deliver(self, c: ClaimedDelivery) -> None:
+        sub = c.subscription
+        limit = sub.max_in_flight or self._per_sub
+        slot = self._sub_slots.get(sub.id)
+        if slot is None:
+            slot = self._sub_slots[sub.id] = asyncio.Semaphore(limit)
+        async with slot:
+            started_ms = self._clock.now_ms()
+            body = profiles.render_body(
+                sub.profile,
+                event_id=c.event.id,
+                event_type=c.event.type,
+                occurred_at_ms=c.event.occurred_at_ms,
+                data=c.event.data,
+            )
+            result = await self._send(c, body, started_ms)
+        if not slot.locked() and slot._value == limit:  # noqa: SLF001 - idle: forget it
+            self._sub_slots.pop(sub.id, None)
+        self._record(c, body, result, started_ms)
+
+    async def _send(self, c: ClaimedDelivery, body: bytes, started_ms: int) -> SendResult:
+        try:
+            secrets = [self._box.open(x) for x in c.secret_ciphertexts]
+            auth = self._box.open(c.auth_token_ciphertext) if c.auth_token_ciphertext else None
+        except RuntimeError as exc:
+            return SendResult(status=None, body=None, error=str(exc), duration_ms=0)
+        if not secrets:
+            return SendResult(
+                status=None,
+                body=None,
+                error="no signing key is configured for this subscription's owner",
+                duration_ms=0,
+            )
+        sig = profiles.sign_headers(
+            c.subscription.profile,
+            body=body,
+            event_id=c.event.id,
+            secrets=secrets,
+            attempt=profiles.AttemptIdentity(
+                timestamp_s=started_ms // 1000, request_id=ids.new_request_id()
+            ),
+        )
+        headers = profiles.request_headers(
+            signature_headers=sig,
+            custom_headers=c.subscription.headers,
+            user_agent=USER_AGENT,
+            auth_token=auth,
+        )
+        return await self._sender.post(c.subscription.url, body, headers)
+
+    def _record(self, c: ClaimedDelivery, body: bytes, result: SendResult, started_ms: int) -> None:
+        now = self._clock.now_ms()
+        outcome = classify(
+            status=result.status,
+            error=result.error,
+            retry_after=result.retry_after,
+            now_s=now / 1000,
+        )
+        first = c.delivery.first_attempt_at_ms or started_ms
+        decision = decide(
+            outcome,
+            schedule=c.subscription.retry_schedule or self._schedule,
+            attempts_made=c.delivery.attempts + 1,
+            first_attempt_at_ms=first,
+            now_ms=now,
+            jitter_ms=self._rng.randrange(MAX_JITTER_MS),
+        )
+        self._metrics.attempts.labels("success" if outcome.success else "failure").inc()
+        self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        self._pending.append(
+            OutcomeRecord(
+                delivery_id=c.delivery.id,
+                lease_token=c.lease_token,
+                attempt=Attempt(
+                    id=ids.new_uuid(),
+                    organization_id=c.delivery.organization_id,
+                    delivery_id=c.delivery.id,
+                    subscription_id=c.subscription.id,
+                    phone_number_id=c.subscription.phone_number_id,
+                    event_id=c.event.id,
+                    event_type=c.event.type,
+                    url=c.subscription.url,
+                    request_payload=body.decode("utf-8", errors="replace"),
+                    response_status=result.status,
+                    response_body=result.body,
+                    error_detail=outcome.error,
+                    duration_ms=result.duration_ms,
+                    is_replay=False,
+                    created_at_ms=started_ms,
+                ),
+                state=decision.state,
+                next_attempt_at_ms=decision.next_attempt_at_ms,
+                first_attempt_at_ms=first,
+                disable_subscription_reason=decision.disable_reason,
+            )
+        )
+        if len(self._pending) >= FLUSH_BATCH:
+            self._flush_needed.set()
+        elif len(self._pending) == 1:
+            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_needed.set)
+
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        while True:
+            await self._flush_needed.wait()
+            self._flush_needed.clear()
+            while self._pending:
+                batch, self._pending = self._pending[:FLUSH_BATCH], self._pending[FLUSH_BATCH:]
+                # an outcome that is not written is an attempt sent twice: shield the write
+                await asyncio.shield(self._write(batch))
+            if stop.is_set() and not self._tasks:
+                return
+
+    async def _write(self, batch: list[OutcomeRecord]) -> None:
+        for delay in (0.0, 0.1, 0.5, 1.0, 2.0, 5.0):
+            if delay:
+                await asyncio.sleep(delay)
+            try:
+                await self._storage.record_outcomes(batch)
+                return
+            except Exception:
+                log.exception("writing %d outcomes failed; retrying", len(batch))
+        log.error("gave up writing %d outcomes; their leases will expire and retry", len(batch))
+
+    async def _drain(self) -> None:
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+
+
+async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout_s: float) -> None:
+    waiters = [asyncio.create_task(stop.wait())]
+    if other is not None:
+        waiters.append(asyncio.create_task(other.wait()))
+    try:
+        await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*waiters, return_exceptions=True)

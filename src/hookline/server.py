@@ -1,0 +1,154 @@
+"""Process roles: ``serve`` (API + worker), ``api``, ``worker``, ``migrate``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from hookline.api import create_app
+from hookline.config import Settings
+from hookline.delivery.dispatcher import Dispatcher
+from hookline.delivery.sender import Sender
+from hookline.services.container import Services
+from hookline.services.keys import Bootstrap
+
+log = logging.getLogger("hookline")
+
+
+class SchemaNotCurrent(RuntimeError):
+    pass
+
+
+async def prepare(services: Services, *, migrate: bool) -> Bootstrap:
+    """Migrate (or check the schema is current), then make sure an admin key exists."""
+    if migrate:
+        await services.storage.migrate()
+    elif not await services.storage.schema_is_current():
+        raise SchemaNotCurrent("the database schema is not current: run `hookline migrate` first")
+    return await services.keys.bootstrap(services.settings.admin_key)
+
+
+def build_dispatcher(services: Services) -> tuple[Dispatcher, Sender]:
+    s = services.settings
+    sender = Sender(
+        timeout_s=s.delivery_timeout_s,
+        body_cap_bytes=s.response_body_cap_bytes,
+        allowed_networks=s.allowed_networks,
+        max_connections=s.max_in_flight,
+    )
+    dispatcher = Dispatcher(
+        storage=services.storage,
+        sender=sender,
+        box=services.box,
+        clock=services.clock,
+        metrics=services.metrics,
+        schedule=s.retry_schedule,
+        timeout_s=s.delivery_timeout_s,
+        body_cap_bytes=s.response_body_cap_bytes,
+        max_in_flight=s.max_in_flight,
+        max_in_flight_per_subscription=s.max_in_flight_per_subscription,
+        poll_interval_s=s.poll_interval_s,
+    )
+    services.wakers.append(dispatcher.wake)
+    return dispatcher, sender
+
+
+@contextlib.asynccontextmanager
+async def running_worker(services: Services) -> AsyncIterator[Dispatcher]:
+    """Run the dispatcher (and the database's wake-ups) for the life of the block."""
+    dispatcher, sender = build_dispatcher(services)
+    await sender.start()
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
+        asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
+    ]
+    try:
+        yield dispatcher
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await sender.close()
+
+
+def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        lifespan="on",
+    )
+    return uvicorn.Server(config)
+
+
+async def serve(settings: Settings, *, with_worker: bool, announce: bool = True) -> None:
+    """``hookline serve`` (with_worker) and ``hookline api``."""
+    services = Services.build(settings)
+    boot = await prepare(services, migrate=with_worker)
+    if announce:
+        _announce(settings, boot, with_worker)
+
+    @contextlib.asynccontextmanager
+    async def worker_lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with running_worker(services):
+            yield
+
+    app = create_app(services, extra_lifespan=worker_lifespan if with_worker else None)
+    await _uvicorn(app, settings).serve()
+
+
+async def worker(settings: Settings) -> None:
+    """``hookline worker``: deliver until SIGTERM or SIGINT, then finish in-flight attempts."""
+    services = Services.build(settings)
+    try:
+        await prepare(services, migrate=False)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info("worker started on %s", _safe_url(settings.database_url))
+        async with running_worker(services):
+            await stop.wait()
+        log.info("worker stopped")
+    finally:
+        await services.storage.close()
+
+
+async def migrate(settings: Settings) -> None:
+    services = Services.build(settings)
+    try:
+        await services.storage.migrate()
+    finally:
+        await services.storage.close()
+
+
+def _announce(settings: Settings, boot: Bootstrap, with_worker: bool) -> None:
+    role = "API and worker" if with_worker else "API"
+    print(
+        f"Hookline {role} on http://{settings.host}:{settings.port} ({_safe_url(settings.database_url)})",
+        flush=True,
+    )
+    if boot.new_admin_key:
+        print(
+            "A new admin API key was created for the default organization. It is shown only once:\n"
+            f"  HOOKLINE_ADMIN_KEY={boot.new_admin_key}",
+            flush=True,
+        )
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        creds, _, host = rest.rpartition("@")
+        user = creds.split(":", 1)[0]
+        return f"{scheme}{sep}{user}@{host}"
+    return url

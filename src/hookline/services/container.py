@@ -1,0 +1,77 @@
+"""The composition of storage and services for one process, built from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hookline.config import Settings
+from hookline.metrics import Metrics
+from hookline.services.clock import Clock, SystemClock
+from hookline.services.deliveries import DeliveryService
+from hookline.services.keys import KeyService
+from hookline.services.owners import OwnerService
+from hookline.services.publishing import PublishService
+from hookline.services.secretbox import SecretBox, key_file_for, load_or_create_key_file
+from hookline.services.subscriptions import SubscriptionService
+from hookline.storage import Storage, open_storage
+
+
+def master_key(settings: Settings) -> str:
+    """``HOOKLINE_SECRET_KEY``, or the key file beside an embedded database."""
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.sqlite_path
+    if path is None:
+        raise ValueError("HOOKLINE_SECRET_KEY is required unless the database is a SQLite file")
+    return load_or_create_key_file(key_file_for(path))
+
+
+@dataclass
+class Services:
+    settings: Settings
+    storage: Storage
+    clock: Clock
+    box: SecretBox
+    metrics: Metrics
+    keys: KeyService
+    owners: OwnerService
+    subscriptions: SubscriptionService
+    publishing: PublishService
+    deliveries: DeliveryService
+    wakers: list[Callable[[], None]] = field(default_factory=list)
+
+    def wake(self) -> None:
+        for waker in self.wakers:
+            waker()
+
+    @classmethod
+    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
+        clock = clock or SystemClock()
+        storage = open_storage(settings.database_url)
+        box = SecretBox(master_key(settings))
+        wakers: list[Callable[[], None]] = []
+
+        def wake() -> None:
+            for waker in wakers:
+                waker()
+
+        return cls(
+            settings=settings,
+            storage=storage,
+            clock=clock,
+            box=box,
+            metrics=Metrics(),
+            keys=KeyService(storage, clock),
+            owners=OwnerService(storage, clock, allow_http=settings.allow_http),
+            subscriptions=SubscriptionService(
+                storage,
+                clock,
+                box,
+                allow_http=settings.allow_http,
+                default_profile=settings.default_profile,
+            ),
+            publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
+            deliveries=DeliveryService(storage),
+            wakers=wakers,
+        )

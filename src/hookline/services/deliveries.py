@@ -1,0 +1,41 @@
+"""Reading what became of events: delivery states and the attempt log."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from hookline.core.errors import NotFound
+from hookline.core.models import Attempt, Delivery, Event
+from hookline.services.principal import Principal
+from hookline.storage.base import AttemptFilter, Storage
+
+MAX_PAGE = 200
+
+
+class DeliveryService:
+    def __init__(self, storage: Storage) -> None:
+        self._storage = storage
+
+    async def attempts(self, principal: Principal, flt: AttemptFilter) -> list[Attempt]:
+        flt = replace(flt, limit=min(max(flt.limit, 1), MAX_PAGE), offset=max(flt.offset, 0))
+        if not principal.is_admin:
+            flt = replace(flt, owner_identity_id=principal.identity_id or "")
+        return await self._storage.list_attempts(principal.organization_id, flt)
+
+    async def event(self, principal: Principal, event_id: str) -> Event:
+        event = await self._storage.get_event(principal.organization_id, event_id)
+        if event is None or not (
+            principal.is_admin or event.agent_identity_id == principal.identity_id
+        ):
+            raise NotFound("event", event_id)
+        return event
+
+    async def of_event(
+        self, principal: Principal, event_id: str
+    ) -> tuple[Event, list[Delivery], list[Attempt]]:
+        event = await self.event(principal, event_id)
+        deliveries = await self._storage.deliveries_of_event(principal.organization_id, event_id)
+        attempts = await self._storage.list_attempts(
+            principal.organization_id, AttemptFilter(event_id=event_id, limit=MAX_PAGE)
+        )
+        return event, deliveries, attempts

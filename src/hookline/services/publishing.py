@@ -1,0 +1,174 @@
+"""Publishing: validate, route, and store each event with its deliveries in one transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hookline.core import ids, routing, validation
+from hookline.core.catalog import CATALOG, INCOMING_CALL
+from hookline.core.errors import PayloadTooLarge, ValidationFailed
+from hookline.core.models import Delivery, Event, Subscription
+from hookline.services.clock import Clock
+from hookline.services.principal import Principal
+from hookline.storage.base import NewDeliveries, Published, Storage
+
+MAX_BATCH = 1000
+MAX_EVENT_ID_LEN = 128
+MAX_DATA_BYTES = 256 * 1024
+#: an occurred_at this far from now is surely a mistake
+MAX_CLOCK_SKEW_MS = 366 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventInput:
+    type: str
+    data: Mapping[str, Any]
+    id: str | None = None
+    mailbox: str | None = None
+    phone_number: str | None = None
+    agent_handle: str | None = None
+    domain: str | None = None
+    occurred_at_ms: int | None = None
+
+
+_OwnerKey = tuple[str | None, str | None, str | None]
+
+
+class PublishService:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        *,
+        schedule: Sequence[int],
+        wake: Callable[[], None],
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._schedule = tuple(schedule)
+        self._wake = wake
+
+    async def publish(
+        self, principal: Principal, inputs: Sequence[EventInput], *, batch: bool
+    ) -> list[Published]:
+        """Publish one or more events. A repeated id yields the stored event, nothing new."""
+        principal.require_admin()
+        if len(inputs) > MAX_BATCH:
+            raise PayloadTooLarge(f"at most {MAX_BATCH} events per batch")
+        if batch and not inputs:
+            raise ValidationFailed("events", "must hold at least one event")
+        now = self._clock.now_ms()
+        items: list[NewDeliveries] = []
+        candidates: dict[_OwnerKey, list[Subscription]] = {}
+        seen: set[str] = set()
+        for i, data in enumerate(inputs):
+            where = f"events[{i}]." if batch else ""
+            event = await self._event(principal.organization_id, data, now, where)
+            if event.id in seen:
+                # the later copy of an id in one batch is a repeat: it routes to nothing new
+                items.append(NewDeliveries(event=event, deliveries=()))
+                continue
+            seen.add(event.id)
+            key = (event.mailbox_id, event.phone_number_id, event.agent_identity_id)
+            if key not in candidates:
+                candidates[key] = await self._storage.routing_candidates(
+                    principal.organization_id,
+                    mailbox_id=event.mailbox_id,
+                    phone_number_id=event.phone_number_id,
+                    identity_id=event.agent_identity_id,
+                )
+            subs = routing.route(candidates[key], event)
+            items.append(
+                NewDeliveries(event=event, deliveries=[self._delivery(event, s, now) for s in subs])
+            )
+        results = await self._storage.insert_events_with_deliveries(items)
+        if any(r.created and r.deliveries for r in results):
+            self._wake()
+        return results
+
+    def _delivery(self, event: Event, sub: Subscription, now: int) -> Delivery:
+        schedule = sub.retry_schedule or self._schedule
+        return Delivery(
+            id=ids.new_uuid(),
+            organization_id=event.organization_id,
+            event_id=event.id,
+            subscription_id=sub.id,
+            state="pending",
+            attempts=0,
+            next_attempt_at_ms=now + schedule[0] * 1000,
+            first_attempt_at_ms=None,
+            last_attempt_at_ms=None,
+            last_status=None,
+            last_error=None,
+            created_at_ms=now,
+            updated_at_ms=now,
+        )
+
+    async def _event(self, org_id: str, data: EventInput, now: int, where: str) -> Event:
+        if data.type == INCOMING_CALL:
+            raise ValidationFailed(
+                where + "type",
+                "phone.incoming_call is answered synchronously: POST /phone/numbers/{id}/incoming-call",
+            )
+        if data.type not in CATALOG:
+            raise ValidationFailed(where + "type", f"{data.type!r} is not in the event catalog")
+        event_id = data.id if data.id is not None else ids.new_event_id()
+        if (
+            not event_id
+            or len(event_id) > MAX_EVENT_ID_LEN
+            or not event_id.isprintable()
+            or " " in event_id
+        ):
+            raise ValidationFailed(
+                where + "id", f"1-{MAX_EVENT_ID_LEN} printable characters, no spaces"
+            )
+        if len(json.dumps(data.data, separators=(",", ":")).encode()) > MAX_DATA_BYTES:
+            raise PayloadTooLarge(f"{where}data is larger than {MAX_DATA_BYTES} bytes")
+        owners = [
+            k for k in ("mailbox", "phone_number", "agent_handle") if getattr(data, k) is not None
+        ]
+        if len(owners) > 1:
+            raise ValidationFailed(where + owners[1], "an event belongs to at most one owner")
+        mailbox_id = phone_id = identity_id = None
+        if data.mailbox is not None:
+            mailbox = await self._storage.mailbox_by_address(
+                org_id, validation.email(data.mailbox, where + "mailbox")
+            )
+            if mailbox is None:
+                raise ValidationFailed(
+                    where + "mailbox", f"no mailbox {data.mailbox!r}; create it first"
+                )
+            mailbox_id, identity_id = mailbox.id, mailbox.agent_identity_id
+        elif data.phone_number is not None:
+            number = validation.e164(data.phone_number, where + "phone_number")
+            phone = await self._storage.phone_number_by_number(org_id, number)
+            if phone is None:
+                raise ValidationFailed(
+                    where + "phone_number", f"no phone number {number!r}; create it first"
+                )
+            phone_id, identity_id = phone.id, phone.agent_identity_id
+        elif data.agent_handle is not None:
+            ident = await self._storage.identity_by_handle(org_id, data.agent_handle)
+            if ident is None:
+                raise ValidationFailed(where + "agent_handle", f"no identity {data.agent_handle!r}")
+            identity_id = ident.id
+        occurred = data.occurred_at_ms if data.occurred_at_ms is not None else now
+        if abs(occurred - now) > MAX_CLOCK_SKEW_MS:
+            raise ValidationFailed(where + "occurred_at", "more than a year away from now")
+        return Event(
+            id=event_id,
+            organization_id=org_id,
+            type=data.type,
+            data=dict(data.data),
+            occurred_at_ms=occurred,
+            created_at_ms=now,
+            mailbox_id=mailbox_id,
+            phone_number_id=phone_id,
+            agent_identity_id=identity_id,
+            domain=validation.domain(data.domain, where + "domain")
+            if data.domain is not None
+            else None,
+        )

@@ -1,0 +1,296 @@
+"""The storage interface: domain operations, not queries.
+
+One implementation per database (``sqlite.py``, ``postgres.py``), chosen by URL scheme in
+``factory.py``. Every implementation passes the same contract suite
+(``tests/integration/test_storage_contract.py``).
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from hookline.core.models import (
+    ApiKey,
+    Attempt,
+    ClaimedDelivery,
+    Delivery,
+    Event,
+    Identity,
+    Mailbox,
+    Organization,
+    PhoneNumber,
+    Subscription,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SubscriptionSecrets:
+    """Encrypted material of a subscription (ciphertexts; the services layer opens them)."""
+
+    auth_token_enc: str | None = None
+    secret_enc: str | None = None
+    previous_secret_enc: str | None = None
+    previous_secret_until_ms: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SubscriptionFilter:
+    mailbox_id: str | None = None
+    phone_number_id: str | None = None
+    agent_identity_id: str | None = None
+    #: restrict to subscriptions owned by this identity or its channels (agent keys)
+    owner_identity_id: str | None = None
+    url: str | None = None
+    event_type: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class AttemptFilter:
+    subscription_id: str | None = None
+    phone_number_id: str | None = None
+    event_type: str | None = None
+    event_id: str | None = None
+    success: bool | None = None
+    owner_identity_id: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class NewDeliveries:
+    """An event and the deliveries routing made for it, written in one transaction."""
+
+    event: Event
+    deliveries: Sequence[Delivery]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Published:
+    event: Event
+    deliveries: int
+    #: False when the event id was already known: nothing new was written
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutcomeRecord:
+    """The result of one attempt, to be written with the delivery's new state."""
+
+    delivery_id: str
+    lease_token: str
+    attempt: Attempt
+    state: str
+    next_attempt_at_ms: int | None
+    first_attempt_at_ms: int
+    #: when set, the subscription is disabled with this reason
+    disable_subscription_reason: str | None = None
+
+
+class Storage(abc.ABC):
+    """Every persistent operation Hookline performs."""
+
+    url: str
+
+    # lifecycle -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def migrate(self) -> None:
+        """Bring the schema to the newest revision (idempotent, safe to race)."""
+
+    @abc.abstractmethod
+    async def schema_is_current(self) -> bool: ...
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise if the database cannot be reached."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    async def watch(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """Call ``wake`` whenever another process makes deliveries due, until ``stop``.
+        Databases without notifications rely on the worker's polling instead."""
+        await stop.wait()
+
+    # organizations and keys ------------------------------------------------------------------
+    @abc.abstractmethod
+    async def ensure_default_organization(self, org: Organization) -> Organization:
+        """The default organization, created from ``org`` when there is none."""
+
+    @abc.abstractmethod
+    async def get_organization(self, org_id: str) -> Organization | None: ...
+
+    @abc.abstractmethod
+    async def insert_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    @abc.abstractmethod
+    async def list_api_keys(self, org_id: str) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, org_id: str, key_id: str, now_ms: int) -> bool: ...
+
+    @abc.abstractmethod
+    async def count_active_admin_keys(self, org_id: str) -> int: ...
+
+    # owners ----------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_identity(self, identity: Identity) -> None:
+        """Raise ``Conflict`` when the handle is taken."""
+
+    @abc.abstractmethod
+    async def identity_by_handle(self, org_id: str, handle: str) -> Identity | None: ...
+
+    @abc.abstractmethod
+    async def identity_by_id(self, org_id: str, identity_id: str) -> Identity | None: ...
+
+    @abc.abstractmethod
+    async def list_identities(self, org_id: str, limit: int, offset: int) -> list[Identity]: ...
+
+    @abc.abstractmethod
+    async def delete_identity(self, org_id: str, identity_id: str) -> None:
+        """Raise ``Conflict`` while channels, subscriptions or keys still refer to it."""
+
+    @abc.abstractmethod
+    async def insert_mailbox(self, mailbox: Mailbox) -> None: ...
+
+    @abc.abstractmethod
+    async def mailbox_by_address(self, org_id: str, address: str) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def mailbox_by_id(self, org_id: str, mailbox_id: str) -> Mailbox | None: ...
+
+    @abc.abstractmethod
+    async def list_mailboxes(
+        self, org_id: str, limit: int, offset: int, identity_id: str | None = None
+    ) -> list[Mailbox]: ...
+
+    @abc.abstractmethod
+    async def update_mailbox(
+        self, org_id: str, mailbox_id: str, changes: Mapping[str, Any]
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def insert_phone_number(self, number: PhoneNumber) -> None: ...
+
+    @abc.abstractmethod
+    async def phone_number_by_id(self, org_id: str, number_id: str) -> PhoneNumber | None: ...
+
+    @abc.abstractmethod
+    async def phone_number_by_number(self, org_id: str, number: str) -> PhoneNumber | None: ...
+
+    @abc.abstractmethod
+    async def list_phone_numbers(
+        self, org_id: str, limit: int, offset: int, identity_id: str | None = None
+    ) -> list[PhoneNumber]: ...
+
+    @abc.abstractmethod
+    async def update_phone_number(
+        self, org_id: str, number_id: str, changes: Mapping[str, Any]
+    ) -> None: ...
+
+    # signing keys ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def current_signing_key(
+        self, org_id: str, identity_id: str | None
+    ) -> tuple[str, int] | None:
+        """``(ciphertext, created_ms)`` of the owner's current key."""
+
+    @abc.abstractmethod
+    async def put_signing_key(
+        self,
+        org_id: str,
+        identity_id: str | None,
+        key_enc: str,
+        now_ms: int,
+        *,
+        only_if_missing: bool,
+    ) -> bool:
+        """Store a new current key (retiring the old). With ``only_if_missing``, store it
+        only when the owner has none, and say whether it was stored."""
+
+    # subscriptions ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_subscription(
+        self, sub: Subscription, secrets: SubscriptionSecrets
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def get_subscription(self, org_id: str, sub_id: str) -> Subscription | None: ...
+
+    @abc.abstractmethod
+    async def subscription_secrets(
+        self, org_id: str, sub_id: str
+    ) -> SubscriptionSecrets | None: ...
+
+    @abc.abstractmethod
+    async def list_subscriptions(
+        self, org_id: str, flt: SubscriptionFilter, limit: int, offset: int
+    ) -> list[Subscription]: ...
+
+    @abc.abstractmethod
+    async def update_subscription(
+        self,
+        org_id: str,
+        sub_id: str,
+        changes: Mapping[str, Any],
+        now_ms: int,
+        secrets: SubscriptionSecrets | None = None,
+    ) -> Subscription | None:
+        """Apply ``changes`` (domain field names). Disabling moves undelivered deliveries
+        to ``failed`` so they are kept for recover."""
+
+    @abc.abstractmethod
+    async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
+        """Remove it and cancel its undelivered deliveries, at once."""
+
+    @abc.abstractmethod
+    async def routing_candidates(
+        self,
+        org_id: str,
+        *,
+        mailbox_id: str | None,
+        phone_number_id: str | None,
+        identity_id: str | None,
+    ) -> list[Subscription]:
+        """Enabled subscriptions whose owner could match such an event (core decides)."""
+
+    # events and deliveries -------------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_events_with_deliveries(
+        self, items: Sequence[NewDeliveries]
+    ) -> list[Published]:
+        """Write each event with its deliveries, atomically. A known event id writes nothing
+        and reports the stored event."""
+
+    @abc.abstractmethod
+    async def get_event(self, org_id: str, event_id: str) -> Event | None: ...
+
+    @abc.abstractmethod
+    async def deliveries_of_event(self, org_id: str, event_id: str) -> list[Delivery]: ...
+
+    @abc.abstractmethod
+    async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease).
+        No two callers ever hold the same delivery's lease at once."""
+
+    @abc.abstractmethod
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
+        """Log every attempt; move each delivery whose lease is still held to its new state.
+        Returns how many deliveries changed state."""
+
+    @abc.abstractmethod
+    async def next_due_ms(self) -> int | None:
+        """When the earliest pending delivery falls due (None when none is pending)."""
+
+    @abc.abstractmethod
+    async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]: ...
+
+    @abc.abstractmethod
+    async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:
+        """Deliveries by state."""

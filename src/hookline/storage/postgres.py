@@ -1,0 +1,90 @@
+"""PostgreSQL: many API and worker processes, coordinated only through the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import asyncpg
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from hookline.storage.sql import SqlStorage
+
+POOL_SIZE = 10
+CHANNEL = "hookline_due"
+RELISTEN_S = 1.0  # pause before re-connecting a lost LISTEN connection
+
+log = logging.getLogger("hookline.storage")
+
+# SKIP LOCKED: concurrent workers each take different rows, none waits on another
+_CLAIM = sa.text(
+    """
+    UPDATE deliveries AS d
+       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
+      FROM (SELECT id FROM deliveries
+             WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+             ORDER BY next_attempt_ms
+             LIMIT :limit
+             FOR UPDATE SKIP LOCKED) AS due
+     WHERE d.id = due.id
+    RETURNING d.id
+    """
+)
+
+
+class PostgresStorage(SqlStorage):
+    def __init__(self, url: str) -> None:
+        async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")
+        engine = create_async_engine(async_url, pool_size=POOL_SIZE, pool_pre_ping=True)
+        super().__init__(url, engine)
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        return pg_insert(table).on_conflict_do_nothing()
+
+    async def _claim_ids(
+        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[str]:
+        res = await conn.execute(
+            _CLAIM, {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        )
+        return [r[0] for r in res.all()]
+
+    async def _lock_key_owner(
+        self, conn: AsyncConnection, org_id: str, identity_id: str | None
+    ) -> None:
+        await conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
+            {"k": f"signing-key:{org_id}:{identity_id or ''}"},
+        )
+
+    async def _announce_due(self, conn: AsyncConnection) -> None:
+        await conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
+
+    async def watch(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
+        """LISTEN on a dedicated connection; re-connect when it drops."""
+        dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        while not stop.is_set():
+            try:
+                conn = await asyncpg.connect(dsn)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("LISTEN connection failed (%s); polling meanwhile", exc)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), RELISTEN_S)
+                continue
+            lost = asyncio.Event()
+            try:
+                await conn.add_listener(CHANNEL, lambda *_: wake())
+                conn.add_termination_listener(lambda *_: lost.set())
+                wake()  # anything published while we were not listening
+                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+                for w in waiters:
+                    w.cancel()
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()

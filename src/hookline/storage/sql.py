@@ -1,0 +1,866 @@
+"""The SQLAlchemy Core implementation shared by both databases.
+
+Dialect modules (``sqlite.py``, ``postgres.py``) supply the engine, the insert that ignores
+conflicts, and the claim, where the databases really differ.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hookline.core import profiles
+from hookline.core.errors import Conflict
+from hookline.core.models import (
+    ApiKey,
+    Attempt,
+    ClaimedDelivery,
+    Delivery,
+    Event,
+    Identity,
+    Mailbox,
+    Organization,
+    PhoneNumber,
+    Subscription,
+)
+from hookline.storage import rows
+from hookline.storage import tables as t
+from hookline.storage.base import (
+    AttemptFilter,
+    NewDeliveries,
+    OutcomeRecord,
+    Published,
+    Storage,
+    SubscriptionFilter,
+    SubscriptionSecrets,
+)
+from hookline.storage.migrations import run_upgrade, schema_is_current
+
+#: rows per multi-row INSERT (SQLite allows 32766 bound parameters)
+INSERT_CHUNK = 500
+UNDELIVERED = ("pending", "delivering")
+
+
+class SqlStorage(Storage, abc.ABC):
+    """Everything but the dialect-specific parts."""
+
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
+        self.url = url
+        self.engine = engine
+
+    # -- dialect hooks ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        """An INSERT that skips rows whose key exists (``ON CONFLICT DO NOTHING``)."""
+
+    @abc.abstractmethod
+    async def _claim_ids(
+        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[str]:
+        """Lease due deliveries to ``token``; return their ids."""
+
+    async def _announce_due(self, conn: AsyncConnection) -> None:
+        """Tell other processes that deliveries fell due (PostgreSQL: NOTIFY)."""
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. SQLite serializes these in-process (see sqlite.py)."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.engine.connect() as conn:
+            yield conn
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def migrate(self) -> None:
+        async with self._write() as conn:
+            await conn.run_sync(run_upgrade)
+
+    async def schema_is_current(self) -> bool:
+        async with self._read() as conn:
+            return await conn.run_sync(schema_is_current)
+
+    async def ping(self) -> None:
+        async with self._read() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    # -- helpers ------------------------------------------------------------------------------
+    async def _one(self, stmt: Any) -> Mapping[str, Any] | None:
+        async with self._read() as conn:
+            return (await conn.execute(stmt)).mappings().first()
+
+    async def _all(self, stmt: Any) -> Sequence[Mapping[str, Any]]:
+        async with self._read() as conn:
+            return (await conn.execute(stmt)).mappings().all()
+
+    async def _insert(self, table: sa.Table, values: Mapping[str, Any], what: str) -> None:
+        try:
+            async with self._write() as conn:
+                await conn.execute(table.insert().values(**values))
+        except IntegrityError as exc:
+            raise Conflict(f"{what} already exists") from exc
+
+    # -- organizations and keys ---------------------------------------------------------------
+    async def ensure_default_organization(self, org: Organization) -> Organization:
+        o = t.organizations
+        async with self._write() as conn:
+            row = (
+                (await conn.execute(sa.select(o).where(o.c.is_default.is_(True)).limit(1)))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                await conn.execute(
+                    self._insert_ignore(o).values(
+                        id=org.id, name=org.name, is_default=True, created_ms=org.created_at_ms
+                    )
+                )
+                row = (
+                    (await conn.execute(sa.select(o).where(o.c.is_default.is_(True)).limit(1)))
+                    .mappings()
+                    .first()
+                )
+        assert row is not None
+        return rows.organization(row)
+
+    async def get_organization(self, org_id: str) -> Organization | None:
+        o = t.organizations
+        row = await self._one(sa.select(o).where(o.c.id == org_id))
+        return rows.organization(row) if row else None
+
+    async def insert_api_key(self, key: ApiKey, key_hash: str) -> None:
+        await self._insert(
+            t.api_keys,
+            {
+                "id": key.id,
+                "organization_id": key.organization_id,
+                "key_hash": key_hash,
+                "prefix": key.prefix,
+                "scope": key.scope,
+                "agent_identity_id": key.agent_identity_id,
+                "name": key.name,
+                "created_ms": key.created_at_ms,
+                "revoked_ms": None,
+            },
+            "API key",
+        )
+
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        k = t.api_keys
+        row = await self._one(sa.select(k).where(k.c.key_hash == key_hash))
+        return rows.api_key(row) if row else None
+
+    async def list_api_keys(self, org_id: str) -> list[ApiKey]:
+        k = t.api_keys
+        stmt = sa.select(k).where(k.c.organization_id == org_id).order_by(k.c.created_ms, k.c.id)
+        return [rows.api_key(r) for r in await self._all(stmt)]
+
+    async def revoke_api_key(self, org_id: str, key_id: str, now_ms: int) -> bool:
+        k = t.api_keys
+        async with self._write() as conn:
+            res = await conn.execute(
+                k.update()
+                .where(k.c.organization_id == org_id, k.c.id == key_id, k.c.revoked_ms.is_(None))
+                .values(revoked_ms=now_ms)
+            )
+        return res.rowcount > 0
+
+    async def count_active_admin_keys(self, org_id: str) -> int:
+        k = t.api_keys
+        stmt = sa.select(sa.func.count()).where(
+            k.c.organization_id == org_id, k.c.scope == "admin", k.c.revoked_ms.is_(None)
+        )
+        async with self._read() as conn:
+            return int((await conn.execute(stmt)).scalar_one())
+
+    # -- owners -------------------------------------------------------------------------------
+    async def insert_identity(self, identity: Identity) -> None:
+        await self._insert(
+            t.identities,
+            {
+                "id": identity.id,
+                "organization_id": identity.organization_id,
+                "agent_handle": identity.agent_handle,
+                "created_ms": identity.created_at_ms,
+            },
+            f"identity {identity.agent_handle!r}",
+        )
+
+    async def identity_by_handle(self, org_id: str, handle: str) -> Identity | None:
+        i = t.identities
+        row = await self._one(
+            sa.select(i).where(i.c.organization_id == org_id, i.c.agent_handle == handle)
+        )
+        return rows.identity(row) if row else None
+
+    async def identity_by_id(self, org_id: str, identity_id: str) -> Identity | None:
+        i = t.identities
+        row = await self._one(
+            sa.select(i).where(i.c.organization_id == org_id, i.c.id == identity_id)
+        )
+        return rows.identity(row) if row else None
+
+    async def list_identities(self, org_id: str, limit: int, offset: int) -> list[Identity]:
+        i = t.identities
+        stmt = (
+            sa.select(i)
+            .where(i.c.organization_id == org_id)
+            .order_by(i.c.created_ms, i.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return [rows.identity(r) for r in await self._all(stmt)]
+
+    async def delete_identity(self, org_id: str, identity_id: str) -> None:
+        refs = (
+            (t.mailboxes, t.mailboxes.c.agent_identity_id, None),
+            (t.phone_numbers, t.phone_numbers.c.agent_identity_id, None),
+            (t.subscriptions, t.subscriptions.c.owner_identity_id, t.subscriptions.c.deleted_ms),
+            (t.api_keys, t.api_keys.c.agent_identity_id, t.api_keys.c.revoked_ms),
+        )
+        async with self._write() as conn:
+            for table, col, gone in refs:
+                stmt = sa.select(sa.func.count()).select_from(table).where(col == identity_id)
+                if gone is not None:
+                    stmt = stmt.where(gone.is_(None))
+                if (await conn.execute(stmt)).scalar_one():
+                    raise Conflict(
+                        f"identity is still referenced by {table.name}; remove those first"
+                    )
+            # retired keys and revoked API keys keep no reference worth keeping
+            await conn.execute(
+                t.signing_keys.delete().where(t.signing_keys.c.agent_identity_id == identity_id)
+            )
+            await conn.execute(
+                t.api_keys.update()
+                .where(t.api_keys.c.agent_identity_id == identity_id)
+                .values(agent_identity_id=None)
+            )
+            await conn.execute(
+                t.identities.delete().where(
+                    t.identities.c.organization_id == org_id, t.identities.c.id == identity_id
+                )
+            )
+
+    async def insert_mailbox(self, mailbox: Mailbox) -> None:
+        await self._insert(
+            t.mailboxes,
+            {
+                "id": mailbox.id,
+                "organization_id": mailbox.organization_id,
+                "email_address": mailbox.email_address,
+                "agent_identity_id": mailbox.agent_identity_id,
+                "webhook_url": mailbox.webhook_url,
+                "created_ms": mailbox.created_at_ms,
+            },
+            f"mailbox {mailbox.email_address!r}",
+        )
+
+    async def mailbox_by_address(self, org_id: str, address: str) -> Mailbox | None:
+        m = t.mailboxes
+        row = await self._one(
+            sa.select(m).where(m.c.organization_id == org_id, m.c.email_address == address)
+        )
+        return rows.mailbox(row) if row else None
+
+    async def mailbox_by_id(self, org_id: str, mailbox_id: str) -> Mailbox | None:
+        m = t.mailboxes
+        row = await self._one(
+            sa.select(m).where(m.c.organization_id == org_id, m.c.id == mailbox_id)
+        )
+        return rows.mailbox(row) if row else None
+
+    async def list_mailboxes(
+        self, org_id: str, limit: int, offset: int, identity_id: str | None = None
+    ) -> list[Mailbox]:
+        m = t.mailboxes
+        stmt = sa.select(m).where(m.c.organization_id == org_id)
+        if identity_id is not None:
+            stmt = stmt.where(m.c.agent_identity_id == identity_id)
+        stmt = stmt.order_by(m.c.created_ms, m.c.id).limit(limit).offset(offset)
+        return [rows.mailbox(r) for r in await self._all(stmt)]
+
+    async def update_mailbox(
+        self, org_id: str, mailbox_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        m = t.mailboxes
+        async with self._write() as conn:
+            await conn.execute(
+                m.update()
+                .where(m.c.organization_id == org_id, m.c.id == mailbox_id)
+                .values(**changes)
+            )
+
+    async def insert_phone_number(self, number: PhoneNumber) -> None:
+        await self._insert(
+            t.phone_numbers,
+            {
+                "id": number.id,
+                "organization_id": number.organization_id,
+                "number": number.number,
+                "agent_identity_id": number.agent_identity_id,
+                "incoming_call_action": number.incoming_call_action,
+                "incoming_call_webhook_url": number.incoming_call_webhook_url,
+                "created_ms": number.created_at_ms,
+            },
+            f"phone number {number.number!r}",
+        )
+
+    async def phone_number_by_id(self, org_id: str, number_id: str) -> PhoneNumber | None:
+        p = t.phone_numbers
+        row = await self._one(
+            sa.select(p).where(p.c.organization_id == org_id, p.c.id == number_id)
+        )
+        return rows.phone_number(row) if row else None
+
+    async def phone_number_by_number(self, org_id: str, number: str) -> PhoneNumber | None:
+        p = t.phone_numbers
+        row = await self._one(
+            sa.select(p).where(p.c.organization_id == org_id, p.c.number == number)
+        )
+        return rows.phone_number(row) if row else None
+
+    async def list_phone_numbers(
+        self, org_id: str, limit: int, offset: int, identity_id: str | None = None
+    ) -> list[PhoneNumber]:
+        p = t.phone_numbers
+        stmt = sa.select(p).where(p.c.organization_id == org_id)
+        if identity_id is not None:
+            stmt = stmt.where(p.c.agent_identity_id == identity_id)
+        stmt = stmt.order_by(p.c.created_ms, p.c.id).limit(limit).offset(offset)
+        return [rows.phone_number(r) for r in await self._all(stmt)]
+
+    async def update_phone_number(
+        self, org_id: str, number_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        p = t.phone_numbers
+        async with self._write() as conn:
+            await conn.execute(
+                p.update()
+                .where(p.c.organization_id == org_id, p.c.id == number_id)
+                .values(**changes)
+            )
+
+    # -- signing keys -------------------------------------------------------------------------
+    @staticmethod
+    def _key_owner(identity_id: str | None) -> Any:
+        col = t.signing_keys.c.agent_identity_id
+        return col.is_(None) if identity_id is None else col == identity_id
+
+    async def current_signing_key(
+        self, org_id: str, identity_id: str | None
+    ) -> tuple[str, int] | None:
+        k = t.signing_keys
+        row = await self._one(
+            sa.select(k.c.key_enc, k.c.created_ms)
+            .where(
+                k.c.organization_id == org_id,
+                self._key_owner(identity_id),
+                k.c.retired_ms.is_(None),
+            )
+            .order_by(k.c.created_ms.desc())
+            .limit(1)
+        )
+        return (row["key_enc"], row["created_ms"]) if row else None
+
+    async def put_signing_key(
+        self,
+        org_id: str,
+        identity_id: str | None,
+        key_enc: str,
+        now_ms: int,
+        *,
+        only_if_missing: bool,
+    ) -> bool:
+        k = t.signing_keys
+        current = sa.and_(
+            k.c.organization_id == org_id, self._key_owner(identity_id), k.c.retired_ms.is_(None)
+        )
+        async with self._write() as conn:
+            await self._lock_key_owner(conn, org_id, identity_id)
+            if only_if_missing:
+                found = (await conn.execute(sa.select(k.c.id).where(current).limit(1))).first()
+                if found is not None:
+                    return False
+            await conn.execute(k.update().where(current).values(retired_ms=now_ms))
+            await conn.execute(
+                k.insert().values(
+                    id=str(uuid.uuid4()),
+                    organization_id=org_id,
+                    agent_identity_id=identity_id,
+                    key_enc=key_enc,
+                    created_ms=now_ms,
+                    retired_ms=None,
+                )
+            )
+        return True
+
+    async def _lock_key_owner(
+        self, conn: AsyncConnection, org_id: str, identity_id: str | None
+    ) -> None:
+        """Serialize key changes of one owner (SQLite: already serialized by the write lock)."""
+
+    # -- subscriptions ------------------------------------------------------------------------
+    async def insert_subscription(self, sub: Subscription, secrets: SubscriptionSecrets) -> None:
+        values = rows.subscription_values(sub)
+        values.update(
+            auth_token_enc=secrets.auth_token_enc,
+            secret_enc=secrets.secret_enc,
+            previous_secret_enc=secrets.previous_secret_enc,
+            previous_secret_until_ms=secrets.previous_secret_until_ms,
+            deleted_ms=None,
+            failing_since_ms=None,
+        )
+        async with self._write() as conn:
+            await conn.execute(t.subscriptions.insert().values(**values))
+
+    def _live_subscription(self, org_id: str, sub_id: str) -> Any:
+        s = t.subscriptions
+        return sa.and_(s.c.organization_id == org_id, s.c.id == sub_id, s.c.deleted_ms.is_(None))
+
+    async def get_subscription(self, org_id: str, sub_id: str) -> Subscription | None:
+        row = await self._one(
+            sa.select(t.subscriptions).where(self._live_subscription(org_id, sub_id))
+        )
+        return rows.subscription(row) if row else None
+
+    async def subscription_secrets(self, org_id: str, sub_id: str) -> SubscriptionSecrets | None:
+        s = t.subscriptions
+        row = await self._one(
+            sa.select(
+                s.c.auth_token_enc,
+                s.c.secret_enc,
+                s.c.previous_secret_enc,
+                s.c.previous_secret_until_ms,
+            ).where(self._live_subscription(org_id, sub_id))
+        )
+        return SubscriptionSecrets(**row) if row else None
+
+    async def list_subscriptions(
+        self, org_id: str, flt: SubscriptionFilter, limit: int, offset: int
+    ) -> list[Subscription]:
+        s = t.subscriptions
+        stmt = sa.select(s).where(s.c.organization_id == org_id, s.c.deleted_ms.is_(None))
+        if flt.mailbox_id is not None:
+            stmt = stmt.where(s.c.mailbox_id == flt.mailbox_id)
+        if flt.phone_number_id is not None:
+            stmt = stmt.where(s.c.phone_number_id == flt.phone_number_id)
+        if flt.agent_identity_id is not None:
+            stmt = stmt.where(s.c.agent_identity_id == flt.agent_identity_id)
+        if flt.owner_identity_id is not None:
+            stmt = stmt.where(s.c.owner_identity_id == flt.owner_identity_id)
+        if flt.url is not None:
+            stmt = stmt.where(s.c.url == flt.url)
+        if flt.event_type is not None:
+            # exact element match inside the JSON list, quoted so a prefix never matches
+            stmt = stmt.where(s.c.event_types.contains(json.dumps(flt.event_type)))
+        stmt = stmt.order_by(s.c.created_ms, s.c.id).limit(limit).offset(offset)
+        return [rows.subscription(r) for r in await self._all(stmt)]
+
+    async def update_subscription(
+        self,
+        org_id: str,
+        sub_id: str,
+        changes: Mapping[str, Any],
+        now_ms: int,
+        secrets: SubscriptionSecrets | None = None,
+    ) -> Subscription | None:
+        s, d = t.subscriptions, t.deliveries
+        values: dict[str, Any] = {"updated_ms": now_ms}
+        for fld, v in changes.items():
+            col, enc = rows.SUBSCRIPTION_COLUMNS[fld]
+            values[col] = enc(v) if enc else v
+        if secrets is not None:
+            values.update(
+                auth_token_enc=secrets.auth_token_enc,
+                secret_enc=secrets.secret_enc,
+                previous_secret_enc=secrets.previous_secret_enc,
+                previous_secret_until_ms=secrets.previous_secret_until_ms,
+            )
+        if changes.get("enabled") is True:
+            values["failing_since_ms"] = None
+        async with self._write() as conn:
+            res = await conn.execute(
+                s.update().where(self._live_subscription(org_id, sub_id)).values(**values)
+            )
+            if res.rowcount == 0:
+                return None
+            if changes.get("enabled") is False:
+                reason = changes.get("disabled_reason") or "subscription disabled"
+                await conn.execute(
+                    d.update()
+                    .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+                    .values(
+                        state="failed",
+                        lease_token=None,
+                        next_attempt_ms=None,
+                        last_error=reason,
+                        updated_ms=now_ms,
+                    )
+                )
+            row = (
+                (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
+                .mappings()
+                .one()
+            )
+        return rows.subscription(row)
+
+    async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
+        s, d = t.subscriptions, t.deliveries
+        async with self._write() as conn:
+            res = await conn.execute(
+                s.update()
+                .where(self._live_subscription(org_id, sub_id))
+                .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
+            )
+            if res.rowcount == 0:
+                return False
+            await conn.execute(
+                d.update()
+                .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+                .values(
+                    state="cancelled",
+                    lease_token=None,
+                    next_attempt_ms=None,
+                    last_error="subscription deleted",
+                    updated_ms=now_ms,
+                )
+            )
+        return True
+
+    async def routing_candidates(
+        self,
+        org_id: str,
+        *,
+        mailbox_id: str | None,
+        phone_number_id: str | None,
+        identity_id: str | None,
+    ) -> list[Subscription]:
+        s = t.subscriptions
+        owner = [
+            sa.and_(
+                s.c.mailbox_id.is_(None),
+                s.c.phone_number_id.is_(None),
+                s.c.agent_identity_id.is_(None),
+            )
+        ]
+        if mailbox_id is not None:
+            owner.append(s.c.mailbox_id == mailbox_id)
+        if phone_number_id is not None:
+            owner.append(s.c.phone_number_id == phone_number_id)
+        if identity_id is not None:
+            owner.append(s.c.agent_identity_id == identity_id)
+        stmt = sa.select(s).where(
+            s.c.organization_id == org_id,
+            s.c.deleted_ms.is_(None),
+            s.c.enabled.is_(True),
+            sa.or_(*owner),
+        )
+        return [rows.subscription(r) for r in await self._all(stmt)]
+
+    # -- events and deliveries ----------------------------------------------------------------
+    async def insert_events_with_deliveries(
+        self, items: Sequence[NewDeliveries]
+    ) -> list[Published]:
+        e, d = t.events, t.deliveries
+        results: dict[tuple[str, str], Published] = {}
+        async with self._write() as conn:
+            for start in range(0, len(items), INSERT_CHUNK):
+                chunk = items[start : start + INSERT_CHUNK]
+                stmt = (
+                    self._insert_ignore(e)
+                    .values([rows.event_values(i.event) for i in chunk])
+                    .returning(e.c.organization_id, e.c.id)
+                )
+                created = {(r[0], r[1]) for r in (await conn.execute(stmt)).all()}
+                new_rows = [
+                    rows.delivery_values(dl)
+                    for i in chunk
+                    if (i.event.organization_id, i.event.id) in created
+                    for dl in i.deliveries
+                ]
+                for rs in range(0, len(new_rows), INSERT_CHUNK):
+                    await conn.execute(d.insert().values(new_rows[rs : rs + INSERT_CHUNK]))
+                if new_rows:
+                    await self._announce_due(conn)
+                for i in chunk:
+                    key = (i.event.organization_id, i.event.id)
+                    if key in created:
+                        results[key] = Published(
+                            event=i.event, deliveries=len(i.deliveries), created=True
+                        )
+            missing = [
+                i.event for i in items if (i.event.organization_id, i.event.id) not in results
+            ]
+            for ev in missing:
+                key = (ev.organization_id, ev.id)
+                if key in results:
+                    continue
+                row = (
+                    (
+                        await conn.execute(
+                            sa.select(e).where(
+                                e.c.organization_id == ev.organization_id, e.c.id == ev.id
+                            )
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+                count = (
+                    await conn.execute(
+                        sa.select(sa.func.count()).where(
+                            d.c.organization_id == ev.organization_id, d.c.event_id == ev.id
+                        )
+                    )
+                ).scalar_one()
+                results[key] = Published(
+                    event=rows.event(row), deliveries=int(count), created=False
+                )
+        return [results[(i.event.organization_id, i.event.id)] for i in items]
+
+    async def get_event(self, org_id: str, event_id: str) -> Event | None:
+        e = t.events
+        row = await self._one(sa.select(e).where(e.c.organization_id == org_id, e.c.id == event_id))
+        return rows.event(row) if row else None
+
+    async def deliveries_of_event(self, org_id: str, event_id: str) -> list[Delivery]:
+        d = t.deliveries
+        stmt = (
+            sa.select(d)
+            .where(d.c.organization_id == org_id, d.c.event_id == event_id)
+            .order_by(d.c.created_ms, d.c.id)
+        )
+        return [rows.delivery(r) for r in await self._all(stmt)]
+
+    async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[ClaimedDelivery]:
+        if limit <= 0:
+            return []
+        token = str(uuid.uuid4())
+        d, e, s = t.deliveries, t.events, t.subscriptions
+        async with self._write() as conn:
+            ids = await self._claim_ids(conn, now_ms, limit, lease_ms, token)
+            if not ids:
+                return []
+            joined = (
+                sa.select(
+                    d,
+                    *[c.label("e_" + c.name) for c in e.c],
+                    *[c.label("s_" + c.name) for c in s.c],
+                )
+                .select_from(
+                    d.join(
+                        e,
+                        sa.and_(e.c.organization_id == d.c.organization_id, e.c.id == d.c.event_id),
+                    ).join(s, s.c.id == d.c.subscription_id)
+                )
+                .where(d.c.id.in_(ids))
+            )
+            found = (await conn.execute(joined)).mappings().all()
+            claimed: list[ClaimedDelivery] = []
+            stale: list[tuple[str, str, str]] = []
+            for r in found:
+                sub_row = {k[2:]: v for k, v in r.items() if k.startswith("s_")}
+                if sub_row["deleted_ms"] is not None:
+                    stale.append((r["id"], "cancelled", "subscription deleted"))
+                    continue
+                if not sub_row["enabled"]:
+                    stale.append(
+                        (r["id"], "failed", sub_row["disabled_reason"] or "subscription disabled")
+                    )
+                    continue
+                sub = rows.subscription(sub_row)
+                secrets: list[str] = []
+                if sub.profile in profiles.PER_SUBSCRIPTION_SECRET:
+                    if sub_row["secret_enc"]:
+                        secrets.append(sub_row["secret_enc"])
+                    until = sub_row["previous_secret_until_ms"]
+                    if sub_row["previous_secret_enc"] and until is not None and until > now_ms:
+                        secrets.append(sub_row["previous_secret_enc"])
+                claimed.append(
+                    ClaimedDelivery(
+                        delivery=rows.delivery(r),
+                        event=rows.event(r, prefix="e_"),
+                        subscription=sub,
+                        lease_token=token,
+                        secret_ciphertexts=tuple(secrets),
+                        auth_token_ciphertext=sub_row["auth_token_enc"],
+                    )
+                )
+            for delivery_id, state, reason in stale:
+                await conn.execute(
+                    d.update()
+                    .where(d.c.id == delivery_id, d.c.lease_token == token)
+                    .values(
+                        state=state,
+                        lease_token=None,
+                        next_attempt_ms=None,
+                        last_error=reason,
+                        updated_ms=now_ms,
+                    )
+                )
+            await self._attach_signing_keys(conn, claimed)
+        return claimed
+
+    async def _attach_signing_keys(
+        self, conn: AsyncConnection, claimed: list[ClaimedDelivery]
+    ) -> None:
+        """Give ``inkbox`` deliveries their owner's current signing key, in place."""
+        wanted = {
+            (c.subscription.organization_id, c.subscription.owner_identity_id)
+            for c in claimed
+            if c.subscription.profile == profiles.INKBOX
+        }
+        if not wanted:
+            return
+        k = t.signing_keys
+        keys: dict[tuple[str, str | None], str] = {}
+        for org_id, ident in wanted:
+            row = (
+                await conn.execute(
+                    sa.select(k.c.key_enc)
+                    .where(
+                        k.c.organization_id == org_id,
+                        self._key_owner(ident),
+                        k.c.retired_ms.is_(None),
+                    )
+                    .order_by(k.c.created_ms.desc())
+                    .limit(1)
+                )
+            ).first()
+            if row is not None:
+                keys[(org_id, ident)] = row[0]
+        for i, c in enumerate(claimed):
+            if c.subscription.profile == profiles.INKBOX:
+                key = keys.get((c.subscription.organization_id, c.subscription.owner_identity_id))
+                claimed[i] = ClaimedDelivery(
+                    delivery=c.delivery,
+                    event=c.event,
+                    subscription=c.subscription,
+                    lease_token=c.lease_token,
+                    secret_ciphertexts=(key,) if key else (),
+                    auth_token_ciphertext=c.auth_token_ciphertext,
+                )
+
+    async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
+        if not outcomes:
+            return 0
+        d, s = t.deliveries, t.subscriptions
+        changed = 0
+        async with self._write() as conn:
+            await conn.execute(
+                t.attempts.insert(), [rows.attempt_values(o.attempt) for o in outcomes]
+            )
+            for o in outcomes:
+                res = await conn.execute(
+                    d.update()
+                    .where(
+                        d.c.id == o.delivery_id,
+                        d.c.lease_token == o.lease_token,
+                        d.c.state == "delivering",
+                    )
+                    .values(
+                        state=o.state,
+                        attempts=d.c.attempts + 1,
+                        next_attempt_ms=o.next_attempt_at_ms,
+                        lease_token=None,
+                        first_attempt_ms=sa.func.coalesce(
+                            d.c.first_attempt_ms, o.first_attempt_at_ms
+                        ),
+                        last_attempt_ms=o.attempt.created_at_ms,
+                        last_status=o.attempt.response_status,
+                        last_error=o.attempt.error_detail,
+                        updated_ms=o.attempt.created_at_ms,
+                    )
+                )
+                changed += res.rowcount
+            for o in outcomes:
+                if o.disable_subscription_reason and o.attempt.subscription_id:
+                    now_ms = o.attempt.created_at_ms
+                    await conn.execute(
+                        s.update()
+                        .where(s.c.id == o.attempt.subscription_id, s.c.deleted_ms.is_(None))
+                        .values(
+                            enabled=False,
+                            disabled_reason=o.disable_subscription_reason,
+                            updated_ms=now_ms,
+                        )
+                    )
+                    await conn.execute(
+                        d.update()
+                        .where(
+                            d.c.subscription_id == o.attempt.subscription_id, d.c.state == "pending"
+                        )
+                        .values(
+                            state="failed",
+                            next_attempt_ms=None,
+                            last_error=o.disable_subscription_reason,
+                            updated_ms=now_ms,
+                        )
+                    )
+        return changed
+
+    async def next_due_ms(self) -> int | None:
+        d = t.deliveries
+        async with self._read() as conn:
+            v = (
+                await conn.execute(
+                    sa.select(sa.func.min(d.c.next_attempt_ms)).where(d.c.state.in_(UNDELIVERED))
+                )
+            ).scalar()
+        return int(v) if v is not None else None
+
+    async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]:
+        a, s = t.attempts, t.subscriptions
+        stmt = sa.select(a).where(a.c.organization_id == org_id)
+        if flt.subscription_id is not None:
+            stmt = stmt.where(a.c.subscription_id == flt.subscription_id)
+        if flt.phone_number_id is not None:
+            stmt = stmt.where(a.c.phone_number_id == flt.phone_number_id)
+        if flt.event_type is not None:
+            stmt = stmt.where(a.c.event_type == flt.event_type)
+        if flt.event_id is not None:
+            stmt = stmt.where(a.c.event_id == flt.event_id)
+        if flt.success is True:
+            stmt = stmt.where(a.c.response_status >= 200, a.c.response_status < 300)
+        elif flt.success is False:
+            stmt = stmt.where(
+                sa.or_(
+                    a.c.response_status.is_(None),
+                    a.c.response_status < 200,
+                    a.c.response_status >= 300,
+                )
+            )
+        if flt.owner_identity_id is not None:
+            owned = sa.select(s.c.id).where(s.c.owner_identity_id == flt.owner_identity_id)
+            numbers = sa.select(t.phone_numbers.c.id).where(
+                t.phone_numbers.c.agent_identity_id == flt.owner_identity_id
+            )
+            stmt = stmt.where(
+                sa.or_(a.c.subscription_id.in_(owned), a.c.phone_number_id.in_(numbers))
+            )
+        stmt = (
+            stmt.order_by(a.c.created_ms.desc(), a.c.id.desc()).limit(flt.limit).offset(flt.offset)
+        )
+        return [rows.attempt(r) for r in await self._all(stmt)]
+
+    async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:
+        d = t.deliveries
+        stmt = sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
+        if org_id is not None:
+            stmt = stmt.where(d.c.organization_id == org_id)
+        async with self._read() as conn:
+            return {r[0]: int(r[1]) for r in (await conn.execute(stmt)).all()}

@@ -1,0 +1,65 @@
+"""SQLite: the embedded default. One process; writes serialized in-process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+
+from hookline.storage.sql import SqlStorage
+
+BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a CLI migrate, say)
+
+_CLAIM = sa.text(
+    """
+    UPDATE deliveries
+       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
+     WHERE id IN (
+           SELECT id FROM deliveries
+            WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+            ORDER BY next_attempt_ms
+            LIMIT :limit)
+    RETURNING id
+    """
+)
+
+
+def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
+class SqliteStorage(SqlStorage):
+    def __init__(self, url: str) -> None:
+        async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
+        engine = create_async_engine(async_url)
+        event.listen(engine.sync_engine, "connect", _on_connect)
+        super().__init__(url, engine)
+        # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        async with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    async def _claim_ids(
+        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+    ) -> list[str]:
+        res = await conn.execute(
+            _CLAIM, {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        )
+        return [r[0] for r in res.all()]

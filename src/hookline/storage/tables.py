@@ -1,0 +1,193 @@
+"""The schema, shared by SQLite and PostgreSQL. Times are epoch milliseconds (``*_ms``)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+
+metadata = MetaData()
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("is_default", Boolean, nullable=False, default=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("agent_handle", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("organization_id", "agent_handle", name="uq_identities_handle"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("scope", String(10), nullable=False),
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("name", String(200), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+mailboxes = Table(
+    "mailboxes",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("email_address", String(254), nullable=False, unique=True),
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("webhook_url", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+phone_numbers = Table(
+    "phone_numbers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("number", String(16), nullable=False, unique=True),
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("incoming_call_action", String(20), nullable=False, default="auto_reject"),
+    Column("incoming_call_webhook_url", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    # NULL: the organization's own key
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("key_enc", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("retired_ms", BigInteger, nullable=True),
+    Index("ix_signing_keys_owner", "organization_id", "agent_identity_id", "retired_ms"),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("mailbox_id", String(36), ForeignKey("mailboxes.id"), nullable=True),
+    Column("phone_number_id", String(36), ForeignKey("phone_numbers.id"), nullable=True),
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("owner_identity_id", String(36), nullable=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),  # JSON list
+    Column("name", String(200), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("disabled_reason", Text, nullable=True),
+    Column("profile", String(20), nullable=False),
+    Column("headers", Text, nullable=False),  # JSON object
+    Column("domains", Text, nullable=False),  # JSON list
+    Column("retry_schedule", Text, nullable=True),  # JSON list or NULL for the server's
+    Column("max_in_flight", Integer, nullable=True),
+    Column("rate_limit_per_second", Float, nullable=True),
+    Column("auth_token_enc", Text, nullable=True),
+    Column("secret_enc", Text, nullable=True),
+    Column("previous_secret_enc", Text, nullable=True),
+    Column("previous_secret_until_ms", BigInteger, nullable=True),
+    Column("failing_since_ms", BigInteger, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("deleted_ms", BigInteger, nullable=True),
+    Index("ix_subscriptions_org", "organization_id", "deleted_ms"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("id", String(128), nullable=False),
+    Column("type", String(100), nullable=False),
+    Column("mailbox_id", String(36), nullable=True),
+    Column("phone_number_id", String(36), nullable=True),
+    Column("agent_identity_id", String(36), nullable=True),
+    Column("domain", String(253), nullable=True),
+    Column("data", Text, nullable=False),  # JSON object
+    Column("occurred_ms", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    PrimaryKeyConstraint("organization_id", "id", name="pk_events"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), nullable=False),
+    Column("event_id", String(128), nullable=False),
+    Column("subscription_id", String(36), ForeignKey("subscriptions.id"), nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    # when pending: when it falls due; while delivering: when the lease expires, so that a
+    # dead worker's deliveries fall due again with no separate sweep
+    Column("next_attempt_ms", BigInteger, nullable=True),
+    Column("lease_token", String(36), nullable=True),
+    Column("first_attempt_ms", BigInteger, nullable=True),
+    Column("last_attempt_ms", BigInteger, nullable=True),
+    Column("last_status", Integer, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(
+        "ix_deliveries_due",
+        "next_attempt_ms",
+        sqlite_where=text("state IN ('pending', 'delivering')"),
+        postgresql_where=text("state IN ('pending', 'delivering')"),
+    ),
+    Index("ix_deliveries_event", "organization_id", "event_id"),
+    Index("ix_deliveries_subscription", "subscription_id", "state"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), nullable=False),
+    Column("delivery_id", String(36), nullable=True),
+    Column("subscription_id", String(36), nullable=True),
+    Column("phone_number_id", String(36), nullable=True),
+    Column("event_id", String(128), nullable=False),
+    Column("event_type", String(100), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("request_payload", Text, nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("error_detail", Text, nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+    Column("is_replay", Boolean, nullable=False),
+    Column("replayable", Boolean, nullable=False),
+    Column("replay_unavailable_reason", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_attempts_org_created", "organization_id", "created_ms"),
+    Index("ix_attempts_subscription", "subscription_id", "created_ms"),
+    Index("ix_attempts_delivery", "delivery_id"),
+)
