@@ -115,12 +115,17 @@ def headers(values: Mapping[str, str], field: str = "headers") -> dict[str, str]
     return out
 
 
+def _one_domain(value: str, field: str) -> str:
+    norm = value.strip().lower().rstrip(".")
+    if not _DOMAIN.match(norm):
+        raise ValidationFailed(field, f"{value!r} is not a domain name")
+    return norm
+
+
 def domains(values: Iterable[str], field: str = "filters.domains") -> tuple[str, ...]:
     out: list[str] = []
     for i, d in enumerate(values):
-        norm = d.strip().lower().rstrip(".")
-        if not _DOMAIN.match(norm):
-            raise ValidationFailed(f"{field}[{i}]", f"{d!r} is not a domain name")
+        norm = _one_domain(d, f"{field}[{i}]")
         if norm not in out:
             out.append(norm)
     if len(out) > MAX_DOMAINS:
@@ -129,7 +134,7 @@ def domains(values: Iterable[str], field: str = "filters.domains") -> tuple[str,
 
 
 def domain(value: str, field: str = "domain") -> str:
-    return domains([value], field)[0] if value else _fail(field, "must not be empty")
+    return _one_domain(value, field)
 
 
 def e164(value: str, field: str = "number") -> str:
@@ -150,7 +155,3 @@ def agent_handle(value: str, field: str = "agent_handle") -> str:
             field, "1-128 characters: letters, digits, '_', '.', '-', starting alphanumeric"
         )
     return value
-
-
-def _fail(field: str, message: str) -> str:
-    raise ValidationFailed(field, message)

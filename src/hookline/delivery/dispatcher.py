@@ -28,7 +28,7 @@ log = logging.getLogger("hookline.worker")
 
 USER_AGENT = f"Hookline/{__version__}"
 CLAIM_BATCH = 200  # deliveries leased per claim
-LEASE_MARGIN_MS = 30_000  # lease = timeout + waiting room + this margin
+LEASE_MARGIN_MS = 10_000  # lease = attempt timeout + this room to write the outcome
 FLUSH_BATCH = 200  # outcomes written per transaction at most
 FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
@@ -62,12 +62,15 @@ class Dispatcher:
         self._max_in_flight = max_in_flight
         self._per_sub = max_in_flight_per_subscription
         self._poll_s = poll_interval_s
-        # a leased delivery may wait for its subscription's slot, then take a full timeout
-        self._lease_ms = int(timeout_s * 1000) * 2 + LEASE_MARGIN_MS
+        # a leased delivery is sent at once (never queued behind its subscription's cap), so
+        # the lease only has to outlive one attempt and the write of its outcome
+        self._lease_ms = int(timeout_s * 1000) + LEASE_MARGIN_MS
         self._wakeup = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._sub_slots: dict[str, asyncio.Semaphore] = {}
+        #: attempts under way per subscription, and each one's cap
+        self._per_sub_busy: dict[str, int] = {}
+        self._per_sub_cap: dict[str, int] = {}
         self._pending: list[OutcomeRecord] = []
         self._flush_needed = asyncio.Event()
         self._rng = random.Random()
@@ -97,15 +100,13 @@ class Dispatcher:
                 self._wakeup.clear()
                 try:
                     claimed = await self._storage.claim_due(
-                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms
+                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms, self._saturated()
                     )
+                    got = len(claimed)
+                    await self._start(claimed)
                 except Exception:
                     log.exception("claim failed; retrying")
-                    claimed = []
                     await _wait_any(stop, None, self._poll_s)
-                got = len(claimed)
-                for c in claimed:
-                    self._spawn(c)
             if got and got == min(free, CLAIM_BATCH):
                 continue  # there may be more due right now
             if free <= 0:
@@ -123,6 +124,25 @@ class Dispatcher:
             return self._poll_s
         return min(max((due - self._clock.now_ms()) / 1000, MIN_WAIT_S), self._poll_s)
 
+    def _saturated(self) -> list[str]:
+        return [sub for sub, busy in self._per_sub_busy.items() if busy >= self._per_sub_cap[sub]]
+
+    async def _start(self, claimed: list[ClaimedDelivery]) -> None:
+        """Send what fits under each subscription's cap now; give the rest back unsent."""
+        excess: dict[str, list[str]] = {}
+        for c in claimed:
+            sub = c.subscription
+            cap = sub.max_in_flight or self._per_sub
+            busy = self._per_sub_busy.get(sub.id, 0)
+            if busy >= cap:
+                excess.setdefault(c.lease_token, []).append(c.delivery.id)
+                continue
+            self._per_sub_busy[sub.id] = busy + 1
+            self._per_sub_cap[sub.id] = cap
+            self._spawn(c)
+        for token, delivery_ids in excess.items():
+            await self._storage.release(delivery_ids, token, self._clock.now_ms())
+
     def _spawn(self, claimed: ClaimedDelivery) -> None:
         task = asyncio.create_task(self._deliver(claimed))
         self._tasks.add(task)
@@ -138,11 +158,7 @@ class Dispatcher:
 
     async def _deliver(self, c: ClaimedDelivery) -> None:
         sub = c.subscription
-        limit = sub.max_in_flight or self._per_sub
-        slot = self._sub_slots.get(sub.id)
-        if slot is None:
-            slot = self._sub_slots[sub.id] = asyncio.Semaphore(limit)
-        async with slot:
+        try:
             started_ms = self._clock.now_ms()
             body = profiles.render_body(
                 sub.profile,
@@ -152,9 +168,14 @@ class Dispatcher:
                 data=c.event.data,
             )
             result = await self._send(c, body, started_ms)
-        if not slot.locked() and slot._value == limit:  # noqa: SLF001 - idle: forget it
-            self._sub_slots.pop(sub.id, None)
-        self._record(c, body, result, started_ms)
+            self._record(c, body, result, started_ms)
+        finally:
+            left = self._per_sub_busy.get(sub.id, 1) - 1
+            if left <= 0:
+                self._per_sub_busy.pop(sub.id, None)
+                self._per_sub_cap.pop(sub.id, None)
+            else:
+                self._per_sub_busy[sub.id] = left
 
     async def _send(self, c: ClaimedDelivery, body: bytes, started_ms: int) -> SendResult:
         try:

@@ -18,8 +18,8 @@ from hookline.storage.base import NewDeliveries, Published, Storage
 MAX_BATCH = 1000
 MAX_EVENT_ID_LEN = 128
 MAX_DATA_BYTES = 256 * 1024
-#: an occurred_at this far from now is surely a mistake
-MAX_CLOCK_SKEW_MS = 366 * 24 * 3600 * 1000
+#: an occurred_at this far ahead of our clock is surely a mistake (the past is fine: backfills)
+MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,8 +156,10 @@ class PublishService:
                 raise ValidationFailed(where + "agent_handle", f"no identity {data.agent_handle!r}")
             identity_id = ident.id
         occurred = data.occurred_at_ms if data.occurred_at_ms is not None else now
-        if abs(occurred - now) > MAX_CLOCK_SKEW_MS:
-            raise ValidationFailed(where + "occurred_at", "more than a year away from now")
+        if occurred - now > MAX_FUTURE_SKEW_MS:
+            raise ValidationFailed(where + "occurred_at", "more than a day in the future")
+        if occurred < 0:
+            raise ValidationFailed(where + "occurred_at", "before 1970")
         return Event(
             id=event_id,
             organization_id=org_id,

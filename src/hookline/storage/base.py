@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,9 +275,20 @@ class Storage(abc.ABC):
     async def deliveries_of_event(self, org_id: str, event_id: str) -> list[Delivery]: ...
 
     @abc.abstractmethod
-    async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[ClaimedDelivery]:
-        """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease).
+    async def claim_due(
+        self,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        exclude_subscriptions: Collection[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease),
+        skipping the subscriptions in ``exclude_subscriptions`` (those at their in-flight cap).
         No two callers ever hold the same delivery's lease at once."""
+
+    @abc.abstractmethod
+    async def release(self, delivery_ids: Sequence[str], lease_token: str, now_ms: int) -> None:
+        """Give leased deliveries back unsent: pending and due now."""
 
     @abc.abstractmethod
     async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -28,13 +28,14 @@ _CLAIM = sa.text(
        SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
       FROM (SELECT id FROM deliveries
              WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+              AND subscription_id NOT IN :exclude
              ORDER BY next_attempt_ms
              LIMIT :limit
              FOR UPDATE SKIP LOCKED) AS due
      WHERE d.id = due.id
     RETURNING d.id
     """
-)
+).bindparams(sa.bindparam("exclude", expanding=True))
 
 
 class PostgresStorage(SqlStorage):
@@ -47,11 +48,16 @@ class PostgresStorage(SqlStorage):
         return pg_insert(table).on_conflict_do_nothing()
 
     async def _claim_ids(
-        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+        self,
+        conn: AsyncConnection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
     ) -> list[str]:
-        res = await conn.execute(
-            _CLAIM, {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        )
+        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
 
     async def _lock_key_owner(

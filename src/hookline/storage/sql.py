@@ -9,7 +9,7 @@ from __future__ import annotations
 import abc
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -63,7 +63,13 @@ class SqlStorage(Storage, abc.ABC):
 
     @abc.abstractmethod
     async def _claim_ids(
-        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+        self,
+        conn: AsyncConnection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
     ) -> list[str]:
         """Lease due deliveries to ``token``; return their ids."""
 
@@ -646,13 +652,21 @@ class SqlStorage(Storage, abc.ABC):
         )
         return [rows.delivery(r) for r in await self._all(stmt)]
 
-    async def claim_due(self, now_ms: int, limit: int, lease_ms: int) -> list[ClaimedDelivery]:
+    async def claim_due(
+        self,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        exclude_subscriptions: Collection[str] = (),
+    ) -> list[ClaimedDelivery]:
         if limit <= 0:
             return []
         token = str(uuid.uuid4())
         d, e, s = t.deliveries, t.events, t.subscriptions
         async with self._write() as conn:
-            ids = await self._claim_ids(conn, now_ms, limit, lease_ms, token)
+            ids = await self._claim_ids(
+                conn, now_ms, limit, lease_ms, token, sorted(exclude_subscriptions)
+            )
             if not ids:
                 return []
             joined = (
@@ -754,6 +768,17 @@ class SqlStorage(Storage, abc.ABC):
                     secret_ciphertexts=(key,) if key else (),
                     auth_token_ciphertext=c.auth_token_ciphertext,
                 )
+
+    async def release(self, delivery_ids: Sequence[str], lease_token: str, now_ms: int) -> None:
+        if not delivery_ids:
+            return
+        d = t.deliveries
+        async with self._write() as conn:
+            await conn.execute(
+                d.update()
+                .where(d.c.id.in_(list(delivery_ids)), d.c.lease_token == lease_token, d.c.state == "delivering")
+                .values(state="pending", lease_token=None, next_attempt_ms=now_ms, updated_ms=now_ms)
+            )
 
     async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
         if not outcomes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,11 +24,12 @@ _CLAIM = sa.text(
      WHERE id IN (
            SELECT id FROM deliveries
             WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+              AND subscription_id NOT IN :exclude
             ORDER BY next_attempt_ms
             LIMIT :limit)
     RETURNING id
     """
-)
+).bindparams(sa.bindparam("exclude", expanding=True))
 
 
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -57,9 +59,14 @@ class SqliteStorage(SqlStorage):
         return sqlite_insert(table).on_conflict_do_nothing()
 
     async def _claim_ids(
-        self, conn: AsyncConnection, now_ms: int, limit: int, lease_ms: int, token: str
+        self,
+        conn: AsyncConnection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
     ) -> list[str]:
-        res = await conn.execute(
-            _CLAIM, {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        )
+        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]

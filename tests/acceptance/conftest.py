@@ -1,0 +1,261 @@
+"""End-to-end fixtures: the real server in a subprocess, a real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+
+ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
+READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Received:
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class Receiver:
+    """Records every POST. ``plan(path, [status, ...])`` scripts answers; the last repeats."""
+
+    port: int = 0
+    requests: list[Received] = field(default_factory=list)
+    plans: dict[str, list[int]] = field(default_factory=dict)
+    delays: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def plan(self, path: str, statuses: list[int]) -> None:
+        with self.lock:
+            self.plans[path] = list(statuses)
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.requests if r.path == path]
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout_s: float = 15.0) -> list[Received]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self.lock:
+                snapshot = list(self.requests)
+            if predicate(snapshot):
+                return snapshot
+            time.sleep(0.02)
+        with self.lock:
+            raise AssertionError(f"receiver condition not met in {timeout_s} s; got {len(self.requests)} requests")
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        with self.lock:
+            self.requests.append(
+                Received(
+                    path=request.path,
+                    query=request.query_string,
+                    headers=dict(request.headers),
+                    body=body,
+                    at=time.time(),
+                )
+            )
+            plan = self.plans.get(request.path)
+            status = 200
+            if plan:
+                status = plan.pop(0) if len(plan) > 1 else plan[0]
+            delay = self.delays.get(request.path, 0.0)
+        if delay:
+            await asyncio.sleep(delay)
+        headers = {"Location": "http://127.0.0.1:1/elsewhere"} if 300 <= status < 400 else {}
+        return web.Response(status=status, text=f"answer {status} " + "x" * 10_000, headers=headers)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver(port=free_port())
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+    runner_box: dict[str, web.AppRunner] = {}
+
+    async def start() -> None:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", rec._handle)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", rec.port).start()
+        runner_box["r"] = runner
+        started.set()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10)
+    yield rec
+    asyncio.run_coroutine_threadsafe(runner_box["r"].cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()
+
+
+def base_env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    env.update(
+        HOOKLINE_DATABASE_URL=database_url,
+        HOOKLINE_ADMIN_KEY=ADMIN_KEY,
+        HOOKLINE_SECRET_KEY="test-master-key-0123456789",
+        HOOKLINE_ALLOW_HTTP="true",
+        HOOKLINE_ALLOWED_NETWORKS="127.0.0.0/8",
+        HOOKLINE_RETRY_SCHEDULE="0,1,2",
+        HOOKLINE_POLL_INTERVAL_S="0.2",
+        HOOKLINE_DELIVERY_TIMEOUT_S="3",
+        HOOKLINE_LOG_LEVEL="warning",
+    )
+    env.update(extra)
+    return env
+
+
+def hookline(*args: str) -> list[str]:
+    return [sys.executable, "-m", "hookline", *args]
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(5)
+        return self.popen.returncode
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@dataclass
+class Server:
+    """A running Hookline: its API base URL and a client holding the admin key."""
+
+    base: str
+    client: httpx.Client
+    procs: list[Proc]
+
+    def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        return self.client.request(method, "/api/v1" + path, **kw)
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for p in self.procs:
+                if p.popen.poll() is not None:
+                    raise AssertionError(f"process exited {p.popen.returncode}:\n{p.output()}")
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("server did not become ready:\n" + "\n".join(p.output() for p in self.procs))
+
+
+class Launcher:
+    """Starts Hookline processes and stops them all at teardown."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+        self.clients: list[httpx.Client] = []
+
+    def spawn(self, args: list[str], env: dict[str, str], name: str) -> Proc:
+        log = self.tmp / f"{name}-{len(self.procs)}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp)
+        proc = Proc(popen=popen, log=log)
+        self.procs.append(proc)
+        return proc
+
+    def run(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, cwd=self.tmp, check=False)
+
+    def serve(self, database_url: str, **extra: str) -> Server:
+        """``hookline serve``: API and worker in one process."""
+        port = free_port()
+        env = base_env(database_url, HOOKLINE_PORT=str(port), **extra)
+        proc = self.spawn(hookline("serve"), env, "serve")
+        return self._server(port, [proc])
+
+    def api_only(self, database_url: str, **extra: str) -> Server:
+        port = free_port()
+        env = base_env(database_url, HOOKLINE_PORT=str(port), **extra)
+        proc = self.spawn(hookline("api"), env, "api")
+        return self._server(port, [proc])
+
+    def worker(self, database_url: str, **extra: str) -> Proc:
+        return self.spawn(hookline("worker"), base_env(database_url, **extra), "worker")
+
+    def _server(self, port: int, procs: list[Proc]) -> Server:
+        base = f"http://127.0.0.1:{port}"
+        client = httpx.Client(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=30)
+        self.clients.append(client)
+        server = Server(base=base, client=client, procs=procs)
+        server.wait_ready()
+        return server
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+        for p in self.procs:
+            p.stop(signal.SIGKILL if p.popen.poll() is None else signal.SIGTERM, timeout_s=5)
+
+
+@pytest.fixture
+def launcher(tmp_path: Path) -> Iterator[Launcher]:
+    launch = Launcher(tmp_path)
+    yield launch
+    launch.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each end-to-end test that takes this runs on both databases."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/hookline.db"
+    url: str = request.getfixturevalue("fresh_pg_url")
+    return url
+
+
+@pytest.fixture
+def server(launcher: Launcher, database_url: str) -> Server:
+    return launcher.serve(database_url)
