@@ -133,7 +133,8 @@ async def migrate(settings: Settings) -> None:
 def _announce(settings: Settings, boot: Bootstrap, with_worker: bool) -> None:
     role = "API and worker" if with_worker else "API"
     print(
-        f"Hookline {role} on http://{settings.host}:{settings.port} ({_safe_url(settings.database_url)})",
+        f"Hookline {role} on http://{settings.host}:{settings.port} "
+        f"({_safe_url(settings.database_url)})",
         flush=True,
     )
     if boot.new_admin_key:

@@ -32,7 +32,7 @@ STATUS: dict[type[HooklineError], int] = {
 def status_of(exc: HooklineError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -31,9 +31,8 @@ def matches(sub: Subscription, event: Event) -> bool:
         return False
     if event.type == SUBSCRIPTION_DISABLED and not is_org_wide(sub):
         return False
-    if sub.domains:
-        if event.domain is None or event.domain.lower() not in sub.domains:
-            return False
+    if sub.domains and (event.domain is None or event.domain.lower() not in sub.domains):
+        return False
     return owner_matches(sub, event)
 
 

@@ -100,7 +100,10 @@ class Dispatcher:
                 self._wakeup.clear()
                 try:
                     claimed = await self._storage.claim_due(
-                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms, self._saturated()
+                        self._clock.now_ms(),
+                        min(free, CLAIM_BATCH),
+                        self._lease_ms,
+                        self._saturated(),
                     )
                     got = len(claimed)
                     await self._start(claimed)

@@ -111,7 +111,8 @@ class PublishService:
         if data.type == INCOMING_CALL:
             raise ValidationFailed(
                 where + "type",
-                "phone.incoming_call is answered synchronously: POST /phone/numbers/{id}/incoming-call",
+                "phone.incoming_call is answered synchronously: "
+                "POST /phone/numbers/{id}/incoming-call",
             )
         if data.type not in CATALOG:
             raise ValidationFailed(where + "type", f"{data.type!r} is not in the event catalog")

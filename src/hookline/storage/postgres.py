@@ -85,7 +85,7 @@ class PostgresStorage(SqlStorage):
             lost = asyncio.Event()
             try:
                 await conn.add_listener(CHANNEL, lambda *_: wake())
-                conn.add_termination_listener(lambda *_: lost.set())
+                conn.add_termination_listener(lambda *_, lost=lost: lost.set())
                 wake()  # anything published while we were not listening
                 waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

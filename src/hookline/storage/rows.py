@@ -20,7 +20,7 @@ from hookline.core.models import (
     Subscription,
 )
 
-Row = Mapping[str, Any]
+Row = Mapping[Any, Any]
 
 
 def organization(r: Row) -> Organization:

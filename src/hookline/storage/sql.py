@@ -104,11 +104,11 @@ class SqlStorage(Storage, abc.ABC):
         await self.engine.dispose()
 
     # -- helpers ------------------------------------------------------------------------------
-    async def _one(self, stmt: Any) -> Mapping[str, Any] | None:
+    async def _one(self, stmt: Any) -> Mapping[Any, Any] | None:
         async with self._read() as conn:
             return (await conn.execute(stmt)).mappings().first()
 
-    async def _all(self, stmt: Any) -> Sequence[Mapping[str, Any]]:
+    async def _all(self, stmt: Any) -> Sequence[Mapping[Any, Any]]:
         async with self._read() as conn:
             return (await conn.execute(stmt)).mappings().all()
 
@@ -776,8 +776,14 @@ class SqlStorage(Storage, abc.ABC):
         async with self._write() as conn:
             await conn.execute(
                 d.update()
-                .where(d.c.id.in_(list(delivery_ids)), d.c.lease_token == lease_token, d.c.state == "delivering")
-                .values(state="pending", lease_token=None, next_attempt_ms=now_ms, updated_ms=now_ms)
+                .where(
+                    d.c.id.in_(list(delivery_ids)),
+                    d.c.lease_token == lease_token,
+                    d.c.state == "delivering",
+                )
+                .values(
+                    state="pending", lease_token=None, next_attempt_ms=now_ms, updated_ms=now_ms
+                )
             )
 
     async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
