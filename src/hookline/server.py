@@ -34,14 +34,17 @@ async def prepare(services: Services, *, migrate: bool) -> Bootstrap:
     return await services.keys.bootstrap(services.settings.admin_key)
 
 
-def build_dispatcher(services: Services) -> tuple[Dispatcher, Sender]:
-    s = services.settings
-    sender = Sender(
-        timeout_s=s.delivery_timeout_s,
-        body_cap_bytes=s.response_body_cap_bytes,
-        allowed_networks=s.allowed_networks,
-        max_connections=s.max_in_flight,
+def build_sender(settings: Settings) -> Sender:
+    return Sender(
+        timeout_s=settings.delivery_timeout_s,
+        body_cap_bytes=settings.response_body_cap_bytes,
+        allowed_networks=settings.allowed_networks,
+        max_connections=settings.max_in_flight,
     )
+
+
+def build_dispatcher(services: Services, sender: Sender) -> Dispatcher:
+    s = services.settings
     dispatcher = Dispatcher(
         storage=services.storage,
         sender=sender,
@@ -54,16 +57,17 @@ def build_dispatcher(services: Services) -> tuple[Dispatcher, Sender]:
         max_in_flight=s.max_in_flight,
         max_in_flight_per_subscription=s.max_in_flight_per_subscription,
         poll_interval_s=s.poll_interval_s,
+        disable_after_s=s.disable_after_s,
+        on_disabled=services.publishing.announce_disabled,
     )
     services.wakers.append(dispatcher.wake)
-    return dispatcher, sender
+    return dispatcher
 
 
 @contextlib.asynccontextmanager
-async def running_worker(services: Services) -> AsyncIterator[Dispatcher]:
+async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Dispatcher]:
     """Run the dispatcher (and the database's wake-ups) for the life of the block."""
-    dispatcher, sender = build_dispatcher(services)
-    await sender.start()
+    dispatcher = build_dispatcher(services, sender)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
@@ -74,7 +78,6 @@ async def running_worker(services: Services) -> AsyncIterator[Dispatcher]:
     finally:
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-        await sender.close()
 
 
 def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
@@ -91,23 +94,32 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
 
 async def serve(settings: Settings, *, with_worker: bool, announce: bool = True) -> None:
     """``hookline serve`` (with_worker) and ``hookline api``."""
-    services = Services.build(settings)
+    sender = build_sender(settings)
+    services = Services.build(settings, transport=sender)
     boot = await prepare(services, migrate=with_worker)
     if announce:
         _announce(settings, boot, with_worker)
 
     @contextlib.asynccontextmanager
-    async def worker_lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with running_worker(services):
-            yield
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await sender.start()
+        try:
+            if with_worker:
+                async with running_worker(services, sender):
+                    yield
+            else:
+                yield
+        finally:
+            await sender.close()
 
-    app = create_app(services, extra_lifespan=worker_lifespan if with_worker else None)
+    app = create_app(services, extra_lifespan=lifespan)
     await _uvicorn(app, settings).serve()
 
 
 async def worker(settings: Settings) -> None:
     """``hookline worker``: deliver until SIGTERM or SIGINT, then finish in-flight attempts."""
-    services = Services.build(settings)
+    sender = build_sender(settings)
+    services = Services.build(settings, transport=sender)
     try:
         await prepare(services, migrate=False)
         stop = asyncio.Event()
@@ -115,8 +127,12 @@ async def worker(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info("worker started on %s", _safe_url(settings.database_url))
-        async with running_worker(services):
-            await stop.wait()
+        await sender.start()
+        try:
+            async with running_worker(services, sender):
+                await stop.wait()
+        finally:
+            await sender.close()
         log.info("worker stopped")
     finally:
         await services.storage.close()

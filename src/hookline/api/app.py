@@ -10,7 +10,17 @@ from fastapi import FastAPI
 from hookline import __version__
 from hookline.api import errors
 from hookline.api.limits import BodyLimit
-from hookline.api.routers import catalog, deliveries, events, health, keys, owners, subscriptions
+from hookline.api.routers import (
+    catalog,
+    deliveries,
+    events,
+    health,
+    inbox,
+    keys,
+    owners,
+    signing_keys,
+    subscriptions,
+)
 from hookline.services.container import Services
 
 API_PREFIX = "/api/v1"
@@ -40,8 +50,9 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     )
     app.state.services = services
     errors.install(app)
-    for module in (events, subscriptions, deliveries, owners, keys, catalog):
+    for module in (events, subscriptions, deliveries, owners, keys, signing_keys, catalog):
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(inbox.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     return app

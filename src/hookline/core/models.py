@@ -83,6 +83,7 @@ class Subscription:
     max_in_flight: int | None = None
     rate_limit_per_second: float | None = None
     has_auth_token: bool = False
+    source: str = "api"
     created_at_ms: int = 0
     updated_at_ms: int = 0
 

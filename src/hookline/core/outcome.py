@@ -7,6 +7,17 @@ from email.utils import parsedate_to_datetime
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class SendResult:
+    """What one HTTP attempt produced (a status, or an error when there was no answer)."""
+
+    status: int | None
+    body: str | None
+    error: str | None
+    duration_ms: int
+    retry_after: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Outcome:
     success: bool
     status: int | None

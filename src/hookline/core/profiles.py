@@ -93,6 +93,39 @@ def sign_headers(
     raise ValueError(f"unknown profile {profile!r}")
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OutgoingRequest:
+    body: bytes
+    headers: dict[str, str]
+
+
+def build_request(
+    profile: str,
+    *,
+    event_id: str,
+    event_type: str,
+    occurred_at_ms: int,
+    data: Mapping[str, Any],
+    secrets: Sequence[str],
+    attempt: AttemptIdentity,
+    custom_headers: Mapping[str, str],
+    user_agent: str,
+    auth_token: str | None,
+) -> OutgoingRequest:
+    """Body and every header of one attempt of ``profile``."""
+    body = render_body(
+        profile, event_id=event_id, event_type=event_type, occurred_at_ms=occurred_at_ms, data=data
+    )
+    sig = sign_headers(profile, body=body, event_id=event_id, secrets=secrets, attempt=attempt)
+    headers = request_headers(
+        signature_headers=sig,
+        custom_headers=custom_headers,
+        user_agent=user_agent,
+        auth_token=auth_token,
+    )
+    return OutgoingRequest(body=body, headers=headers)
+
+
 def request_headers(
     *,
     signature_headers: Mapping[str, str],

@@ -20,6 +20,13 @@ def owner_matches(sub: Subscription, event: Event) -> bool:
     return True
 
 
+def signing_key_owner(sub: Subscription) -> str | None:
+    """Whose signing key signs ``sub``'s inkbox-profile deliveries: the owning identity's, or
+    the organization's (None) for organization-wide subscriptions and, as Inkbox does,
+    for mailbox webhook URLs."""
+    return None if sub.source == "mailbox" else sub.owner_identity_id
+
+
 def is_org_wide(sub: Subscription) -> bool:
     return sub.mailbox_id is None and sub.phone_number_id is None and sub.agent_identity_id is None
 

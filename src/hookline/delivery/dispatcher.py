@@ -11,18 +11,18 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from hookline import __version__
 from hookline.core import ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery
-from hookline.core.outcome import classify
+from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
-from hookline.delivery.sender import Sender, SendResult
+from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import OutcomeRecord, Storage
+from hookline.storage.base import Disabled, OutcomeRecord, Storage
 
 log = logging.getLogger("hookline.worker")
 
@@ -51,6 +51,8 @@ class Dispatcher:
         max_in_flight: int,
         max_in_flight_per_subscription: int,
         poll_interval_s: float,
+        disable_after_s: int | None = None,
+        on_disabled: Callable[[Sequence[Disabled]], Awaitable[None]] | None = None,
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -62,6 +64,8 @@ class Dispatcher:
         self._max_in_flight = max_in_flight
         self._per_sub = max_in_flight_per_subscription
         self._poll_s = poll_interval_s
+        self._disable_after_ms = disable_after_s * 1000 if disable_after_s else None
+        self._on_disabled = on_disabled
         # a leased delivery is sent at once (never queued behind its subscription's cap), so
         # the lease only has to outlive one attempt and the write of its outcome
         self._lease_ms = int(timeout_s * 1000) + LEASE_MARGIN_MS
@@ -163,14 +167,7 @@ class Dispatcher:
         sub = c.subscription
         try:
             started_ms = self._clock.now_ms()
-            body = profiles.render_body(
-                sub.profile,
-                event_id=c.event.id,
-                event_type=c.event.type,
-                occurred_at_ms=c.event.occurred_at_ms,
-                data=c.event.data,
-            )
-            result = await self._send(c, body, started_ms)
+            body, result = await self._send(c, started_ms)
             self._record(c, body, result, started_ms)
         finally:
             left = self._per_sub_busy.get(sub.id, 1) - 1
@@ -180,35 +177,39 @@ class Dispatcher:
             else:
                 self._per_sub_busy[sub.id] = left
 
-    async def _send(self, c: ClaimedDelivery, body: bytes, started_ms: int) -> SendResult:
+    async def _send(self, c: ClaimedDelivery, started_ms: int) -> tuple[bytes, SendResult]:
+        sub, event = c.subscription, c.event
         try:
             secrets = [self._box.open(x) for x in c.secret_ciphertexts]
             auth = self._box.open(c.auth_token_ciphertext) if c.auth_token_ciphertext else None
         except RuntimeError as exc:
-            return SendResult(status=None, body=None, error=str(exc), duration_ms=0)
+            secrets, auth, problem = [], None, str(exc)
+        else:
+            problem = "no signing key is configured for this subscription's owner"
         if not secrets:
-            return SendResult(
-                status=None,
-                body=None,
-                error="no signing key is configured for this subscription's owner",
-                duration_ms=0,
+            body = profiles.render_body(
+                sub.profile,
+                event_id=event.id,
+                event_type=event.type,
+                occurred_at_ms=event.occurred_at_ms,
+                data=event.data,
             )
-        sig = profiles.sign_headers(
-            c.subscription.profile,
-            body=body,
-            event_id=c.event.id,
+            return body, SendResult(status=None, body=None, error=problem, duration_ms=0)
+        request = profiles.build_request(
+            sub.profile,
+            event_id=event.id,
+            event_type=event.type,
+            occurred_at_ms=event.occurred_at_ms,
+            data=event.data,
             secrets=secrets,
             attempt=profiles.AttemptIdentity(
                 timestamp_s=started_ms // 1000, request_id=ids.new_request_id()
             ),
-        )
-        headers = profiles.request_headers(
-            signature_headers=sig,
-            custom_headers=c.subscription.headers,
+            custom_headers=sub.headers,
             user_agent=USER_AGENT,
             auth_token=auth,
         )
-        return await self._sender.post(c.subscription.url, body, headers)
+        return request.body, await self._sender.post(sub.url, request.body, request.headers)
 
     def _record(self, c: ClaimedDelivery, body: bytes, result: SendResult, started_ms: int) -> None:
         now = self._clock.now_ms()
@@ -277,10 +278,16 @@ class Dispatcher:
             if delay:
                 await asyncio.sleep(delay)
             try:
-                await self._storage.record_outcomes(batch)
-                return
+                recorded = await self._storage.record_outcomes(batch, self._disable_after_ms)
             except Exception:
                 log.exception("writing %d outcomes failed; retrying", len(batch))
+                continue
+            if recorded.disabled and self._on_disabled is not None:
+                try:
+                    await self._on_disabled(recorded.disabled)
+                except Exception:
+                    log.exception("announcing disabled subscriptions failed")
+            return
         log.error("gave up writing %d outcomes; their leases will expire and retry", len(batch))
 
     async def _drain(self) -> None:

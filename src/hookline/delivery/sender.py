@@ -5,25 +5,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
 
 from hookline.core.addresses import IPNetwork
+from hookline.core.outcome import SendResult
 from hookline.delivery.resolver import BlockedAddress, GuardedResolver, check_literal
 
 KEEPALIVE_S = 30  # idle pooled connections are closed after this
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class SendResult:
-    status: int | None
-    body: str | None
-    error: str | None
-    duration_ms: int
-    retry_after: str | None = None
 
 
 class Sender:
@@ -66,14 +57,17 @@ class Sender:
             await self._session.close()
             self._session = None
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
+    async def post(
+        self, url: str, body: bytes, headers: Mapping[str, str], *, timeout_s: float | None = None
+    ) -> SendResult:
         """One attempt. Never raises for network trouble: that is a result too."""
         assert self._session is not None, "Sender.start() first"
         started = time.monotonic()
+        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
         try:
             check_literal(urlsplit(url).hostname or "", self._allowed)
             async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False
+                url, data=body, headers=dict(headers), allow_redirects=False, timeout=timeout
             ) as resp:
                 raw = await resp.content.read(self._cap) if self._cap else b""
                 return SendResult(
@@ -91,7 +85,7 @@ class Sender:
             return SendResult(
                 status=None,
                 body=None,
-                error=f"timed out after {self._timeout.total:g} s",
+                error=f"timed out after {timeout.total:g} s",
                 duration_ms=_elapsed_ms(started),
             )
         except aiohttp.ClientConnectorError as exc:

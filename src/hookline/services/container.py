@@ -7,13 +7,18 @@ from dataclasses import dataclass, field
 
 from hookline.config import Settings
 from hookline.metrics import Metrics
+from hookline.services.calls import CallService
 from hookline.services.clock import Clock, SystemClock
 from hookline.services.deliveries import DeliveryService
 from hookline.services.keys import KeyService
+from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.owners import OwnerService
 from hookline.services.publishing import PublishService
 from hookline.services.secretbox import SecretBox, key_file_for, load_or_create_key_file
+from hookline.services.sends import SendService
+from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
+from hookline.services.transport import Transport
 from hookline.storage import Storage, open_storage
 
 
@@ -39,6 +44,10 @@ class Services:
     subscriptions: SubscriptionService
     publishing: PublishService
     deliveries: DeliveryService
+    signing: SigningService
+    sends: SendService
+    calls: CallService
+    mailbox_webhooks: MailboxWebhookService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -46,7 +55,10 @@ class Services:
             waker()
 
     @classmethod
-    def build(cls, settings: Settings, *, clock: Clock | None = None) -> Services:
+    def build(
+        cls, settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+    ) -> Services:
+        """Everything one process needs. ``transport`` sends test sends, replays and calls."""
         clock = clock or SystemClock()
         storage = open_storage(settings.database_url)
         box = SecretBox(master_key(settings))
@@ -56,6 +68,16 @@ class Services:
             for waker in wakers:
                 waker()
 
+        owners = OwnerService(storage, clock, allow_http=settings.allow_http)
+        subscriptions = SubscriptionService(
+            storage,
+            clock,
+            box,
+            allow_http=settings.allow_http,
+            default_profile=settings.default_profile,
+            wake=wake,
+        )
+        signing = SigningService(storage, clock, box)
         return cls(
             settings=settings,
             storage=storage,
@@ -63,15 +85,24 @@ class Services:
             box=box,
             metrics=Metrics(),
             keys=KeyService(storage, clock),
-            owners=OwnerService(storage, clock, allow_http=settings.allow_http),
-            subscriptions=SubscriptionService(
+            owners=owners,
+            subscriptions=subscriptions,
+            publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
+            deliveries=DeliveryService(storage),
+            signing=signing,
+            sends=SendService(storage, clock, subscriptions, signing, transport),
+            calls=CallService(
                 storage,
                 clock,
                 box,
+                owners,
+                transport,
+                timeout_s=settings.incoming_call_timeout_s,
+                fallback=settings.incoming_call_fallback,
                 allow_http=settings.allow_http,
-                default_profile=settings.default_profile,
             ),
-            publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
-            deliveries=DeliveryService(storage),
+            mailbox_webhooks=MailboxWebhookService(
+                storage, owners, subscriptions, allow_http=settings.allow_http
+            ),
             wakers=wakers,
         )

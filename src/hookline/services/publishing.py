@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from hookline.core import ids, routing, validation
-from hookline.core.catalog import CATALOG, INCOMING_CALL
+from hookline.core.catalog import CATALOG, INCOMING_CALL, SUBSCRIPTION_DISABLED
 from hookline.core.errors import PayloadTooLarge, ValidationFailed
 from hookline.core.models import Delivery, Event, Subscription
+from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
-from hookline.storage.base import NewDeliveries, Published, Storage
+from hookline.storage.base import Disabled, NewDeliveries, Published, Storage
 
 MAX_BATCH = 1000
 MAX_EVENT_ID_LEN = 128
@@ -56,6 +57,28 @@ class PublishService:
     ) -> list[Published]:
         """Publish one or more events. A repeated id yields the stored event, nothing new."""
         principal.require_admin()
+        return await self._publish(principal.organization_id, inputs, batch=batch)
+
+    async def announce_disabled(self, disabled: Sequence[Disabled]) -> None:
+        """Emit ``subscription.disabled`` to each organization's operational subscriptions."""
+        for d in disabled:
+            sub = d.subscription
+            data = {
+                "subscription_id": sub.id,
+                "url": sub.url,
+                "reason": d.reason,
+                "disabled_at": iso_from_ms(sub.updated_at_ms),
+            }
+            event = EventInput(
+                id=f"evt_disabled_{sub.id}_{sub.updated_at_ms}",
+                type=SUBSCRIPTION_DISABLED,
+                data=data,
+            )
+            await self._publish(sub.organization_id, [event], batch=False)
+
+    async def _publish(
+        self, org_id: str, inputs: Sequence[EventInput], *, batch: bool
+    ) -> list[Published]:
         if len(inputs) > MAX_BATCH:
             raise PayloadTooLarge(f"at most {MAX_BATCH} events per batch")
         if batch and not inputs:
@@ -66,7 +89,7 @@ class PublishService:
         seen: set[str] = set()
         for i, data in enumerate(inputs):
             where = f"events[{i}]." if batch else ""
-            event = await self._event(principal.organization_id, data, now, where)
+            event = await self._event(org_id, data, now, where)
             if event.id in seen:
                 # the later copy of an id in one batch is a repeat: it routes to nothing new
                 items.append(NewDeliveries(event=event, deliveries=()))
@@ -75,7 +98,7 @@ class PublishService:
             key = (event.mailbox_id, event.phone_number_id, event.agent_identity_id)
             if key not in candidates:
                 candidates[key] = await self._storage.routing_candidates(
-                    principal.organization_id,
+                    org_id,
                     mailbox_id=event.mailbox_id,
                     phone_number_id=event.phone_number_id,
                     identity_id=event.agent_identity_id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,6 +10,7 @@ from hookline.core import ids, profiles, retry, validation
 from hookline.core.catalog import CATALOG
 from hookline.core.errors import Forbidden, NotFound, ValidationFailed
 from hookline.core.models import Subscription
+from hookline.core.routing import signing_key_owner
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.secretbox import SecretBox
@@ -40,6 +41,8 @@ class SubscriptionInput:
     retry_schedule: Sequence[int] | None = None
     max_in_flight: int | None = None
     rate_limit_per_second: float | None = None
+    #: who manages it: "api", "mailbox" (a mailbox's webhook_url) or "inbox" (/v1/webhooks)
+    source: str = "api"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -80,7 +83,9 @@ class SubscriptionService:
         *,
         allow_http: bool,
         default_profile: str,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
+        self._wake = wake
         self._storage = storage
         self._clock = clock
         self._box = box
@@ -205,6 +210,7 @@ class SubscriptionService:
             agent_identity_id=ident_id,
             owner_identity_id=owner_identity,
             has_auth_token=auth_token is not None,
+            source=data.source,
             created_at_ms=now,
             updated_at_ms=now,
             **fields,
@@ -220,7 +226,7 @@ class SubscriptionService:
         signing_key = None
         if sub.profile == profiles.INKBOX:
             signing_key = await self._mint_signing_key_if_missing(
-                sub.organization_id, owner_identity
+                sub.organization_id, signing_key_owner(sub)
             )
         return CreatedSubscription(
             subscription=sub,
@@ -299,7 +305,7 @@ class SubscriptionService:
             raise NotFound("subscription", sub_id)
         if updated.profile == profiles.INKBOX and current.profile != profiles.INKBOX:
             await self._mint_signing_key_if_missing(
-                updated.organization_id, updated.owner_identity_id
+                updated.organization_id, signing_key_owner(updated)
             )
         return updated
 
@@ -310,8 +316,13 @@ class SubscriptionService:
         ):
             raise NotFound("subscription", sub_id)
 
-    async def auth_token(self, sub: Subscription) -> str | None:
-        secrets = await self._storage.subscription_secrets(sub.organization_id, sub.id)
-        if secrets is None or secrets.auth_token_enc is None:
-            return None
-        return self._box.open(secrets.auth_token_enc)
+    async def recover(self, principal: Principal, sub_id: str, since_ms: int) -> int:
+        """Re-queue the subscription's failed deliveries created since ``since_ms``."""
+        sub = await self.get(principal, sub_id)
+        now = self._clock.now_ms()
+        if since_ms > now:
+            raise ValidationFailed("since", "must not be in the future")
+        count = await self._storage.requeue_failed(sub.organization_id, sub.id, since_ms, now)
+        if count:
+            self._wake()
+        return count

@@ -46,6 +46,7 @@ class SubscriptionFilter:
     owner_identity_id: str | None = None
     url: str | None = None
     event_type: str | None = None
+    source: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -88,6 +89,21 @@ class OutcomeRecord:
     first_attempt_at_ms: int
     #: when set, the subscription is disabled with this reason
     disable_subscription_reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Disabled:
+    """A subscription that an outcome batch disabled, and why."""
+
+    subscription: Subscription
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Recorded:
+    #: deliveries whose state changed (the others' leases were lost meanwhile)
+    changed: int
+    disabled: Sequence[Disabled] = ()
 
 
 class Storage(abc.ABC):
@@ -291,9 +307,27 @@ class Storage(abc.ABC):
         """Give leased deliveries back unsent: pending and due now."""
 
     @abc.abstractmethod
-    async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
+    async def record_outcomes(
+        self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None
+    ) -> Recorded:
         """Log every attempt; move each delivery whose lease is still held to its new state.
-        Returns how many deliveries changed state."""
+
+        Tracks when each subscription started failing without a success since; one failing
+        for ``disable_after_ms`` or more, or whose outcome asks for it (410), is disabled and
+        its undelivered deliveries are kept as ``failed`` for recover.
+        """
+
+    @abc.abstractmethod
+    async def insert_attempt(self, attempt: Attempt) -> None:
+        """Log an attempt made outside the queue (test send, replay, incoming call)."""
+
+    @abc.abstractmethod
+    async def get_attempt(self, org_id: str, attempt_id: str) -> Attempt | None: ...
+
+    @abc.abstractmethod
+    async def requeue_failed(self, org_id: str, sub_id: str, since_ms: int, now_ms: int) -> int:
+        """Make a subscription's failed deliveries created since ``since_ms`` pending again,
+        with a fresh retry schedule. Returns how many."""
 
     @abc.abstractmethod
     async def next_due_ms(self) -> int | None:

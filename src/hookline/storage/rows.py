@@ -94,6 +94,7 @@ def subscription(r: Row) -> Subscription:
         max_in_flight=r["max_in_flight"],
         rate_limit_per_second=r["rate_limit_per_second"],
         has_auth_token=r["auth_token_enc"] is not None,
+        source=r["source"],
         created_at_ms=r["created_ms"],
         updated_at_ms=r["updated_ms"],
     )
@@ -124,6 +125,7 @@ def subscription_values(sub: Subscription) -> dict[str, Any]:
         "phone_number_id": sub.phone_number_id,
         "agent_identity_id": sub.agent_identity_id,
         "owner_identity_id": sub.owner_identity_id,
+        "source": sub.source,
         "created_ms": sub.created_at_ms,
         "updated_ms": sub.updated_at_ms,
     }

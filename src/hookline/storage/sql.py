@@ -31,13 +31,17 @@ from hookline.core.models import (
     PhoneNumber,
     Subscription,
 )
+from hookline.core.routing import signing_key_owner
+from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.base import (
     AttemptFilter,
+    Disabled,
     NewDeliveries,
     OutcomeRecord,
     Published,
+    Recorded,
     Storage,
     SubscriptionFilter,
     SubscriptionSecrets,
@@ -470,6 +474,8 @@ class SqlStorage(Storage, abc.ABC):
             stmt = stmt.where(s.c.owner_identity_id == flt.owner_identity_id)
         if flt.url is not None:
             stmt = stmt.where(s.c.url == flt.url)
+        if flt.source is not None:
+            stmt = stmt.where(s.c.source == flt.source)
         if flt.event_type is not None:
             # exact element match inside the JSON list, quoted so a prefix never matches
             stmt = stmt.where(s.c.event_types.contains(json.dumps(flt.event_type)))
@@ -484,7 +490,7 @@ class SqlStorage(Storage, abc.ABC):
         now_ms: int,
         secrets: SubscriptionSecrets | None = None,
     ) -> Subscription | None:
-        s, d = t.subscriptions, t.deliveries
+        s = t.subscriptions
         values: dict[str, Any] = {"updated_ms": now_ms}
         for fld, v in changes.items():
             col, enc = rows.SUBSCRIPTION_COLUMNS[fld]
@@ -506,17 +512,7 @@ class SqlStorage(Storage, abc.ABC):
                 return None
             if changes.get("enabled") is False:
                 reason = changes.get("disabled_reason") or "subscription disabled"
-                await conn.execute(
-                    d.update()
-                    .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
-                    .values(
-                        state="failed",
-                        lease_token=None,
-                        next_attempt_ms=None,
-                        last_error=reason,
-                        updated_ms=now_ms,
-                    )
-                )
+                await self._fail_undelivered(conn, sub_id, reason, now_ms)
             row = (
                 (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
                 .mappings()
@@ -734,7 +730,7 @@ class SqlStorage(Storage, abc.ABC):
     ) -> None:
         """Give ``inkbox`` deliveries their owner's current signing key, in place."""
         wanted = {
-            (c.subscription.organization_id, c.subscription.owner_identity_id)
+            (c.subscription.organization_id, signing_key_owner(c.subscription))
             for c in claimed
             if c.subscription.profile == profiles.INKBOX
         }
@@ -759,7 +755,7 @@ class SqlStorage(Storage, abc.ABC):
                 keys[(org_id, ident)] = row[0]
         for i, c in enumerate(claimed):
             if c.subscription.profile == profiles.INKBOX:
-                key = keys.get((c.subscription.organization_id, c.subscription.owner_identity_id))
+                key = keys.get((c.subscription.organization_id, signing_key_owner(c.subscription)))
                 claimed[i] = ClaimedDelivery(
                     delivery=c.delivery,
                     event=c.event,
@@ -786,10 +782,12 @@ class SqlStorage(Storage, abc.ABC):
                 )
             )
 
-    async def record_outcomes(self, outcomes: Sequence[OutcomeRecord]) -> int:
+    async def record_outcomes(
+        self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None
+    ) -> Recorded:
         if not outcomes:
-            return 0
-        d, s = t.deliveries, t.subscriptions
+            return Recorded(changed=0)
+        d = t.deliveries
         changed = 0
         async with self._write() as conn:
             await conn.execute(
@@ -818,31 +816,121 @@ class SqlStorage(Storage, abc.ABC):
                     )
                 )
                 changed += res.rowcount
-            for o in outcomes:
-                if o.disable_subscription_reason and o.attempt.subscription_id:
-                    now_ms = o.attempt.created_at_ms
-                    await conn.execute(
-                        s.update()
-                        .where(s.c.id == o.attempt.subscription_id, s.c.deleted_ms.is_(None))
-                        .values(
-                            enabled=False,
-                            disabled_reason=o.disable_subscription_reason,
-                            updated_ms=now_ms,
-                        )
+            disabled = await self._track_health(conn, outcomes, disable_after_ms)
+        return Recorded(changed=changed, disabled=disabled)
+
+    async def _track_health(
+        self,
+        conn: AsyncConnection,
+        outcomes: Sequence[OutcomeRecord],
+        disable_after_ms: int | None,
+    ) -> list[Disabled]:
+        """Keep each subscription's ``failing_since``; disable those failing too long."""
+        s = t.subscriptions
+        last: dict[str, OutcomeRecord] = {}
+        for o in outcomes:
+            if o.attempt.subscription_id:
+                last[o.attempt.subscription_id] = o
+        now = max(o.attempt.created_at_ms for o in outcomes)
+        healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
+        failing = [sid for sid, o in last.items() if o.state != "succeeded"]
+        if healthy:
+            await conn.execute(
+                s.update()
+                .where(s.c.id.in_(healthy), s.c.failing_since_ms.is_not(None))
+                .values(failing_since_ms=None)
+            )
+        reasons: dict[str, str] = {}
+        if failing:
+            first_failures = {sid: last[sid].attempt.created_at_ms for sid in failing}
+            for sid, since in first_failures.items():
+                await conn.execute(
+                    s.update()
+                    .where(s.c.id == sid, s.c.failing_since_ms.is_(None))
+                    .values(failing_since_ms=since)
+                )
+            if disable_after_ms is not None:
+                stale = await conn.execute(
+                    sa.select(s.c.id, s.c.failing_since_ms).where(
+                        s.c.id.in_(failing),
+                        s.c.enabled.is_(True),
+                        s.c.deleted_ms.is_(None),
+                        s.c.failing_since_ms <= now - disable_after_ms,
                     )
-                    await conn.execute(
-                        d.update()
-                        .where(
-                            d.c.subscription_id == o.attempt.subscription_id, d.c.state == "pending"
-                        )
-                        .values(
-                            state="failed",
-                            next_attempt_ms=None,
-                            last_error=o.disable_subscription_reason,
-                            updated_ms=now_ms,
-                        )
+                )
+                for sid, since in stale.all():
+                    reasons[sid] = (
+                        f"failing continuously since {iso_from_ms(since)} "
+                        f"({disable_after_ms // 1000} s or more)"
                     )
-        return changed
+        for sid, o in last.items():
+            if o.disable_subscription_reason:
+                reasons[sid] = o.disable_subscription_reason
+        disabled: list[Disabled] = []
+        for sid, reason in reasons.items():
+            res = await conn.execute(
+                s.update()
+                .where(s.c.id == sid, s.c.enabled.is_(True), s.c.deleted_ms.is_(None))
+                .values(enabled=False, disabled_reason=reason, updated_ms=now)
+            )
+            if res.rowcount == 0:
+                continue
+            await self._fail_undelivered(conn, sid, reason, now)
+            row = (await conn.execute(sa.select(s).where(s.c.id == sid))).mappings().one()
+            disabled.append(Disabled(subscription=rows.subscription(row), reason=reason))
+        return disabled
+
+    async def _fail_undelivered(
+        self, conn: AsyncConnection, sub_id: str, reason: str, now_ms: int
+    ) -> None:
+        """Keep a disabled subscription's undelivered deliveries, as failed, for recover."""
+        d = t.deliveries
+        await conn.execute(
+            d.update()
+            .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+            .values(
+                state="failed",
+                lease_token=None,
+                next_attempt_ms=None,
+                last_error=reason,
+                updated_ms=now_ms,
+            )
+        )
+
+    async def insert_attempt(self, attempt: Attempt) -> None:
+        async with self._write() as conn:
+            await conn.execute(t.attempts.insert().values(**rows.attempt_values(attempt)))
+
+    async def get_attempt(self, org_id: str, attempt_id: str) -> Attempt | None:
+        a = t.attempts
+        row = await self._one(
+            sa.select(a).where(a.c.organization_id == org_id, a.c.id == attempt_id)
+        )
+        return rows.attempt(row) if row else None
+
+    async def requeue_failed(self, org_id: str, sub_id: str, since_ms: int, now_ms: int) -> int:
+        d = t.deliveries
+        async with self._write() as conn:
+            res = await conn.execute(
+                d.update()
+                .where(
+                    d.c.organization_id == org_id,
+                    d.c.subscription_id == sub_id,
+                    d.c.state == "failed",
+                    d.c.created_ms >= since_ms,
+                )
+                .values(
+                    state="pending",
+                    attempts=0,
+                    first_attempt_ms=None,
+                    next_attempt_ms=now_ms,
+                    lease_token=None,
+                    updated_ms=now_ms,
+                )
+            )
+            if res.rowcount:
+                await self._announce_due(conn)
+        return int(res.rowcount)
 
     async def next_due_ms(self) -> int | None:
         d = t.deliveries

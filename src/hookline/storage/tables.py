@@ -116,6 +116,9 @@ subscriptions = Table(
     Column("previous_secret_enc", Text, nullable=True),
     Column("previous_secret_until_ms", BigInteger, nullable=True),
     Column("failing_since_ms", BigInteger, nullable=True),
+    # who manages it: "api" (the subscriptions API), "mailbox" (a mailbox's webhook_url),
+    # "inbox" (the Inbox-style /v1/webhooks API)
+    Column("source", String(10), nullable=False, server_default="api"),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("deleted_ms", BigInteger, nullable=True),

@@ -39,3 +39,11 @@ async def list_deliveries(
         ),
     )
     return AttemptList(deliveries=[AttemptOut.of(a) for a in attempts])
+
+
+@router.post("/{attempt_id}/replay", operation_id="replay_delivery")
+async def replay_delivery(
+    attempt_id: str, principal: PrincipalDep, services: ServicesDep
+) -> AttemptOut:
+    """Re-send a logged attempt's event: same event id, fresh timestamp and request id."""
+    return AttemptOut.of(await services.sends.replay(principal, attempt_id))

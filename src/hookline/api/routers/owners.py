@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Body, Query, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.schemas.owners import (
@@ -14,9 +14,12 @@ from hookline.api.schemas.owners import (
     MailboxCreate,
     MailboxList,
     MailboxOut,
+    MailboxUpdate,
+    MailboxUpdated,
     PhoneNumberCreate,
     PhoneNumberList,
     PhoneNumberOut,
+    PhoneNumberUpdate,
 )
 
 router = APIRouter(tags=["owners"])
@@ -100,3 +103,37 @@ async def get_phone_number(
     number_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> PhoneNumberOut:
     return PhoneNumberOut.of(await services.owners.phone_number(principal, number_id))
+
+
+@router.patch("/mail/mailboxes/{email_address}", operation_id="update_mailbox")
+async def update_mailbox(
+    email_address: str, body: MailboxUpdate, principal: PrincipalDep, services: ServicesDep
+) -> MailboxUpdated:
+    """Set the mailbox's all-events ``webhook_url``; ``null`` stops delivery at once."""
+    result = await services.mailbox_webhooks.set_url(principal, email_address, body.webhook_url)
+    return MailboxUpdated(
+        **MailboxOut.of(result.mailbox).model_dump(), signing_key=result.signing_key
+    )
+
+
+@router.patch("/phone/numbers/{number_id}", operation_id="update_phone_number")
+async def update_phone_number(
+    number_id: str, body: PhoneNumberUpdate, principal: PrincipalDep, services: ServicesDep
+) -> PhoneNumberOut:
+    changes = body.model_dump(exclude_unset=True)
+    return PhoneNumberOut.of(await services.calls.configure(principal, number_id, changes))
+
+
+@router.post("/phone/numbers/{number_id}/incoming-call", operation_id="incoming_call")
+async def incoming_call(
+    number_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    call: Annotated[dict[str, Any], Body()],
+) -> dict[str, Any]:
+    """Ask the number's webhook what to do with a call, within the configured bound."""
+    decision = await services.calls.incoming(principal, number_id, call)
+    out: dict[str, Any] = {**decision.extra, "action": decision.action, "source": decision.source}
+    if decision.reason is not None:
+        out["reason"] = decision.reason
+    return out

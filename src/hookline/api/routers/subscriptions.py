@@ -7,13 +7,20 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.schemas.events import AttemptOut
 from hookline.api.schemas.subscriptions import (
+    RecoverIn,
+    RecoverOut,
+    RotateSecretIn,
+    SecretOut,
     SubscriptionCreate,
     SubscriptionCreated,
     SubscriptionList,
     SubscriptionOut,
     SubscriptionUpdate,
+    TestSendIn,
 )
+from hookline.core.timefmt import ms_from_datetime
 from hookline.services.subscriptions import SubscriptionInput
 from hookline.storage.base import SubscriptionFilter
 
@@ -78,3 +85,41 @@ async def delete_subscription(
 ) -> Response:
     await services.subscriptions.delete(principal, subscription_id)
     return Response(status_code=204)
+
+
+@router.post("/{subscription_id}/test", operation_id="test_subscription")
+async def test_subscription(
+    subscription_id: str, body: TestSendIn, principal: PrincipalDep, services: ServicesDep
+) -> AttemptOut:
+    """Deliver the catalog example of ``event_type`` now, signed; answers the logged attempt."""
+    return AttemptOut.of(await services.sends.test(principal, subscription_id, body.event_type))
+
+
+@router.get("/{subscription_id}/secret", operation_id="get_subscription_secret")
+async def get_secret(
+    subscription_id: str, principal: PrincipalDep, services: ServicesDep
+) -> SecretOut:
+    sub = await services.subscriptions.get(principal, subscription_id)
+    return SecretOut(secret=await services.signing.read_secret(sub))
+
+
+@router.post("/{subscription_id}/secret/rotate", operation_id="rotate_subscription_secret")
+async def rotate_secret(
+    subscription_id: str,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    body: RotateSecretIn | None = None,
+) -> SecretOut:
+    sub = await services.subscriptions.get(principal, subscription_id)
+    grace = body.grace_period_s if body else None
+    return SecretOut(secret=await services.signing.rotate_secret(sub, grace))
+
+
+@router.post("/{subscription_id}/recover", operation_id="recover_subscription")
+async def recover(
+    subscription_id: str, body: RecoverIn, principal: PrincipalDep, services: ServicesDep
+) -> RecoverOut:
+    count = await services.subscriptions.recover(
+        principal, subscription_id, ms_from_datetime(body.since)
+    )
+    return RecoverOut(requeued=count)

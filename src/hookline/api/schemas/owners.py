@@ -87,3 +87,17 @@ class PhoneNumberOut(Out):
 
 class PhoneNumberList(Out):
     phone_numbers: list[PhoneNumberOut]
+
+
+class MailboxUpdate(In):
+    webhook_url: str | None = Field(max_length=2048)
+
+
+class MailboxUpdated(MailboxOut):
+    #: the organization's signing key, when setting webhook_url minted it (shown once)
+    signing_key: str | None = None
+
+
+class PhoneNumberUpdate(In):
+    incoming_call_action: str | None = None
+    incoming_call_webhook_url: str | None = Field(None, max_length=2048)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import Field
@@ -91,6 +92,8 @@ class SubscriptionOut(Out):
     retry_schedule: list[int] | None
     max_in_flight: int | None
     rate_limit_per_second: float | None
+    #: who manages it: "api", "mailbox" (a mailbox's webhook_url) or "inbox" (/v1/webhooks)
+    source: str
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionOut:
@@ -119,6 +122,7 @@ class SubscriptionOut(Out):
             retry_schedule=list(sub.retry_schedule) if sub.retry_schedule is not None else None,
             max_in_flight=sub.max_in_flight,
             rate_limit_per_second=sub.rate_limit_per_second,
+            source=sub.source,
         )
 
 
@@ -129,3 +133,23 @@ class SubscriptionCreated(SubscriptionOut):
 
 class SubscriptionList(Out):
     subscriptions: list[SubscriptionOut]
+
+
+class TestSendIn(In):
+    event_type: str
+
+
+class SecretOut(Out):
+    secret: str
+
+
+class RotateSecretIn(In):
+    grace_period_s: int | None = None
+
+
+class RecoverIn(In):
+    since: datetime
+
+
+class RecoverOut(Out):
+    requeued: int

@@ -1,0 +1,80 @@
+"""A mailbox's ``webhook_url`` (Inkbox mailbox webhooks): all of its mail events, one URL.
+
+It is kept as a subscription of source ``mailbox`` owned by the mailbox, signed with the
+organization's signing key (inkbox profile), so it shares the whole delivery path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hookline.core import validation
+from hookline.core.catalog import CATALOG
+from hookline.core.models import Mailbox
+from hookline.services.owners import OwnerService
+from hookline.services.principal import Principal
+from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
+from hookline.storage.base import Storage, SubscriptionFilter
+
+MAILBOX_SOURCE = "mailbox"
+MAIL_EVENT_TYPES = tuple(t.name for t in CATALOG.values() if t.channel == "mail")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MailboxWebhook:
+    mailbox: Mailbox
+    #: the organization's signing key, when setting the URL minted it (shown once)
+    signing_key: str | None
+
+
+class MailboxWebhookService:
+    def __init__(
+        self,
+        storage: Storage,
+        owners: OwnerService,
+        subscriptions: SubscriptionService,
+        *,
+        allow_http: bool,
+    ) -> None:
+        self._storage = storage
+        self._owners = owners
+        self._subscriptions = subscriptions
+        self._allow_http = allow_http
+
+    async def set_url(
+        self, principal: Principal, email_address: str, url: str | None
+    ) -> MailboxWebhook:
+        """Set (or with None, clear at once) the mailbox's all-events webhook URL."""
+        mailbox = await self._owners.mailbox(principal, email_address)
+        if url is not None:
+            url = validation.url(url, allow_http=self._allow_http, field="webhook_url")
+        existing = await self._storage.list_subscriptions(
+            principal.organization_id,
+            SubscriptionFilter(mailbox_id=mailbox.id, source=MAILBOX_SOURCE),
+            limit=10,
+            offset=0,
+        )
+        signing_key = None
+        if url is None:
+            for sub in existing:
+                await self._subscriptions.delete(principal, sub.id)
+        elif existing:
+            await self._subscriptions.update(principal, existing[0].id, {"url": url})
+        else:
+            created = await self._subscriptions.create(
+                principal,
+                SubscriptionInput(
+                    url=url,
+                    event_types=MAIL_EVENT_TYPES,
+                    mailbox_id=mailbox.id,
+                    profile="inkbox",
+                    name=f"webhook_url of {mailbox.email_address}",
+                    source=MAILBOX_SOURCE,
+                ),
+            )
+            signing_key = created.signing_key
+        await self._storage.update_mailbox(
+            principal.organization_id, mailbox.id, {"webhook_url": url}
+        )
+        updated = await self._owners.mailbox(principal, email_address)
+        return MailboxWebhook(mailbox=updated, signing_key=signing_key)

@@ -1,0 +1,168 @@
+"""Sends made now, outside the queue: test sends and replays. Each is logged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hookline import __version__
+from hookline.core import ids, profiles
+from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
+from hookline.core.errors import Conflict, NotFound, ValidationFailed
+from hookline.core.models import Attempt, Subscription
+from hookline.core.outcome import SendResult, classify
+from hookline.services.clock import Clock
+from hookline.services.principal import Principal
+from hookline.services.signing import SigningService
+from hookline.services.subscriptions import SubscriptionService
+from hookline.services.transport import Transport
+from hookline.storage.base import Storage
+
+USER_AGENT = f"Hookline/{__version__}"
+
+
+class SendService:
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Clock,
+        subscriptions: SubscriptionService,
+        signing: SigningService,
+        transport: Transport | None,
+    ) -> None:
+        self._storage = storage
+        self._clock = clock
+        self._subscriptions = subscriptions
+        self._signing = signing
+        self._transport = transport
+
+    async def test(self, principal: Principal, sub_id: str, event_type: str) -> Attempt:
+        """Deliver the catalog example of ``event_type`` to the subscription, now."""
+        sub = await self._subscriptions.get(principal, sub_id)
+        if event_type not in CATALOG or event_type in NOT_SUBSCRIBABLE:
+            raise ValidationFailed("event_type", f"{event_type!r} is not a subscribable type")
+        example = CATALOG[event_type].example
+        now = self._clock.now_ms()
+        return await self._send(
+            sub,
+            event_id="evt_test_" + ids.new_request_id().removeprefix("req_"),
+            event_type=event_type,
+            occurred_at_ms=now,
+            data=example,
+            delivery_id=None,
+            is_replay=False,
+        )
+
+    async def replay(self, principal: Principal, attempt_id: str) -> Attempt:
+        """Re-send a logged attempt's event: same event id, fresh timestamp and request id."""
+        logged = await self._storage.get_attempt(principal.organization_id, attempt_id)
+        if logged is None or (logged.subscription_id is None and not principal.is_admin):
+            raise NotFound("delivery", attempt_id)
+        if logged.subscription_id is not None:
+            sub = await self._storage.get_subscription(
+                principal.organization_id, logged.subscription_id
+            )
+            if sub is not None and not self._subscriptions.visible(principal, sub):
+                raise NotFound("delivery", attempt_id)
+        else:
+            sub = None
+        if not logged.replayable:
+            raise ValidationFailed(
+                "id", logged.replay_unavailable_reason or "this delivery cannot be replayed"
+            )
+        if sub is None:
+            raise Conflict("the subscription of this delivery no longer exists")
+        if logged.event_type not in sub.event_types:
+            raise Conflict(f"the subscription no longer takes {logged.event_type!r}")
+        event = await self._storage.get_event(principal.organization_id, logged.event_id)
+        if event is not None:
+            data: Mapping[str, Any] = event.data
+            occurred = event.occurred_at_ms
+        else:  # a test send: its event lives only in the log
+            data, occurred = _logged_data(logged, sub.profile), logged.created_at_ms
+        return await self._send(
+            sub,
+            event_id=logged.event_id,
+            event_type=logged.event_type,
+            occurred_at_ms=occurred,
+            data=data,
+            delivery_id=logged.delivery_id,
+            is_replay=True,
+        )
+
+    async def _send(
+        self,
+        sub: Subscription,
+        *,
+        event_id: str,
+        event_type: str,
+        occurred_at_ms: int,
+        data: Mapping[str, Any],
+        delivery_id: str | None,
+        is_replay: bool,
+    ) -> Attempt:
+        if self._transport is None:
+            raise Conflict("this process cannot send: it has no HTTP transport")
+        started = self._clock.now_ms()
+        secrets = await self._signing.signing_secrets(sub)
+        body = profiles.render_body(
+            sub.profile,
+            event_id=event_id,
+            event_type=event_type,
+            occurred_at_ms=occurred_at_ms,
+            data=data,
+        )
+        if not secrets:
+            result = SendResult(
+                status=None, body=None, error="no signing key is configured", duration_ms=0
+            )
+        else:
+            request = profiles.build_request(
+                sub.profile,
+                event_id=event_id,
+                event_type=event_type,
+                occurred_at_ms=occurred_at_ms,
+                data=data,
+                secrets=secrets,
+                attempt=profiles.AttemptIdentity(
+                    timestamp_s=started // 1000, request_id=ids.new_request_id()
+                ),
+                custom_headers=sub.headers,
+                user_agent=USER_AGENT,
+                auth_token=await self._signing.auth_token(sub),
+            )
+            result = await self._transport.post(sub.url, request.body, request.headers)
+        outcome = classify(status=result.status, error=result.error)
+        attempt = Attempt(
+            id=ids.new_uuid(),
+            organization_id=sub.organization_id,
+            delivery_id=delivery_id,
+            subscription_id=sub.id,
+            phone_number_id=sub.phone_number_id,
+            event_id=event_id,
+            event_type=event_type,
+            url=sub.url,
+            request_payload=body.decode("utf-8", errors="replace"),
+            response_status=result.status,
+            response_body=result.body,
+            error_detail=outcome.error,
+            duration_ms=result.duration_ms,
+            is_replay=is_replay,
+            created_at_ms=started,
+        )
+        await self._storage.insert_attempt(attempt)
+        return attempt
+
+
+def _logged_data(logged: Attempt, profile: str) -> Mapping[str, Any]:
+    """The event data inside a logged request body (test sends keep no event row)."""
+    import json
+
+    try:
+        payload = json.loads(logged.request_payload)
+    except ValueError:
+        return {}
+    if profile == profiles.INBOXROAD:
+        return {k: v for k, v in payload.items() if k not in ("kind", "timestamp")}
+    data = payload.get("data", {})
+    return data if isinstance(data, dict) else {}
