@@ -46,6 +46,9 @@ class Receiver:
     requests: list[Received] = field(default_factory=list)
     plans: dict[str, list[int]] = field(default_factory=dict)
     delays: dict[str, float] = field(default_factory=dict)
+    #: per path: a fixed response body, and extra response headers
+    bodies: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str = "/hook") -> str:
@@ -59,7 +62,9 @@ class Receiver:
         with self.lock:
             return [r for r in self.requests if r.path == path]
 
-    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout_s: float = 15.0) -> list[Received]:
+    def wait_for(
+        self, predicate: Callable[[list[Received]], bool], timeout_s: float = 15.0
+    ) -> list[Received]:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self.lock:
@@ -68,7 +73,9 @@ class Receiver:
                 return snapshot
             time.sleep(0.02)
         with self.lock:
-            raise AssertionError(f"receiver condition not met in {timeout_s} s; got {len(self.requests)} requests")
+            raise AssertionError(
+                f"receiver condition not met in {timeout_s} s; got {len(self.requests)} requests"
+            )
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
@@ -87,10 +94,13 @@ class Receiver:
             if plan:
                 status = plan.pop(0) if len(plan) > 1 else plan[0]
             delay = self.delays.get(request.path, 0.0)
+            body = self.bodies.get(request.path, f"answer {status} " + "x" * 10_000)
+            headers = dict(self.headers.get(request.path, {}))
         if delay:
             await asyncio.sleep(delay)
-        headers = {"Location": "http://127.0.0.1:1/elsewhere"} if 300 <= status < 400 else {}
-        return web.Response(status=status, text=f"answer {status} " + "x" * 10_000, headers=headers)
+        if 300 <= status < 400:
+            headers["Location"] = "http://127.0.0.1:1/elsewhere"
+        return web.Response(status=status, text=body, headers=headers)
 
 
 @pytest.fixture
@@ -187,7 +197,9 @@ class Server:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        raise AssertionError("server did not become ready:\n" + "\n".join(p.output() for p in self.procs))
+        raise AssertionError(
+            "server did not become ready:\n" + "\n".join(p.output() for p in self.procs)
+        )
 
 
 class Launcher:
@@ -201,13 +213,17 @@ class Launcher:
     def spawn(self, args: list[str], env: dict[str, str], name: str) -> Proc:
         log = self.tmp / f"{name}-{len(self.procs)}.log"
         with log.open("wb") as out:
-            popen = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp)
+            popen = subprocess.Popen(
+                args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp
+            )
         proc = Proc(popen=popen, log=log)
         self.procs.append(proc)
         return proc
 
     def run(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60, cwd=self.tmp, check=False)
+        return subprocess.run(
+            args, env=env, capture_output=True, text=True, timeout=60, cwd=self.tmp, check=False
+        )
 
     def serve(self, database_url: str, **extra: str) -> Server:
         """``hookline serve``: API and worker in one process."""

@@ -32,7 +32,9 @@ def attempts(server: Server, **params: Any) -> list[dict[str, Any]]:
     return list(resp.json()["deliveries"])
 
 
-def wait_attempts(server: Server, n: int, timeout_s: float = 15.0, **params: Any) -> list[dict[str, Any]]:
+def wait_attempts(
+    server: Server, n: int, timeout_s: float = 15.0, **params: Any
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         got = attempts(server, **params)
@@ -42,7 +44,9 @@ def wait_attempts(server: Server, n: int, timeout_s: float = 15.0, **params: Any
     raise AssertionError(f"expected {n} logged attempts, have {len(attempts(server, **params))}")
 
 
-def test_standard_delivery_verifies_with_standardwebhooks(server: Server, receiver: Receiver) -> None:
+def test_standard_delivery_verifies_with_standardwebhooks(
+    server: Server, receiver: Receiver
+) -> None:
     sub = subscribe(server, receiver.url("/std"))
     assert sub["profile"] == "standard"
     assert sub["secret"].startswith("whsec_")
@@ -128,7 +132,9 @@ def test_redirect_is_a_failure_and_not_followed(server: Server, receiver: Receiv
     assert "redirect" in logged["error_detail"]
 
 
-def test_timeout_is_logged_and_retried(launcher: Any, database_url: str, receiver: Receiver) -> None:
+def test_timeout_is_logged_and_retried(
+    launcher: Any, database_url: str, receiver: Receiver
+) -> None:
     server = launcher.serve(database_url, HOOKLINE_DELIVERY_TIMEOUT_S="0.5")
     receiver.delays["/slow"] = 2.0
     sub = subscribe(server, receiver.url("/slow"), retry_schedule=[0, 1])
@@ -150,7 +156,9 @@ def test_delivery_log_filters_and_paging(server: Server, receiver: Receiver) -> 
     assert len(attempts(server, subscription_id=good["id"])) == 4
     assert all(a["success"] for a in attempts(server, success="true"))
     assert {a["webhook_subscription_id"] for a in attempts(server, success="false")} == {bad["id"]}
-    assert {a["event_type"] for a in attempts(server, event_type="message.bounced")} == {"message.bounced"}
+    assert {a["event_type"] for a in attempts(server, event_type="message.bounced")} == {
+        "message.bounced"
+    }
     page1 = attempts(server, limit=3)
     page2 = attempts(server, limit=3, offset=3)
     assert len(page1) == 3 and len(page2) == 3
@@ -174,7 +182,11 @@ def test_deleted_subscription_gets_no_further_requests(server: Server, receiver:
 
 def test_custom_headers_and_auth_token_are_sent(server: Server, receiver: Receiver) -> None:
     sub = subscribe(
-        server, receiver.url("/hdr"), headers={"X-Tenant": "acme"}, auth_token="tok-123", profile="inbox"
+        server,
+        receiver.url("/hdr"),
+        headers={"X-Tenant": "acme"},
+        auth_token="tok-123",
+        profile="inbox",
     )
     assert sub["has_auth_token"] is True
     publish(server, id="evt_hdr")

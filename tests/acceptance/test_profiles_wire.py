@@ -62,12 +62,20 @@ def test_every_profile_on_the_wire(server: Server, receiver: Receiver) -> None:
     second = server.api(
         "POST",
         "/webhooks/subscriptions",
-        json={"url": receiver.url("/inkbox2"), "event_types": ["message.bounced"], "profile": "inkbox",
-              "agent_identity_id": ident["id"]},
+        json={
+            "url": receiver.url("/inkbox2"),
+            "event_types": ["message.bounced"],
+            "profile": "inkbox",
+            "agent_identity_id": ident["id"],
+        },
     ).json()
     assert second["signing_key"] is None, "the key is shown once, when minted"
 
-    data = {"message_id": "<m1@example.com>", "recipient": "usér@example.com", "dsn_status": "5.1.1"}
+    data = {
+        "message_id": "<m1@example.com>",
+        "recipient": "usér@example.com",
+        "dsn_status": "5.1.1",
+    }
     resp = server.api(
         "POST", "/events",
         json={"id": "evt_wire", "type": "message.bounced", "agent_handle": "wire", "data": data,

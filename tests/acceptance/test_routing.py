@@ -18,14 +18,19 @@ def post(server: Server, path: str, body: dict[str, Any], status: int = 201) -> 
 def test_routing_by_owner_type_and_domain(server: Server, receiver: Receiver) -> None:
     ident = post(server, "/identities", {"agent_handle": "ada"})
     other = post(server, "/identities", {"agent_handle": "bob"})
-    mailbox = post(server, "/mail/mailboxes", {"email_address": "ada@example.com", "agent_handle": "ada"})
+    mailbox = post(
+        server, "/mail/mailboxes", {"email_address": "ada@example.com", "agent_handle": "ada"}
+    )
     post(server, "/mail/mailboxes", {"email_address": "bob@example.com", "agent_handle": "bob"})
     phone = post(server, "/phone/numbers", {"number": "+15550000001", "agent_handle": "ada"})
     mail_types = ["message.received", "message.bounced"]
     subs = {
         "/mailbox": {"mailbox_id": mailbox["id"], "event_types": mail_types},
         "/phone": {"phone_number_id": phone["id"], "event_types": ["text.received"]},
-        "/identity": {"agent_identity_id": ident["id"], "event_types": [*mail_types, "text.received"]},
+        "/identity": {
+            "agent_identity_id": ident["id"],
+            "event_types": [*mail_types, "text.received"],
+        },
         "/other-identity": {"agent_identity_id": other["id"], "event_types": mail_types},
         "/org": {"event_types": [*mail_types, "text.received"]},
         "/org-bounces": {"event_types": ["message.bounced"]},
@@ -35,13 +40,25 @@ def test_routing_by_owner_type_and_domain(server: Server, receiver: Receiver) ->
         post(server, "/webhooks/subscriptions", {"url": receiver.url(path), **body})
 
     events = [
-        {"id": "e_mail", "type": "message.received", "mailbox": "ada@example.com", "domain": "SHOP.example"},
+        {
+            "id": "e_mail",
+            "type": "message.received",
+            "mailbox": "ada@example.com",
+            "domain": "SHOP.example",
+        },
         {"id": "e_text", "type": "text.received", "phone_number": "+15550000001"},
         {"id": "e_agent", "type": "message.bounced", "agent_handle": "ada"},
-        {"id": "e_bob", "type": "message.received", "mailbox": "bob@example.com", "domain": "other.example"},
+        {
+            "id": "e_bob",
+            "type": "message.received",
+            "mailbox": "bob@example.com",
+            "domain": "other.example",
+        },
         {"id": "e_org", "type": "message.received"},
     ]
-    resp = post(server, "/events/batch", {"events": [{**e, "data": {"k": e["id"]}} for e in events]}, 202)
+    resp = post(
+        server, "/events/batch", {"events": [{**e, "data": {"k": e["id"]}} for e in events]}, 202
+    )
     counts = {e["id"]: e["deliveries"] for e in resp["events"]}
     expected = {
         "/mailbox": {"e_mail"},
@@ -82,7 +99,9 @@ def test_publish_validation(server: Server) -> None:
     post(server, "/identities", {"agent_handle": "x1"})
     post(server, "/mail/mailboxes", {"email_address": "x1@example.com", "agent_handle": "x1"})
     bad({"type": "message.sent", "mailbox": "x1@example.com", "agent_handle": "x1"}, "agent_handle")
-    batch = server.api("POST", "/events/batch", json={"events": [{"type": "message.sent"}, {"type": "zzz"}]})
+    batch = server.api(
+        "POST", "/events/batch", json={"events": [{"type": "message.sent"}, {"type": "zzz"}]}
+    )
     assert batch.status_code == 422
     assert batch.json()["errors"][0]["field"] == "events[1].type"
     # nothing from a rejected batch was stored
@@ -90,7 +109,9 @@ def test_publish_validation(server: Server) -> None:
     assert listed == []
     empty = server.api("POST", "/events/batch", json={"events": []})
     assert empty.status_code == 422
-    ok = server.api("POST", "/events", json={"type": "message.sent", "occurred_at": "2026-01-02T03:04:05+02:00"})
+    ok = server.api(
+        "POST", "/events", json={"type": "message.sent", "occurred_at": "2026-01-02T03:04:05+02:00"}
+    )
     assert ok.status_code == 202
     assert ok.json()["timestamp"] == "2026-01-02T01:04:05Z"
     assert ok.json()["id"].startswith("evt_")

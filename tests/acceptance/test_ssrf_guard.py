@@ -8,7 +8,9 @@ from typing import Any
 from conftest import Launcher, Receiver
 
 
-def test_loopback_is_refused_unless_allowed(launcher: Launcher, database_url: str, receiver: Receiver) -> None:
+def test_loopback_is_refused_unless_allowed(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
     server = launcher.serve(database_url, HOOKLINE_ALLOWED_NETWORKS="")
     targets = {
         "ip": receiver.url("/ip"),
@@ -33,5 +35,7 @@ def test_loopback_is_refused_unless_allowed(launcher: Launcher, database_url: st
     assert len(logged) == 3
     for attempt in logged:
         assert attempt["response_status"] is None
-        assert "non-public" in attempt["error_detail"] or "not a public" in attempt["error_detail"], attempt
+        assert (
+            "non-public" in attempt["error_detail"] or "not a public" in attempt["error_detail"]
+        ), attempt
     assert receiver.requests == []

@@ -23,16 +23,30 @@ def owners(server: Server) -> dict[str, str]:
     assert ident.status_code == 201, ident.text
     assert set(ident.json()) == {"id", "agent_handle", "organization_id", "created_at"}
     mailbox = server.api(
-        "POST", "/mail/mailboxes", json={"email_address": "Sales@Example.com", "agent_handle": "sales-agent"}
+        "POST",
+        "/mail/mailboxes",
+        json={"email_address": "Sales@Example.com", "agent_handle": "sales-agent"},
     )
     assert mailbox.status_code == 201, mailbox.text
     assert mailbox.json()["email_address"] == "sales@example.com"
     assert mailbox.json()["agent_identity_id"] == ident.json()["id"]
     assert mailbox.json()["webhook_url"] is None
-    phone = server.api("POST", "/phone/numbers", json={"number": "+15551234567", "agent_handle": "sales-agent"})
+    phone = server.api(
+        "POST", "/phone/numbers", json={"number": "+15551234567", "agent_handle": "sales-agent"}
+    )
     assert phone.status_code == 201, phone.text
-    assert set(phone.json()) >= {"id", "number", "agent_identity_id", "incoming_call_action", "incoming_call_webhook_url"}
-    return {"identity": ident.json()["id"], "mailbox": mailbox.json()["id"], "phone": phone.json()["id"]}
+    assert set(phone.json()) >= {
+        "id",
+        "number",
+        "agent_identity_id",
+        "incoming_call_action",
+        "incoming_call_webhook_url",
+    }
+    return {
+        "identity": ident.json()["id"],
+        "mailbox": mailbox.json()["id"],
+        "phone": phone.json()["id"],
+    }
 
 
 def create(server: Server, **body: Any) -> httpx.Response:
@@ -74,7 +88,11 @@ def test_crud_with_exact_wire_fields(server: Server) -> None:
     patched = server.api(
         "PATCH",
         f"/webhooks/subscriptions/{sub['id']}",
-        json={"url": "https://hooks.example.com/v2", "event_types": ["message.sent"], "enabled": False},
+        json={
+            "url": "https://hooks.example.com/v2",
+            "event_types": ["message.sent"],
+            "enabled": False,
+        },
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["url"] == "https://hooks.example.com/v2"
@@ -82,7 +100,9 @@ def test_crud_with_exact_wire_fields(server: Server) -> None:
     assert patched.json()["status"] == "disabled"
     assert patched.json()["name"] == "CRM", "fields not sent are unchanged"
 
-    owner_change = server.api("PATCH", f"/webhooks/subscriptions/{sub['id']}", json={"phone_number_id": o["phone"]})
+    owner_change = server.api(
+        "PATCH", f"/webhooks/subscriptions/{sub['id']}", json={"phone_number_id": o["phone"]}
+    )
     assert owner_change.status_code == 422
     assert "phone_number_id" in owner_change.json()["detail"]
 
@@ -96,7 +116,9 @@ def test_list_filters(server: Server) -> None:
     by_mailbox = create(server, mailbox_id=o["mailbox"], event_types=["message.received"]).json()
     by_phone = create(server, phone_number_id=o["phone"], event_types=["text.received"]).json()
     by_ident = create(server, agent_identity_id=o["identity"], event_types=["message.read"]).json()
-    org_wide = create(server, url="https://other.example.com/x", event_types=["message.received"]).json()
+    org_wide = create(
+        server, url="https://other.example.com/x", event_types=["message.received"]
+    ).json()
 
     def ids(**params: str) -> set[str]:
         resp = server.api("GET", "/webhooks/subscriptions", params=params)
@@ -110,7 +132,11 @@ def test_list_filters(server: Server) -> None:
     assert ids(url="https://other.example.com/x") == {org_wide["id"]}
     assert ids(event_type="message.received") == {by_mailbox["id"], org_wide["id"]}
     assert ids(event_type="message.read") == {by_ident["id"]}
-    both = server.api("GET", "/webhooks/subscriptions", params={"mailbox_id": o["mailbox"], "phone_number_id": o["phone"]})
+    both = server.api(
+        "GET",
+        "/webhooks/subscriptions",
+        params={"mailbox_id": o["mailbox"], "phone_number_id": o["phone"]},
+    )
     assert both.status_code == 422
     assert "phone_number_id" in both.json()["detail"]
 
@@ -168,18 +194,25 @@ def test_auth_and_unknown_ids(server: Server) -> None:
     assert httpx.get(base, headers={"X-API-Key": ADMIN_KEY}).status_code == 200
     missing = "11111111-1111-4111-8111-111111111111"
     assert server.api("GET", f"/webhooks/subscriptions/{missing}").status_code == 404
-    assert server.api("PATCH", f"/webhooks/subscriptions/{missing}", json={"name": "x"}).status_code == 404
+    assert (
+        server.api("PATCH", f"/webhooks/subscriptions/{missing}", json={"name": "x"}).status_code
+        == 404
+    )
     assert server.api("GET", "/events/evt_missing").status_code == 404
     assert server.api("GET", "/identities/nobody").status_code == 404
 
 
 def test_bad_bodies_get_4xx_not_500(server: Server) -> None:
     raw = server.client.post(
-        "/api/v1/webhooks/subscriptions", content=b"{not json", headers={"Content-Type": "application/json"}
+        "/api/v1/webhooks/subscriptions",
+        content=b"{not json",
+        headers={"Content-Type": "application/json"},
     )
     assert raw.status_code == 422
     huge = server.client.post(
-        "/api/v1/events", content=b"{" + b" " * 2_000_000 + b"}", headers={"Content-Type": "application/json"}
+        "/api/v1/events",
+        content=b"{" + b" " * 2_000_000 + b"}",
+        headers={"Content-Type": "application/json"},
     )
     assert huge.status_code == 413
     dup = server.api("POST", "/identities", json={"agent_handle": "twin"})

@@ -24,7 +24,9 @@ def _publish_many(server: Server, n: int, prefix: str) -> list[str]:
         resp = server.api(
             "POST",
             "/events/batch",
-            json={"events": [{"id": i, "type": "message.delivered", "data": {"n": i}} for i in chunk]},
+            json={
+                "events": [{"id": i, "type": "message.delivered", "data": {"n": i}} for i in chunk]
+            },
         )
         assert resp.status_code == 202, resp.text
         assert all(e["deliveries"] == 1 for e in resp.json()["events"])
@@ -35,20 +37,28 @@ def _ids(received: list[Any]) -> collections.Counter[str]:
     return collections.Counter(json.loads(r.body)["id"] for r in received)
 
 
-def test_api_and_worker_refuse_an_unmigrated_database(launcher: Launcher, fresh_pg_url: str) -> None:
+def test_api_and_worker_refuse_an_unmigrated_database(
+    launcher: Launcher, fresh_pg_url: str
+) -> None:
     done = launcher.run(hookline("worker"), base_env(fresh_pg_url))
     assert done.returncode == 1
     assert "hookline migrate" in done.stderr
 
 
-def test_sigkilled_worker_loses_nothing(launcher: Launcher, fresh_pg_url: str, receiver: Receiver) -> None:
+def test_sigkilled_worker_loses_nothing(
+    launcher: Launcher, fresh_pg_url: str, receiver: Receiver
+) -> None:
     extra = {"HOOKLINE_DELIVERY_TIMEOUT_S": "2"}
     server = _setup_pg(launcher, fresh_pg_url, **extra)
     receiver.delays["/slow"] = 0.5  # keeps deliveries in flight when the worker dies
     sub = server.api(
         "POST",
         "/webhooks/subscriptions",
-        json={"url": receiver.url("/slow"), "event_types": ["message.delivered"], "max_in_flight": 20},
+        json={
+            "url": receiver.url("/slow"),
+            "event_types": ["message.delivered"],
+            "max_in_flight": 20,
+        },
     )
     assert sub.status_code == 201, sub.text
     ids = _publish_many(server, 200, "evt_crash")

@@ -1,0 +1,93 @@
+"""Endpoint health: Retry-After, 410 Gone, disabling after continuous failure, recovery."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from conftest import Launcher, Receiver, Server
+
+
+def sub(server: Server, url: str, **extra: Any) -> dict[str, Any]:
+    resp = server.api(
+        "POST",
+        "/webhooks/subscriptions",
+        json={"url": url, "event_types": ["message.sent"], **extra},
+    )
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def test_retry_after_is_honoured(server: Server, receiver: Receiver) -> None:
+    receiver.plan("/busy", [429, 200])
+    receiver.headers["/busy"] = {"Retry-After": "3"}
+    sub(server, receiver.url("/busy"), retry_schedule=[0, 1, 2])
+    server.api("POST", "/events", json={"id": "evt_ra", "type": "message.sent"})
+    first, second = receiver.wait_for(lambda rs: len(rs) >= 2, timeout_s=10)
+    assert second.at - first.at >= 2.9, "the schedule said 1 s, Retry-After said 3 s"
+
+
+def test_gone_disables_the_subscription(server: Server, receiver: Receiver) -> None:
+    receiver.plan("/gone", [410])
+    s = sub(server, receiver.url("/gone"), retry_schedule=[0, 1])
+    server.api("POST", "/events", json={"id": "evt_410", "type": "message.sent"})
+    receiver.wait_for(lambda rs: len(rs) >= 1)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        got = server.api("GET", f"/webhooks/subscriptions/{s['id']}").json()
+        if not got["enabled"]:
+            break
+        time.sleep(0.05)
+    assert got["enabled"] is False and got["status"] == "disabled"
+    assert "410" in got["disabled_reason"]
+    server.api("POST", "/events", json={"id": "evt_410_b", "type": "message.sent"})
+    time.sleep(1.5)
+    assert len(receiver.requests) == 1
+
+
+def test_continuous_failure_disables_and_announces(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    server = launcher.serve(database_url, HOOKLINE_DISABLE_AFTER_S="2")
+    receiver.plan("/dead", [500])
+    ops = server.api(
+        "POST", "/webhooks/subscriptions",
+        json={"url": receiver.url("/ops"), "event_types": ["subscription.disabled"]},
+    ).json()  # fmt: skip
+    assert ops["enabled"]
+    dead = sub(server, receiver.url("/dead"), retry_schedule=[0, 1, 2, 3, 4, 5, 6, 7])
+    for i in range(3):
+        server.api("POST", "/events", json={"id": f"evt_dead_{i}", "type": "message.sent"})
+    [announced] = receiver.wait_for(lambda rs: any(r.path == "/ops" for r in rs), timeout_s=15)[-1:]
+    notice = json.loads([r for r in receiver.requests if r.path == "/ops"][0].body)
+    assert notice["type"] == "subscription.disabled"
+    assert notice["data"]["subscription_id"] == dead["id"]
+    assert "failing continuously" in notice["data"]["reason"]
+    got = server.api("GET", f"/webhooks/subscriptions/{dead['id']}").json()
+    assert got["enabled"] is False and "failing continuously" in got["disabled_reason"]
+    seen = len(receiver.at("/dead"))
+    time.sleep(2.0)
+    assert len(receiver.at("/dead")) == seen, "a disabled subscription gets nothing"
+    states = {
+        server.api("GET", f"/events/evt_dead_{i}/deliveries").json()["deliveries"][0]["state"]
+        for i in range(3)
+    }
+    assert states == {"failed"}, "undelivered deliveries are kept for recover"
+
+    receiver.plan("/dead", [200])
+    back = server.api("PATCH", f"/webhooks/subscriptions/{dead['id']}", json={"enabled": True})
+    assert back.json()["enabled"] is True and back.json()["disabled_reason"] is None
+    recovered = server.api(
+        "POST",
+        f"/webhooks/subscriptions/{dead['id']}/recover",
+        json={"since": "2020-01-01T00:00:00Z"},
+    )
+    assert recovered.json() == {"requeued": 3}
+    receiver.wait_for(
+        lambda rs: (
+            {json.loads(r.body)["id"] for r in rs if r.path == "/dead" and r.at > announced.at}
+            >= {f"evt_dead_{i}" for i in range(3)}
+        ),
+        timeout_s=10,
+    )

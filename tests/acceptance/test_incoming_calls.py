@@ -1,0 +1,107 @@
+"""Incoming calls: a synchronous, signed callback with a bounded wait and a fallback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from typing import Any
+
+from conftest import Launcher, Receiver, Server
+
+
+def number(server: Server, url: str | None, action: str = "webhook") -> dict[str, Any]:
+    server.api("POST", "/identities", json={"agent_handle": "caller"})
+    key = server.api("POST", "/identities/caller/signing-key").json()["signing_key"]
+    phone = server.api(
+        "POST", "/phone/numbers", json={"number": "+15557654321", "agent_handle": "caller"}
+    ).json()
+    body: dict[str, Any] = {"incoming_call_action": action}
+    if url is not None:
+        body["incoming_call_webhook_url"] = url
+    patched = server.api("PATCH", f"/phone/numbers/{phone['id']}", json=body)
+    assert patched.status_code == 200, patched.text
+    return {**patched.json(), "key": key}
+
+
+def call(server: Server, phone_id: str) -> dict[str, Any]:
+    resp = server.api(
+        "POST", f"/phone/numbers/{phone_id}/incoming-call",
+        json={"call_id": "call_1", "from": "+15551234567"},
+    )  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+def test_webhook_decides_and_call_is_signed_and_logged(server: Server, receiver: Receiver) -> None:
+    receiver.bodies["/call"] = json.dumps({"action": "forward", "forward_to": "+15550001111"})
+    phone = number(server, receiver.url("/call"))
+    assert phone["incoming_call_action"] == "webhook"
+    assert phone["incoming_call_webhook_url"] == receiver.url("/call")
+    decision = call(server, phone["id"])
+    assert decision == {"action": "forward", "source": "webhook", "forward_to": "+15550001111"}
+    [req] = receiver.requests
+    payload = json.loads(req.body)
+    assert payload["call_id"] == "call_1" and payload["from"] == "+15551234567"
+    assert "data" not in payload, "flat, no envelope"
+    msg = (
+        f"{req.headers['X-Inkbox-Request-ID']}.{req.headers['X-Inkbox-Timestamp']}.".encode()
+        + req.body
+    )
+    want = hmac.new(phone["key"].removeprefix("whsec_").encode(), msg, hashlib.sha256).hexdigest()
+    assert req.headers["X-Inkbox-Signature"] == "sha256=" + want
+    logged = server.api(
+        "GET", "/webhooks/deliveries", params={"phone_number_id": phone["id"]}
+    ).json()
+    [row] = logged["deliveries"]
+    assert row["event_type"] == "phone.incoming_call"
+    assert row["phone_number_id"] == phone["id"]
+    assert row["replayable"] is False and row["replay_unavailable_reason"]
+    replay = server.api("POST", f"/webhooks/deliveries/{row['id']}/replay")
+    assert replay.status_code == 422
+
+
+def test_fallbacks_say_why(launcher: Launcher, database_url: str, receiver: Receiver) -> None:
+    server = launcher.serve(
+        database_url, HOOKLINE_INCOMING_CALL_TIMEOUT_S="1", HOOKLINE_INCOMING_CALL_FALLBACK="answer"
+    )
+    phone = number(server, receiver.url("/c"))
+    cases = [
+        ({"status": [500]}, "HTTP 500"),
+        ({"body": "not json"}, "not JSON"),
+        ({"body": json.dumps({"action": "dance"})}, "'dance'"),
+        ({"body": json.dumps(["answer"])}, "not a JSON object"),
+        ({"delay": 3.0}, "timed out"),
+    ]
+    for setup, reason in cases:
+        receiver.plan("/c", setup.get("status", [200]))
+        receiver.bodies["/c"] = str(setup.get("body", json.dumps({"action": "answer"})))
+        receiver.delays["/c"] = float(setup.get("delay", 0.0))
+        started = time.monotonic()
+        decision = call(server, phone["id"])
+        assert decision["action"] == "answer" and decision["source"] == "fallback", decision
+        assert reason in decision["reason"], decision
+        assert time.monotonic() - started < 2.5, "bounded by HOOKLINE_INCOMING_CALL_TIMEOUT_S"
+    server.api(
+        "PATCH", f"/phone/numbers/{phone['id']}", json={"incoming_call_action": "auto_reject"}
+    )
+    decision = call(server, phone["id"])
+    assert decision["source"] == "fallback" and "auto_reject" in decision["reason"]
+
+
+def test_configuration_is_validated(server: Server) -> None:
+    phone = server.api("POST", "/phone/numbers", json={"number": "+15550009999"}).json()
+    bad_action = server.api(
+        "PATCH", f"/phone/numbers/{phone['id']}", json={"incoming_call_action": "maybe"}
+    )
+    assert bad_action.status_code == 422
+    no_url = server.api(
+        "PATCH", f"/phone/numbers/{phone['id']}", json={"incoming_call_action": "webhook"}
+    )
+    assert no_url.status_code == 422
+    assert no_url.json()["errors"][0]["field"] == "incoming_call_webhook_url"
+    missing = server.api(
+        "POST", "/phone/numbers/00000000-0000-4000-8000-000000000000/incoming-call", json={}
+    )
+    assert missing.status_code == 404
