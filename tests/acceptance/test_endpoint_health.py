@@ -60,7 +60,7 @@ def test_continuous_failure_disables_and_announces(
     for i in range(3):
         server.api("POST", "/events", json={"id": f"evt_dead_{i}", "type": "message.sent"})
     [announced] = receiver.wait_for(lambda rs: any(r.path == "/ops" for r in rs), timeout_s=15)[-1:]
-    notice = json.loads([r for r in receiver.requests if r.path == "/ops"][0].body)
+    notice = json.loads(next(r for r in receiver.requests if r.path == "/ops").body)
     assert notice["type"] == "subscription.disabled"
     assert notice["data"]["subscription_id"] == dead["id"]
     assert "failing continuously" in notice["data"]["reason"]

@@ -6,9 +6,8 @@ import hashlib
 import hmac
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
-
 from conftest import Receiver, Server
+from standardwebhooks.webhooks import Webhook
 
 
 def inkbox_valid(req: Any, key: str) -> bool:

@@ -8,9 +8,8 @@ import hmac
 import json
 import time
 
-from standardwebhooks.webhooks import Webhook
-
 from conftest import Receiver, Server
+from standardwebhooks.webhooks import Webhook
 
 INKBOX_TOLERANCE_S = 300
 
@@ -92,15 +91,16 @@ def test_every_profile_on_the_wire(server: Server, receiver: Receiver) -> None:
     ink = by_path["/inkbox"]
     assert verify_inkbox(ink.body, ink.headers, subs["inkbox"]["signing_key"])
     assert not verify_inkbox(ink.body, ink.headers, "whsec_wrong")
+    ts = "2025-09-04T10:00:00Z"
     assert json.loads(ink.body) == {
-        "id": "evt_wire", "event_type": "message.bounced", "timestamp": "2025-09-04T10:00:00Z", "data": data,
+        "id": "evt_wire", "event_type": "message.bounced", "timestamp": ts, "data": data,
     }  # fmt: skip
     assert ink.headers["X-Inkbox-Request-ID"] != by_path["/inkbox2"].headers["X-Inkbox-Request-ID"]
 
     inbox = by_path["/inbox"]
     assert verify_inbox(inbox.body, inbox.headers["X-Inbox-Signature"], subs["inbox"]["secret"])
     assert json.loads(inbox.body) == {
-        "id": "evt_wire", "type": "message.bounced", "created_at": "2025-09-04T10:00:00Z", "data": data,
+        "id": "evt_wire", "type": "message.bounced", "created_at": ts, "data": data,
     }  # fmt: skip
 
     road = by_path["/inboxroad"]
@@ -118,8 +118,8 @@ def test_inkbox_request_id_is_new_on_every_retry(server: Server, receiver: Recei
     receiver.plan("/ink-retry", [500, 200])
     resp = server.api(
         "POST", "/webhooks/subscriptions",
-        json={"url": receiver.url("/ink-retry"), "event_types": ["message.sent"], "profile": "inkbox",
-              "retry_schedule": [0, 1]},
+        json={"url": receiver.url("/ink-retry"), "event_types": ["message.sent"],
+              "profile": "inkbox", "retry_schedule": [0, 1]},
     )  # fmt: skip
     key = resp.json()["signing_key"]
     assert key, "an organization-wide inkbox subscription mints the organization's key"

@@ -6,9 +6,8 @@ import json
 import time
 from typing import Any
 
-from standardwebhooks.webhooks import Webhook
-
 from conftest import Receiver, Server
+from standardwebhooks.webhooks import Webhook
 
 
 def make_sub(server: Server, url: str, **extra: Any) -> dict[str, Any]:

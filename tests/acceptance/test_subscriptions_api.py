@@ -6,7 +6,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import ADMIN_KEY, Server
 
 SUB_FIELDS = {
@@ -83,7 +82,7 @@ def test_crud_with_exact_wire_fields(server: Server) -> None:
     got = server.api("GET", f"/webhooks/subscriptions/{sub['id']}")
     assert got.status_code == 200
     assert set(got.json()) == SUB_FIELDS
-    assert {k: v for k, v in got.json().items()} == {k: sub[k] for k in SUB_FIELDS}
+    assert dict(got.json().items()) == {k: sub[k] for k in SUB_FIELDS}
 
     patched = server.api(
         "PATCH",
