@@ -17,7 +17,7 @@ def _setup_pg(launcher: Launcher, url: str, **extra: str) -> Server:
     return launcher.api_only(url, **extra)
 
 
-def _publish_many(server: Server, n: int, prefix: str) -> list[str]:
+def _publish_many(server: Server, n: int, prefix: str, fanout: int = 1) -> list[str]:
     ids = [f"{prefix}_{i:05d}" for i in range(n)]
     for start in range(0, n, 500):
         chunk = ids[start : start + 500]
@@ -29,7 +29,7 @@ def _publish_many(server: Server, n: int, prefix: str) -> list[str]:
             },
         )
         assert resp.status_code == 202, resp.text
-        assert all(e["deliveries"] == 1 for e in resp.json()["events"])
+        assert all(e["deliveries"] == fanout for e in resp.json()["events"])
     return ids
 
 
@@ -91,7 +91,7 @@ def test_two_workers_never_send_the_same_delivery_twice(
         assert resp.status_code == 201
     launcher.worker(fresh_pg_url)
     launcher.worker(fresh_pg_url)
-    ids = _publish_many(server, 400, "evt_pair")
+    ids = _publish_many(server, 400, "evt_pair", fanout=3)
     received = receiver.wait_for(lambda rs: len(rs) >= 3 * len(ids), timeout_s=90)
     time.sleep(1.0)
     per_path = {p: _ids([r for r in receiver.requests if r.path == p]) for p in ("/a", "/b", "/c")}

@@ -35,7 +35,7 @@ _CLAIM = sa.text(
      WHERE d.id = due.id
     RETURNING d.id
     """
-).bindparams(sa.bindparam("exclude", expanding=True))
+).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
 
 class PostgresStorage(SqlStorage):

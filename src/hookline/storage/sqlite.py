@@ -28,7 +28,7 @@ _CLAIM = sa.text(
             LIMIT :limit)
     RETURNING id
     """
-).bindparams(sa.bindparam("exclude", expanding=True))
+).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
 
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
