@@ -9,8 +9,9 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from hookline.core.errors import ValidationFailed
 from hookline.core.profiles import PROFILES
-from hookline.core.retry import DEFAULT_SCHEDULE_S, parse_schedule
+from hookline.core.retry import DEFAULT_SCHEDULE_S, parse_schedule, validate_schedule
 
 DEFAULT_DATABASE_URL = "sqlite:///./hookline.db"
 
@@ -54,8 +55,13 @@ class Settings(BaseSettings):
     @field_validator("retry_schedule", mode="before")
     @classmethod
     def _schedule(cls, v: object) -> object:
-        if isinstance(v, str):
-            return parse_schedule(v)
+        try:
+            if isinstance(v, str):
+                return parse_schedule(v)
+            if isinstance(v, list | tuple):
+                return validate_schedule(list(v))
+        except ValidationFailed as exc:
+            raise ValueError(exc.reason) from exc
         return v
 
     @field_validator("allowed_networks", mode="before")
