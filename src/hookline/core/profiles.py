@@ -134,10 +134,12 @@ def request_headers(
     auth_token: str | None,
 ) -> dict[str, str]:
     """All headers of one attempt. Hookline's own headers win over custom ones."""
-    headers: dict[str, str] = dict(custom_headers)
-    headers["Content-Type"] = "application/json"
-    headers["User-Agent"] = user_agent
+    own: dict[str, str] = {"Content-Type": "application/json", "User-Agent": user_agent}
     if auth_token:
-        headers["Authorization"] = f"Bearer {auth_token}"
-    headers.update(signature_headers)
+        own["Authorization"] = f"Bearer {auth_token}"
+    own.update(signature_headers)
+    # header names are case-insensitive: a custom "content-type" would otherwise be sent too
+    taken = {name.lower() for name in own}
+    headers = {k: v for k, v in custom_headers.items() if k.lower() not in taken}
+    headers.update(own)
     return headers

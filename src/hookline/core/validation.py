@@ -102,7 +102,7 @@ def headers(values: Mapping[str, str], field: str = "headers") -> dict[str, str]
     out: dict[str, str] = {}
     seen: set[str] = set()
     for name, val in values.items():
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise ValidationFailed(f"{field}.{name}", "not a valid header name")
         if name.lower() in _RESERVED_HEADERS:
             raise ValidationFailed(f"{field}.{name}", "is set by Hookline and cannot be overridden")
@@ -138,19 +138,19 @@ def domain(value: str, field: str = "domain") -> str:
 
 
 def e164(value: str, field: str = "number") -> str:
-    if not _E164.match(value):
+    if not _E164.fullmatch(value):
         raise ValidationFailed(field, "must be an E.164 number such as +15551234567")
     return value
 
 
 def email(value: str, field: str = "email_address") -> str:
-    if len(value) > 254 or not _EMAIL.match(value):
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
         raise ValidationFailed(field, "must be an email address")
     return value.lower()
 
 
 def agent_handle(value: str, field: str = "agent_handle") -> str:
-    if not _HANDLE.match(value):
+    if not _HANDLE.fullmatch(value):
         raise ValidationFailed(
             field, "1-128 characters: letters, digits, '_', '.', '-', starting alphanumeric"
         )

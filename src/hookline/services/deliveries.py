@@ -34,8 +34,13 @@ class DeliveryService:
         self, principal: Principal, event_id: str
     ) -> tuple[Event, list[Delivery], list[Attempt]]:
         event = await self.event(principal, event_id)
-        deliveries = await self._storage.deliveries_of_event(principal.organization_id, event_id)
+        # an agent key sees only its own subscriptions' deliveries of the event
+        owner = None if principal.is_admin else principal.identity_id or ""
+        deliveries = await self._storage.deliveries_of_event(
+            principal.organization_id, event_id, owner
+        )
         attempts = await self._storage.list_attempts(
-            principal.organization_id, AttemptFilter(event_id=event_id, limit=MAX_PAGE)
+            principal.organization_id,
+            AttemptFilter(event_id=event_id, owner_identity_id=owner, limit=MAX_PAGE),
         )
         return event, deliveries, attempts

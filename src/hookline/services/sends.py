@@ -16,7 +16,7 @@ from hookline.services.principal import Principal
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
-from hookline.storage.base import Storage
+from hookline.storage.base import AttemptFilter, Storage
 
 USER_AGENT = f"Hookline/{__version__}"
 
@@ -56,16 +56,13 @@ class SendService:
     async def replay(self, principal: Principal, attempt_id: str) -> Attempt:
         """Re-send a logged attempt's event: same event id, fresh timestamp and request id."""
         logged = await self._storage.get_attempt(principal.organization_id, attempt_id)
-        if logged is None or (logged.subscription_id is None and not principal.is_admin):
+        if logged is None or not await self._visible(principal, logged):
             raise NotFound("delivery", attempt_id)
+        sub = None
         if logged.subscription_id is not None:
             sub = await self._storage.get_subscription(
                 principal.organization_id, logged.subscription_id
             )
-            if sub is not None and not self._subscriptions.visible(principal, sub):
-                raise NotFound("delivery", attempt_id)
-        else:
-            sub = None
         if not logged.replayable:
             raise ValidationFailed(
                 "id", logged.replay_unavailable_reason or "this delivery cannot be replayed"
@@ -89,6 +86,27 @@ class SendService:
             delivery_id=logged.delivery_id,
             is_replay=True,
         )
+
+    async def _visible(self, principal: Principal, logged: Attempt) -> bool:
+        """Whether ``logged`` is in the principal's delivery log (the same rule as listing:
+        for agent keys, attempts of its subscriptions, deleted ones included, and of its
+        numbers' incoming calls)."""
+        if principal.is_admin:
+            return True
+        if logged.subscription_id is None:
+            phone = await self._storage.phone_number_by_id(
+                principal.organization_id, logged.phone_number_id or ""
+            )
+            return phone is not None and phone.agent_identity_id == principal.identity_id
+        own = await self._storage.list_attempts(
+            principal.organization_id,
+            AttemptFilter(
+                subscription_id=logged.subscription_id,
+                owner_identity_id=principal.identity_id or "",
+                limit=1,
+            ),
+        )
+        return bool(own)
 
     async def _send(
         self,

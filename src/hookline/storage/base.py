@@ -288,7 +288,11 @@ class Storage(abc.ABC):
     async def get_event(self, org_id: str, event_id: str) -> Event | None: ...
 
     @abc.abstractmethod
-    async def deliveries_of_event(self, org_id: str, event_id: str) -> list[Delivery]: ...
+    async def deliveries_of_event(
+        self, org_id: str, event_id: str, owner_identity_id: str | None = None
+    ) -> list[Delivery]:
+        """The event's deliveries; with ``owner_identity_id``, only those of subscriptions
+        (deleted ones included) owned by that identity or its channels (agent keys)."""
 
     @abc.abstractmethod
     async def claim_due(

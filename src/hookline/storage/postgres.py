@@ -38,6 +38,24 @@ _CLAIM = sa.text(
 ).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
 
+# the whole batch in one statement: arrays in, the ids that still held their lease out
+_RECORD_OUTCOMES = sa.text(
+    """
+    UPDATE deliveries AS d
+       SET state = o.state, attempts = d.attempts + 1, next_attempt_ms = o.next,
+           lease_token = NULL, first_attempt_ms = COALESCE(d.first_attempt_ms, o.first),
+           last_attempt_ms = o.at, last_status = o.status, last_error = o.error,
+           updated_ms = o.at
+      FROM unnest(CAST(:ids AS varchar[]), CAST(:tokens AS varchar[]), CAST(:states AS varchar[]),
+                  CAST(:nexts AS bigint[]), CAST(:firsts AS bigint[]), CAST(:ats AS bigint[]),
+                  CAST(:statuses AS integer[]), CAST(:errors AS text[]))
+           AS o(id, token, state, next, first, at, status, error)
+     WHERE d.id = o.id AND d.lease_token = o.token AND d.state = 'delivering'
+    RETURNING d.id
+    """
+)
+
+
 class PostgresStorage(SqlStorage):
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")
@@ -59,6 +77,22 @@ class PostgresStorage(SqlStorage):
         params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
         res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
+
+    async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
+        res = await conn.execute(
+            _RECORD_OUTCOMES,
+            {
+                "ids": [p["b_id"] for p in params],
+                "tokens": [p["b_token"] for p in params],
+                "states": [p["b_state"] for p in params],
+                "nexts": [p["b_next"] for p in params],
+                "firsts": [p["b_first"] for p in params],
+                "ats": [p["b_at"] for p in params],
+                "statuses": [p["b_status"] for p in params],
+                "errors": [p["b_error"] for p in params],
+            },
+        )
+        return len(res.all())
 
     async def _lock_key_owner(
         self, conn: AsyncConnection, org_id: str, identity_id: str | None

@@ -48,9 +48,31 @@ from hookline.storage.base import (
 )
 from hookline.storage.migrations import run_upgrade, schema_is_current
 
-#: rows per multi-row INSERT (SQLite allows 32766 bound parameters)
-INSERT_CHUNK = 500
 UNDELIVERED = ("pending", "delivering")
+
+_d = t.deliveries
+#: one delivery's new state after an attempt, applied only while its lease is still held
+_RECORD_OUTCOME = (
+    _d.update()
+    .where(
+        _d.c.id == sa.bindparam("b_id"),
+        _d.c.lease_token == sa.bindparam("b_token"),
+        _d.c.state == "delivering",
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=_d.c.attempts + 1,
+        next_attempt_ms=sa.bindparam("b_next", type_=sa.BigInteger),
+        lease_token=None,
+        first_attempt_ms=sa.func.coalesce(
+            _d.c.first_attempt_ms, sa.bindparam("b_first", type_=sa.BigInteger)
+        ),
+        last_attempt_ms=sa.bindparam("b_at", type_=sa.BigInteger),
+        last_status=sa.bindparam("b_status", type_=sa.Integer),
+        last_error=sa.bindparam("b_error", type_=sa.Text),
+        updated_ms=sa.bindparam("b_at", type_=sa.BigInteger),
+    )
+)
 
 
 class SqlStorage(Storage, abc.ABC):
@@ -76,6 +98,11 @@ class SqlStorage(Storage, abc.ABC):
         exclude: Sequence[str],
     ) -> list[str]:
         """Lease due deliveries to ``token``; return their ids."""
+
+    async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
+        """Move each delivery whose lease is still held to its new state; count them."""
+        res = await conn.execute(_RECORD_OUTCOME, params)
+        return max(res.rowcount, 0)
 
     async def _announce_due(self, conn: AsyncConnection) -> None:
         """Tell other processes that deliveries fell due (PostgreSQL: NOTIFY)."""
@@ -578,74 +605,66 @@ class SqlStorage(Storage, abc.ABC):
         self, items: Sequence[NewDeliveries]
     ) -> list[Published]:
         e, d = t.events, t.deliveries
-        results: dict[tuple[str, str], Published] = {}
+        out: list[Published | None] = [None] * len(items)
         async with self._write() as conn:
-            for start in range(0, len(items), INSERT_CHUNK):
-                chunk = items[start : start + INSERT_CHUNK]
-                stmt = (
-                    self._insert_ignore(e)
-                    .values([rows.event_values(i.event) for i in chunk])
-                    .returning(e.c.organization_id, e.c.id)
-                )
-                created = {(r[0], r[1]) for r in (await conn.execute(stmt)).all()}
-                new_rows = [
-                    rows.delivery_values(dl)
-                    for i in chunk
-                    if (i.event.organization_id, i.event.id) in created
-                    for dl in i.deliveries
-                ]
-                for rs in range(0, len(new_rows), INSERT_CHUNK):
-                    await conn.execute(d.insert().values(new_rows[rs : rs + INSERT_CHUNK]))
-                if new_rows:
-                    await self._announce_due(conn)
-                for i in chunk:
-                    key = (i.event.organization_id, i.event.id)
-                    if key in created:
-                        results[key] = Published(
-                            event=i.event, deliveries=len(i.deliveries), created=True
-                        )
-            missing = [
-                i.event for i in items if (i.event.organization_id, i.event.id) not in results
-            ]
-            for ev in missing:
-                key = (ev.organization_id, ev.id)
-                if key in results:
-                    continue
-                row = (
-                    (
-                        await conn.execute(
-                            sa.select(e).where(
-                                e.c.organization_id == ev.organization_id, e.c.id == ev.id
-                            )
-                        )
+            # one cached statement, many parameter sets: no per-batch SQL compilation
+            inserted = await conn.execute(
+                self._insert_ignore(e).returning(e.c.organization_id, e.c.id),
+                [rows.event_values(i.event) for i in items],
+            )
+            created = {(r[0], r[1]) for r in inserted.all()}
+            new_rows: list[dict[str, Any]] = []
+            for n, item in enumerate(items):
+                key = (item.event.organization_id, item.event.id)
+                if key in created:
+                    created.discard(key)  # a later copy of the id in this batch is a repeat
+                    new_rows.extend(rows.delivery_values(dl) for dl in item.deliveries)
+                    out[n] = Published(
+                        event=item.event, deliveries=len(item.deliveries), created=True
                     )
-                    .mappings()
-                    .one()
+            if new_rows:
+                await conn.execute(d.insert(), new_rows)
+                await self._announce_due(conn)
+            for n, item in enumerate(items):
+                if out[n] is None:
+                    out[n] = await self._stored(conn, item.event)
+        return [p for p in out if p is not None]
+
+    async def _stored(self, conn: AsyncConnection, ev: Event) -> Published:
+        """The stored event of a repeated id, and how many deliveries it has."""
+        e, d = t.events, t.deliveries
+        row = (
+            (
+                await conn.execute(
+                    sa.select(e).where(e.c.organization_id == ev.organization_id, e.c.id == ev.id)
                 )
-                count = (
-                    await conn.execute(
-                        sa.select(sa.func.count()).where(
-                            d.c.organization_id == ev.organization_id, d.c.event_id == ev.id
-                        )
-                    )
-                ).scalar_one()
-                results[key] = Published(
-                    event=rows.event(row), deliveries=int(count), created=False
+            )
+            .mappings()
+            .one()
+        )
+        count = (
+            await conn.execute(
+                sa.select(sa.func.count()).where(
+                    d.c.organization_id == ev.organization_id, d.c.event_id == ev.id
                 )
-        return [results[(i.event.organization_id, i.event.id)] for i in items]
+            )
+        ).scalar_one()
+        return Published(event=rows.event(row), deliveries=int(count), created=False)
 
     async def get_event(self, org_id: str, event_id: str) -> Event | None:
         e = t.events
         row = await self._one(sa.select(e).where(e.c.organization_id == org_id, e.c.id == event_id))
         return rows.event(row) if row else None
 
-    async def deliveries_of_event(self, org_id: str, event_id: str) -> list[Delivery]:
-        d = t.deliveries
-        stmt = (
-            sa.select(d)
-            .where(d.c.organization_id == org_id, d.c.event_id == event_id)
-            .order_by(d.c.created_ms, d.c.id)
-        )
+    async def deliveries_of_event(
+        self, org_id: str, event_id: str, owner_identity_id: str | None = None
+    ) -> list[Delivery]:
+        d, s = t.deliveries, t.subscriptions
+        stmt = sa.select(d).where(d.c.organization_id == org_id, d.c.event_id == event_id)
+        if owner_identity_id is not None:
+            owned = sa.select(s.c.id).where(s.c.owner_identity_id == owner_identity_id)
+            stmt = stmt.where(d.c.subscription_id.in_(owned))
+        stmt = stmt.order_by(d.c.created_ms, d.c.id)
         return [rows.delivery(r) for r in await self._all(stmt)]
 
     async def claim_due(
@@ -787,35 +806,26 @@ class SqlStorage(Storage, abc.ABC):
     ) -> Recorded:
         if not outcomes:
             return Recorded(changed=0)
-        d = t.deliveries
-        changed = 0
         async with self._write() as conn:
             await conn.execute(
                 t.attempts.insert(), [rows.attempt_values(o.attempt) for o in outcomes]
             )
-            for o in outcomes:
-                res = await conn.execute(
-                    d.update()
-                    .where(
-                        d.c.id == o.delivery_id,
-                        d.c.lease_token == o.lease_token,
-                        d.c.state == "delivering",
-                    )
-                    .values(
-                        state=o.state,
-                        attempts=d.c.attempts + 1,
-                        next_attempt_ms=o.next_attempt_at_ms,
-                        lease_token=None,
-                        first_attempt_ms=sa.func.coalesce(
-                            d.c.first_attempt_ms, o.first_attempt_at_ms
-                        ),
-                        last_attempt_ms=o.attempt.created_at_ms,
-                        last_status=o.attempt.response_status,
-                        last_error=o.attempt.error_detail,
-                        updated_ms=o.attempt.created_at_ms,
-                    )
-                )
-                changed += res.rowcount
+            changed = await self._apply_outcomes(
+                conn,
+                [
+                    {
+                        "b_id": o.delivery_id,
+                        "b_token": o.lease_token,
+                        "b_state": o.state,
+                        "b_next": o.next_attempt_at_ms,
+                        "b_first": o.first_attempt_at_ms,
+                        "b_at": o.attempt.created_at_ms,
+                        "b_status": o.attempt.response_status,
+                        "b_error": o.attempt.error_detail,
+                    }
+                    for o in outcomes
+                ],
+            )
             disabled = await self._track_health(conn, outcomes, disable_after_ms)
         return Recorded(changed=changed, disabled=disabled)
 
