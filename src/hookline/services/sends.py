@@ -56,13 +56,15 @@ class SendService:
     async def replay(self, principal: Principal, attempt_id: str) -> Attempt:
         """Re-send a logged attempt's event: same event id, fresh timestamp and request id."""
         logged = await self._storage.get_attempt(principal.organization_id, attempt_id)
-        if logged is None or not await self._visible(principal, logged):
+        if logged is None:
             raise NotFound("delivery", attempt_id)
         sub = None
         if logged.subscription_id is not None:
             sub = await self._storage.get_subscription(
                 principal.organization_id, logged.subscription_id
             )
+        if not await self._visible(principal, logged, sub):
+            raise NotFound("delivery", attempt_id)
         if not logged.replayable:
             raise ValidationFailed(
                 "id", logged.replay_unavailable_reason or "this delivery cannot be replayed"
@@ -87,17 +89,21 @@ class SendService:
             is_replay=True,
         )
 
-    async def _visible(self, principal: Principal, logged: Attempt) -> bool:
-        """Whether ``logged`` is in the principal's delivery log (the same rule as listing:
-        for agent keys, attempts of its subscriptions, deleted ones included, and of its
-        numbers' incoming calls)."""
+    async def _visible(
+        self, principal: Principal, logged: Attempt, sub: Subscription | None
+    ) -> bool:
+        """Whether an agent key may see ``logged``: an attempt of its subscription (also
+        of a deleted one, as its delivery log shows them) or of its number's incoming call."""
         if principal.is_admin:
             return True
+        if sub is not None:
+            return self._subscriptions.visible(principal, sub)
         if logged.subscription_id is None:
             phone = await self._storage.phone_number_by_id(
                 principal.organization_id, logged.phone_number_id or ""
             )
             return phone is not None and phone.agent_identity_id == principal.identity_id
+        # the subscription is deleted: ask the log, which still knows whose it was
         own = await self._storage.list_attempts(
             principal.organization_id,
             AttemptFilter(

@@ -685,24 +685,29 @@ class SqlStorage(Storage, abc.ABC):
             if not ids:
                 return []
             joined = (
-                sa.select(
-                    d,
-                    *[c.label("e_" + c.name) for c in e.c],
-                    *[c.label("s_" + c.name) for c in s.c],
-                )
+                sa.select(d, *[c.label("e_" + c.name) for c in e.c])
                 .select_from(
                     d.join(
                         e,
                         sa.and_(e.c.organization_id == d.c.organization_id, e.c.id == d.c.event_id),
-                    ).join(s, s.c.id == d.c.subscription_id)
+                    )
                 )
                 .where(d.c.id.in_(ids))
             )
             found = (await conn.execute(joined)).mappings().all()
+            # a batch usually spans few subscriptions: load and decode each once
+            sub_ids = list({r["subscription_id"] for r in found})
+            sub_rows = {
+                r["id"]: r
+                for r in (await conn.execute(sa.select(s).where(s.c.id.in_(sub_ids))))
+                .mappings()
+                .all()
+            }
+            subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
             claimed: list[ClaimedDelivery] = []
             stale: list[tuple[str, str, str]] = []
             for r in found:
-                sub_row = {k[2:]: v for k, v in r.items() if k.startswith("s_")}
+                sub_row = sub_rows[r["subscription_id"]]
                 if sub_row["deleted_ms"] is not None:
                     stale.append((r["id"], "cancelled", "subscription deleted"))
                     continue
@@ -711,7 +716,7 @@ class SqlStorage(Storage, abc.ABC):
                         (r["id"], "failed", sub_row["disabled_reason"] or "subscription disabled")
                     )
                     continue
-                sub = rows.subscription(sub_row)
+                sub = subs[r["subscription_id"]]
                 secrets: list[str] = []
                 if sub.profile in profiles.PER_SUBSCRIPTION_SECRET:
                     if sub_row["secret_enc"]:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from fastapi import APIRouter, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.schemas.common import In, Out
 from hookline.api.schemas.events import AttemptOut
+from hookline.core.errors import ValidationFailed
 from hookline.core.models import Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.subscriptions import SubscriptionInput
@@ -62,6 +66,18 @@ class WebhookLogs(Out):
     logs: list[AttemptOut]
 
 
+@contextmanager
+def _inbox_field_names() -> Iterator[None]:
+    """Name fields as this API's requests do: the services' ``event_types`` is ``events``."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        if exc.field.startswith("event_types"):
+            field = "events" + exc.field.removeprefix("event_types")
+            raise ValidationFailed(field, exc.reason) from exc
+        raise
+
+
 async def _own(services: ServicesDep, principal: PrincipalDep, webhook_id: str) -> Subscription:
     return await services.subscriptions.get(principal, webhook_id)
 
@@ -70,16 +86,17 @@ async def _own(services: ServicesDep, principal: PrincipalDep, webhook_id: str) 
 async def create_webhook(
     body: WebhookIn, principal: PrincipalDep, services: ServicesDep
 ) -> WebhookCreated:
-    created = await services.subscriptions.create(
-        principal,
-        SubscriptionInput(
-            url=body.url,
-            event_types=body.events,
-            description=body.description,
-            profile="inbox",
-            source=INBOX_SOURCE,
-        ),
-    )
+    with _inbox_field_names():
+        created = await services.subscriptions.create(
+            principal,
+            SubscriptionInput(
+                url=body.url,
+                event_types=body.events,
+                description=body.description,
+                profile="inbox",
+                source=INBOX_SOURCE,
+            ),
+        )
     assert created.secret is not None
     return WebhookCreated(**WebhookOut.of(created.subscription).model_dump(), secret=created.secret)
 
@@ -95,11 +112,12 @@ async def update_webhook(
     webhook_id: str, body: WebhookIn, principal: PrincipalDep, services: ServicesDep
 ) -> WebhookOut:
     await _own(services, principal, webhook_id)
-    sub = await services.subscriptions.update(
-        principal,
-        webhook_id,
-        {"url": body.url, "event_types": body.events, "description": body.description},
-    )
+    with _inbox_field_names():
+        sub = await services.subscriptions.update(
+            principal,
+            webhook_id,
+            {"url": body.url, "event_types": body.events, "description": body.description},
+        )
     return WebhookOut.of(sub)
 
 
