@@ -6,8 +6,9 @@ import hashlib
 import hmac
 from typing import Any
 
-from conftest import Receiver, Server
 from standardwebhooks.webhooks import Webhook
+
+from conftest import Receiver, Server
 
 
 def inkbox_valid(req: Any, key: str) -> bool:

@@ -8,8 +8,9 @@ import hmac
 import json
 import time
 
-from conftest import Receiver, Server
 from standardwebhooks.webhooks import Webhook
+
+from conftest import Receiver, Server
 
 INKBOX_TOLERANCE_S = 300
 

@@ -6,8 +6,9 @@ import json
 import time
 from typing import Any
 
-from conftest import Receiver, Server
 from standardwebhooks.webhooks import Webhook
+
+from conftest import Receiver, Server
 
 
 def make_sub(server: Server, url: str, **extra: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from conftest import ADMIN_KEY, Server
 
 SUB_FIELDS = {

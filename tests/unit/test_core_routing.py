@@ -31,9 +31,7 @@ def sub(sub_id: str, **kw: Any) -> Subscription:
 
 def event(event_type: str = "message.received", **kw: Any) -> Event:
     kw.setdefault("organization_id", ORG)
-    return Event(
-        id="evt_1", type=event_type, data={}, occurred_at_ms=0, created_at_ms=0, **kw
-    )
+    return Event(id="evt_1", type=event_type, data={}, occurred_at_ms=0, created_at_ms=0, **kw)
 
 
 def ada_mail(event_type: str = "message.received", **kw: Any) -> Event:

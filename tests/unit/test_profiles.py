@@ -61,7 +61,7 @@ def build(profile: str, **kw: Any) -> profiles.OutgoingRequest:
 
 def test_profiles_constant_names_all_four() -> None:
     assert profiles.PROFILES == ("standard", "inkbox", "inbox", "inboxroad")
-    assert profiles.PER_SUBSCRIPTION_SECRET == {"standard", "inbox", "inboxroad"}
+    assert {"standard", "inbox", "inboxroad"} == profiles.PER_SUBSCRIPTION_SECRET
 
 
 def test_standard_body_shape() -> None:
@@ -95,11 +95,14 @@ def test_inbox_body_shape_is_the_vector_body() -> None:
 
 def test_inboxroad_body_is_flat_with_kind_first_and_event_id_as_message_id() -> None:
     data = {"recipient": "usér@example.com", "dsn_status": "4.4.7 (delivery time expired)"}
-    assert render("inboxroad", "message.bounced", data=data) == (
-        '{"kind":"bounce","recipient":"usér@example.com",'
-        '"dsn_status":"4.4.7 (delivery time expired)",'
-        '"timestamp":"2025-01-15T10:25:03Z","message_id":"evt_1234567890"}'
-    ).encode()
+    assert (
+        render("inboxroad", "message.bounced", data=data)
+        == (
+            '{"kind":"bounce","recipient":"usér@example.com",'
+            '"dsn_status":"4.4.7 (delivery time expired)",'
+            '"timestamp":"2025-01-15T10:25:03Z","message_id":"evt_1234567890"}'
+        ).encode()
+    )
 
 
 def test_inboxroad_body_follows_the_design_literal() -> None:
@@ -253,7 +256,7 @@ def test_authorization_bearer_when_auth_token_set() -> None:
 
 @pytest.mark.parametrize("profile", profiles.PROFILES)
 def test_custom_headers_cannot_override_hooklines_own(profile: str) -> None:
-    forged = {name: "forged" for name in OWN_HEADERS[profile]}
+    forged = dict.fromkeys(OWN_HEADERS[profile], "forged")
     forged |= {name.lower(): "forged-lower" for name in OWN_HEADERS[profile]}
     forged |= {
         "Content-Type": "text/plain",

@@ -50,7 +50,9 @@ def _vector_id(index: int, vector: dict[str, Any]) -> str:
 
 def _of(*schemes: str) -> list[Any]:
     return [
-        pytest.param(v, id=_vector_id(i, v)) for i, v in enumerate(VECTORS) if v["scheme"] in schemes
+        pytest.param(v, id=_vector_id(i, v))
+        for i, v in enumerate(VECTORS)
+        if v["scheme"] in schemes
     ]
 
 

@@ -218,14 +218,29 @@ def test_too_many_headers() -> None:
 
 def test_domains_normalised_and_deduplicated() -> None:
     values = ["Example.COM", " mail.example.co.uk ", "example.com.", "xn--bcher-kva.example"]
-    assert validation.domains(values) == ("example.com", "mail.example.co.uk", "xn--bcher-kva.example")
+    assert validation.domains(values) == (
+        "example.com",
+        "mail.example.co.uk",
+        "xn--bcher-kva.example",
+    )
     assert validation.domains([]) == ()
 
 
 @pytest.mark.parametrize(
     "bad",
-    ["localhost", "", "-bad.com", "bad-.com", "exa_mple.com", "a..com", "example.c", "1.2.3.4",
-     "ex ample.com", "a" * 64 + ".com", "https://example.com"],
+    [
+        "localhost",
+        "",
+        "-bad.com",
+        "bad-.com",
+        "exa_mple.com",
+        "a..com",
+        "example.c",
+        "1.2.3.4",
+        "ex ample.com",
+        "a" * 64 + ".com",
+        "https://example.com",
+    ],
 )
 def test_invalid_domain_named_by_index(bad: str) -> None:
     assert field_of(lambda: validation.domains(["example.com", bad])) == "filters.domains[1]"
@@ -306,6 +321,8 @@ def test_agent_handle_accepted(value: str) -> None:
     assert validation.agent_handle(value) == value
 
 
-@pytest.mark.parametrize("value", ["", "_ada", ".ada", "-ada", "ada bot", "ada/x", "ada\n", "a" * 129])
+@pytest.mark.parametrize(
+    "value", ["", "_ada", ".ada", "-ada", "ada bot", "ada/x", "ada\n", "a" * 129]
+)
 def test_agent_handle_rejected(value: str) -> None:
     assert field_of(lambda: validation.agent_handle(value)) == "agent_handle"

@@ -1,0 +1,69 @@
+"""Identifiers and secrets, with randomness passed in."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+
+from standardwebhooks.webhooks import Webhook
+
+from hookline.core import ids
+from hookline.core.signing import standard_key_bytes
+
+
+class FixedBytes:
+    """A ``token_bytes`` that returns 0, 1, 2, ... and records what it was asked for."""
+
+    def __init__(self) -> None:
+        self.requested: list[int] = []
+
+    def __call__(self, n: int) -> bytes:
+        self.requested.append(n)
+        return bytes(range(n))
+
+
+def test_event_org_and_request_ids_are_prefixed_hex() -> None:
+    assert ids.new_event_id(FixedBytes()) == "evt_000102030405060708090a0b"
+    assert ids.new_org_id(FixedBytes()) == "org_0001020304050607"
+    assert ids.new_request_id(FixedBytes()) == "req_000102030405060708090a0b"
+
+
+def test_uuid_is_version_4_from_16_bytes() -> None:
+    tb = FixedBytes()
+    value = ids.new_uuid(tb)
+    assert tb.requested == [16]
+    parsed = uuid.UUID(value)
+    assert parsed.version == 4
+    assert parsed.variant == uuid.RFC_4122
+    assert value == "00010203-0405-4607-8809-0a0b0c0d0e0f"
+
+
+def test_standard_secret_is_whsec_base64_of_the_key_bytes() -> None:
+    tb = FixedBytes()
+    secret = ids.new_standard_secret(tb)
+    assert tb.requested == [ids.SECRET_BYTES]
+    assert 24 <= ids.SECRET_BYTES <= 64
+    assert secret.startswith("whsec_")
+    assert standard_key_bytes(secret) == bytes(range(ids.SECRET_BYTES))
+    Webhook(secret)  # the reference library accepts it
+
+
+def test_plain_secret_is_url_safe_and_unpadded() -> None:
+    secret = ids.new_plain_secret("inbox_", lambda n: b"\xff" * n)
+    assert secret.startswith("inbox_")
+    body = secret.removeprefix("inbox_")
+    assert "=" not in body and "+" not in body and "/" not in body
+    assert base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)) == b"\xff" * ids.SECRET_BYTES
+
+
+def test_api_key_prefix_and_entropy() -> None:
+    tb = FixedBytes()
+    key = ids.new_api_key(tb)
+    assert tb.requested == [30]
+    assert key == "hl_" + base64.urlsafe_b64encode(bytes(range(30))).decode()
+
+
+def test_defaults_are_random() -> None:
+    assert ids.new_event_id() != ids.new_event_id()
+    assert ids.new_uuid() != ids.new_uuid()
+    assert ids.new_standard_secret() != ids.new_standard_secret()
