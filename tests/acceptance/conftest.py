@@ -49,6 +49,9 @@ class Receiver:
     #: per path: a fixed response body, and extra response headers
     bodies: dict[str, str] = field(default_factory=dict)
     headers: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: per path: requests being answered now, and the most there ever were at once
+    busy: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str = "/hook") -> str:
@@ -96,8 +99,14 @@ class Receiver:
             delay = self.delays.get(request.path, 0.0)
             body = self.bodies.get(request.path, f"answer {status} " + "x" * 10_000)
             headers = dict(self.headers.get(request.path, {}))
-        if delay:
-            await asyncio.sleep(delay)
+            busy = self.busy[request.path] = self.busy.get(request.path, 0) + 1
+            self.peak[request.path] = max(self.peak.get(request.path, 0), busy)
+        try:
+            if delay:
+                await asyncio.sleep(delay)
+        finally:
+            with self.lock:
+                self.busy[request.path] -= 1
         if 300 <= status < 400:
             headers["Location"] = "http://127.0.0.1:1/elsewhere"
         return web.Response(status=status, text=body, headers=headers)

@@ -74,8 +74,10 @@ def test_sigkilled_worker_loses_nothing(
     received = receiver.wait_for(lambda rs: set(_ids(rs)) >= set(ids), timeout_s=90)
     counts = _ids(received)
     assert set(counts) == set(ids), "every event reached the receiver at least once"
-    # only the attempts that were in flight at the kill may have been sent twice
-    assert sum(counts.values()) - len(ids) <= 20
+    # only attempts whose outcome was not yet written may be sent twice: those in flight at
+    # the kill (at most max_in_flight) and those answered within the last outcome flush
+    # window, which may hold one more wave of max_in_flight
+    assert sum(counts.values()) - len(ids) <= 2 * 20
 
 
 def test_two_workers_never_send_the_same_delivery_twice(

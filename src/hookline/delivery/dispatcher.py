@@ -17,6 +17,7 @@ from hookline import __version__
 from hookline.core import ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery
 from hookline.core.outcome import SendResult, classify
+from hookline.core.ratelimit import admit
 from hookline.core.retry import decide
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
@@ -34,6 +35,7 @@ FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with other
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
+MAX_LIMITERS = 10_000  # rate limiter states kept before idle ones are dropped
 
 
 class Dispatcher:
@@ -75,6 +77,9 @@ class Dispatcher:
         #: attempts under way per subscription, and each one's cap
         self._per_sub_busy: dict[str, int] = {}
         self._per_sub_cap: dict[str, int] = {}
+        #: rate-limited subscriptions: each limiter's state, and those out of room until when
+        self._tat: dict[str, float] = {}
+        self._limited_until: dict[str, int] = {}
         self._pending: list[OutcomeRecord] = []
         self._flush_needed = asyncio.Event()
         self._rng = random.Random()
@@ -100,55 +105,81 @@ class Dispatcher:
         while not stop.is_set():
             free = self._max_in_flight - len(self._tasks)
             got = 0
+            excluded: list[str] = []
             if free > 0:
                 self._wakeup.clear()
+                self._slot_freed.clear()
                 try:
+                    excluded = self._excluded(self._clock.now_ms())
                     claimed = await self._storage.claim_due(
-                        self._clock.now_ms(),
-                        min(free, CLAIM_BATCH),
-                        self._lease_ms,
-                        self._saturated(),
+                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms, excluded
                     )
                     got = len(claimed)
                     await self._start(claimed)
                 except Exception:
                     log.exception("claim failed; retrying")
-                    await _wait_any(stop, None, self._poll_s)
+                    await _wait_any(stop, (), self._poll_s)
             if got and got == min(free, CLAIM_BATCH):
                 continue  # there may be more due right now
             if free <= 0:
                 self._slot_freed.clear()
-                await _wait_any(stop, self._slot_freed, self._poll_s)
+                await _wait_any(stop, (self._slot_freed,), self._poll_s)
                 continue
-            await _wait_any(stop, self._wakeup, await self._idle_wait_s())
+            # a subscription at its cap may take more as soon as one of its attempts ends
+            wake_on = (self._wakeup, self._slot_freed) if excluded else (self._wakeup,)
+            await _wait_any(stop, wake_on, await self._idle_wait_s(excluded))
 
-    async def _idle_wait_s(self) -> float:
+    async def _idle_wait_s(self, excluded: list[str]) -> float:
+        now = self._clock.now_ms()
         try:
-            due = await self._storage.next_due_ms()
+            due = await self._storage.next_due_ms(excluded)
         except Exception:
             return self._poll_s
+        if self._limited_until:
+            soonest = min(self._limited_until.values())
+            due = soonest if due is None else min(due, soonest)
         if due is None:
             return self._poll_s
-        return min(max((due - self._clock.now_ms()) / 1000, MIN_WAIT_S), self._poll_s)
+        return min(max((due - now) / 1000, MIN_WAIT_S), self._poll_s)
 
-    def _saturated(self) -> list[str]:
-        return [sub for sub, busy in self._per_sub_busy.items() if busy >= self._per_sub_cap[sub]]
+    def _excluded(self, now_ms: int) -> list[str]:
+        """Subscriptions not to claim for now: at their in-flight cap, or out of rate."""
+        out = [sub for sub, busy in self._per_sub_busy.items() if busy >= self._per_sub_cap[sub]]
+        if self._limited_until:
+            for sub, until in list(self._limited_until.items()):
+                if until <= now_ms:
+                    del self._limited_until[sub]
+                else:
+                    out.append(sub)
+        if len(self._tat) > MAX_LIMITERS:
+            # a limiter whose next slot is already past is the same as a fresh one
+            self._tat = {sub: tat for sub, tat in self._tat.items() if tat > now_ms}
+        return out
 
     async def _start(self, claimed: list[ClaimedDelivery]) -> None:
-        """Send what fits under each subscription's cap now; give the rest back unsent."""
-        excess: dict[str, list[str]] = {}
+        """Send what fits under each subscription's cap and rate now; give the rest back."""
+        now = self._clock.now_ms()
+        later: dict[tuple[str, int], list[str]] = {}
         for c in claimed:
             sub = c.subscription
             cap = sub.max_in_flight or self._per_sub
             busy = self._per_sub_busy.get(sub.id, 0)
             if busy >= cap:
-                excess.setdefault(c.lease_token, []).append(c.delivery.id)
+                later.setdefault((c.lease_token, now), []).append(c.delivery.id)
                 continue
+            if sub.rate_limit_per_second:
+                admission = admit(self._tat.get(sub.id), now, sub.rate_limit_per_second)
+                if not admission.allowed:
+                    until = now + admission.retry_in_ms
+                    self._limited_until[sub.id] = until
+                    later.setdefault((c.lease_token, until), []).append(c.delivery.id)
+                    continue
+                self._tat[sub.id] = admission.tat_ms
             self._per_sub_busy[sub.id] = busy + 1
             self._per_sub_cap[sub.id] = cap
             self._spawn(c)
-        for token, delivery_ids in excess.items():
-            await self._storage.release(delivery_ids, token, self._clock.now_ms())
+        for (token, due_ms), delivery_ids in later.items():
+            await self._storage.release(delivery_ids, token, now, due_ms=due_ms)
 
     def _spawn(self, claimed: ClaimedDelivery) -> None:
         task = asyncio.create_task(self._deliver(claimed))
@@ -299,10 +330,9 @@ class Dispatcher:
                 await asyncio.wait(late)
 
 
-async def _wait_any(stop: asyncio.Event, other: asyncio.Event | None, timeout_s: float) -> None:
+async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:
     waiters = [asyncio.create_task(stop.wait())]
-    if other is not None:
-        waiters.append(asyncio.create_task(other.wait()))
+    waiters += [asyncio.create_task(e.wait()) for e in others]
     try:
         await asyncio.wait(waiters, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
     finally:

@@ -307,8 +307,15 @@ class Storage(abc.ABC):
         No two callers ever hold the same delivery's lease at once."""
 
     @abc.abstractmethod
-    async def release(self, delivery_ids: Sequence[str], lease_token: str, now_ms: int) -> None:
-        """Give leased deliveries back unsent: pending and due now."""
+    async def release(
+        self,
+        delivery_ids: Sequence[str],
+        lease_token: str,
+        now_ms: int,
+        *,
+        due_ms: int | None = None,
+    ) -> None:
+        """Give leased deliveries back unsent: pending, and due at ``due_ms`` (default now)."""
 
     @abc.abstractmethod
     async def record_outcomes(
@@ -334,8 +341,9 @@ class Storage(abc.ABC):
         with a fresh retry schedule. Returns how many."""
 
     @abc.abstractmethod
-    async def next_due_ms(self) -> int | None:
-        """When the earliest pending delivery falls due (None when none is pending)."""
+    async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
+        """When the earliest undelivered delivery falls due, leaving out those of
+        ``exclude_subscriptions`` (None when there is none)."""
 
     @abc.abstractmethod
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]: ...

@@ -789,7 +789,14 @@ class SqlStorage(Storage, abc.ABC):
                     auth_token_ciphertext=c.auth_token_ciphertext,
                 )
 
-    async def release(self, delivery_ids: Sequence[str], lease_token: str, now_ms: int) -> None:
+    async def release(
+        self,
+        delivery_ids: Sequence[str],
+        lease_token: str,
+        now_ms: int,
+        *,
+        due_ms: int | None = None,
+    ) -> None:
         if not delivery_ids:
             return
         d = t.deliveries
@@ -802,7 +809,10 @@ class SqlStorage(Storage, abc.ABC):
                     d.c.state == "delivering",
                 )
                 .values(
-                    state="pending", lease_token=None, next_attempt_ms=now_ms, updated_ms=now_ms
+                    state="pending",
+                    lease_token=None,
+                    next_attempt_ms=now_ms if due_ms is None else due_ms,
+                    updated_ms=now_ms,
                 )
             )
 
@@ -947,14 +957,13 @@ class SqlStorage(Storage, abc.ABC):
                 await self._announce_due(conn)
         return int(res.rowcount)
 
-    async def next_due_ms(self) -> int | None:
+    async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
         d = t.deliveries
+        stmt = sa.select(sa.func.min(d.c.next_attempt_ms)).where(d.c.state.in_(UNDELIVERED))
+        if exclude_subscriptions:
+            stmt = stmt.where(d.c.subscription_id.not_in(sorted(exclude_subscriptions)))
         async with self._read() as conn:
-            v = (
-                await conn.execute(
-                    sa.select(sa.func.min(d.c.next_attempt_ms)).where(d.c.state.in_(UNDELIVERED))
-                )
-            ).scalar()
+            v = (await conn.execute(stmt)).scalar()
         return int(v) if v is not None else None
 
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]:

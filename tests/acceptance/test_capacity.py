@@ -1,0 +1,69 @@
+"""What one endpoint may hold: per-subscription in-flight caps and rate limits, and a dead
+endpoint never slowing a healthy one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from conftest import Launcher, Receiver, Server
+
+
+def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:
+    body = {"url": url, "event_types": ["message.delivered"], **extra}
+    resp = server.api("POST", "/webhooks/subscriptions", json=body)
+    assert resp.status_code == 201, resp.text
+    return dict(resp.json())
+
+
+def publish_batch(server: Server, prefix: str, n: int) -> None:
+    events = [
+        {"id": f"{prefix}_{i}", "type": "message.delivered", "data": {"n": i}} for i in range(n)
+    ]
+    resp = server.api("POST", "/events/batch", json={"events": events})
+    assert resp.status_code == 202, resp.text
+
+
+def test_rate_limit_spaces_attempts(server: Server, receiver: Receiver) -> None:
+    subscribe(server, receiver.url("/limited"), rate_limit_per_second=4)
+    subscribe(server, receiver.url("/free"))
+    publish_batch(server, "evt_rl", 12)
+    got = receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/limited"]) >= 12)
+    times = sorted(r.at for r in got if r.path == "/limited")
+    # a burst of 4, then one every 250 ms: the twelfth comes about 2 s after the first
+    assert times[-1] - times[0] >= 1.8, times
+    for t0 in times:
+        assert len([t for t in times if t0 <= t < t0 + 1.0]) <= 8, times
+    free = sorted(r.at for r in receiver.at("/free"))
+    assert len(free) == 12
+    assert free[-1] - free[0] < 1.0, "an unlimited subscription is not held back"
+    assert len({r.headers["webhook-id"] for r in receiver.at("/limited")}) == 12
+
+
+def test_in_flight_cap_per_subscription(server: Server, receiver: Receiver) -> None:
+    receiver.delays["/capped"] = 0.4
+    subscribe(server, receiver.url("/capped"), max_in_flight=2)
+    publish_batch(server, "evt_cap", 8)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/capped"]) >= 8)
+    assert receiver.peak["/capped"] == 2
+
+
+def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    server = launcher.serve(
+        database_url,
+        HOOKLINE_DELIVERY_TIMEOUT_S="5",
+        HOOKLINE_MAX_IN_FLIGHT="8",
+        HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION="4",
+    )
+    receiver.delays["/hang"] = 6.0  # longer than the attempt timeout
+    subscribe(server, receiver.url("/hang"), retry_schedule=[0])
+    subscribe(server, receiver.url("/ok"))
+    publish_batch(server, "evt_iso_a", 20)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 4)
+    started = time.monotonic()
+    publish_batch(server, "evt_iso_b", 20)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/ok"]) >= 40, timeout_s=4)
+    assert time.monotonic() - started < 2.0
+    assert receiver.peak["/hang"] == 4, "the hanging endpoint holds no more than its cap"
