@@ -88,6 +88,15 @@ def test_fallbacks_say_why(launcher: Launcher, database_url: str, receiver: Rece
     )
     decision = call(server, phone["id"])
     assert decision["source"] == "fallback" and "auto_reject" in decision["reason"]
+    # every call is logged, the ones answered without asking the webhook too, newest first
+    logged = server.api(
+        "GET", "/webhooks/deliveries", params={"phone_number_id": phone["id"]}
+    ).json()["deliveries"]
+    assert len(logged) == len(cases) + 1
+    assert "auto_reject" in logged[0]["error_detail"]
+    assert logged[0]["response_status"] is None
+    assert [a["replayable"] for a in logged] == [False] * len(logged)
+    assert [a["event_type"] for a in logged] == ["phone.incoming_call"] * len(logged)
 
 
 def test_configuration_is_validated(server: Server) -> None:

@@ -96,41 +96,20 @@ class CallService:
         """Ask the number's webhook what to do with a call; never take longer than the bound."""
         principal.require_admin()
         phone = await self._owners.phone_number(principal, number_id)
-        if phone.incoming_call_action != "webhook" or not phone.incoming_call_webhook_url:
-            return self._fall_back(
-                f"incoming_call_action is {phone.incoming_call_action!r}, not 'webhook'"
-            )
         started = self._clock.now_ms()
         payload = {"event_type": INCOMING_CALL, **call}
         payload.setdefault("phone_number_id", phone.id)
         payload.setdefault("to", phone.number)
         body = profiles.dumps(payload)
-        key = await self._signing_key(phone)
-        if key is None:
-            result = SendResult(
-                status=None,
-                body=None,
-                error="no signing key: create one with POST /signing-keys",
-                duration_ms=0,
-            )
+        url = phone.incoming_call_webhook_url
+        if phone.incoming_call_action != "webhook" or not url:
+            # nothing is sent, but the call and the answer given are logged all the same
+            reason = f"incoming_call_action is {phone.incoming_call_action!r}, not 'webhook'"
+            result = SendResult(status=None, body=None, error=reason, duration_ms=0)
+            decision = self._fall_back(reason)
         else:
-            request_id = ids.new_request_id()
-            headers = profiles.request_headers(
-                signature_headers=profiles.sign_headers(
-                    profiles.INKBOX,
-                    body=body,
-                    event_id=request_id,
-                    secrets=[key],
-                    attempt=profiles.AttemptIdentity(
-                        timestamp_s=started // 1000, request_id=request_id
-                    ),
-                ),
-                custom_headers={},
-                user_agent=USER_AGENT,
-                auth_token=None,
-            )
-            result = await self._post(phone.incoming_call_webhook_url, body, headers)
-        decision = self._decide(result)
+            result = await self._ask(phone, url, body, started)
+            decision = self._decide(result)
         await self._storage.insert_attempt(
             Attempt(
                 id=ids.new_uuid(),
@@ -140,7 +119,7 @@ class CallService:
                 phone_number_id=phone.id,
                 event_id=str(call.get("call_id") or ids.new_event_id()),
                 event_type=INCOMING_CALL,
-                url=phone.incoming_call_webhook_url,
+                url=url or "",
                 request_payload=body.decode(),
                 response_status=result.status,
                 response_body=result.body,
@@ -153,6 +132,33 @@ class CallService:
             )
         )
         return decision
+
+    async def _ask(self, phone: PhoneNumber, url: str, body: bytes, started_ms: int) -> SendResult:
+        """POST the signed call payload to the number's webhook."""
+        key = await self._signing_key(phone)
+        if key is None:
+            return SendResult(
+                status=None,
+                body=None,
+                error="no signing key: create one with POST /signing-keys",
+                duration_ms=0,
+            )
+        request_id = ids.new_request_id()
+        headers = profiles.request_headers(
+            signature_headers=profiles.sign_headers(
+                profiles.INKBOX,
+                body=body,
+                event_id=request_id,
+                secrets=[key],
+                attempt=profiles.AttemptIdentity(
+                    timestamp_s=started_ms // 1000, request_id=request_id
+                ),
+            ),
+            custom_headers={},
+            user_agent=USER_AGENT,
+            auth_token=None,
+        )
+        return await self._post(url, body, headers)
 
     async def _post(self, url: str, body: bytes, headers: Mapping[str, str]) -> SendResult:
         if self._transport is None:
