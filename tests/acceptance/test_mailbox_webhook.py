@@ -75,3 +75,36 @@ def test_mailbox_webhook_url_set_and_cleared(server: Server, receiver: Receiver)
         ).status_code
         == 404
     )
+
+
+def test_webhook_url_follows_its_subscription_on_every_surface(
+    server: Server, receiver: Receiver
+) -> None:
+    server.api("POST", "/mail/mailboxes", json={"email_address": "sync@example.com"})
+    server.api(
+        "PATCH", "/mail/mailboxes/sync@example.com", json={"webhook_url": receiver.url("/one")}
+    )
+    [sub] = server.api(
+        "GET", "/webhooks/subscriptions", params={"url": receiver.url("/one")}
+    ).json()["subscriptions"]
+    moved = server.api(
+        "PATCH", f"/webhooks/subscriptions/{sub['id']}", json={"url": receiver.url("/two")}
+    )
+    assert moved.status_code == 200, moved.text
+    box = server.api("GET", "/mail/mailboxes/sync@example.com").json()
+    assert box["webhook_url"] == receiver.url("/two")
+
+    assert server.api("DELETE", f"/webhooks/subscriptions/{sub['id']}").status_code == 204
+    assert server.api("GET", "/mail/mailboxes/sync@example.com").json()["webhook_url"] is None
+    # setting it again makes a new subscription, not a dangling reference to the old one
+    again = server.api(
+        "PATCH", "/mail/mailboxes/sync@example.com", json={"webhook_url": receiver.url("/three")}
+    )
+    assert again.json()["webhook_url"] == receiver.url("/three")
+    server.api(
+        "POST",
+        "/events",
+        json={"id": "evt_sync", "type": "message.received", "mailbox": "sync@example.com"},
+    )
+    got = receiver.wait_for(lambda rs: len(rs) >= 1)
+    assert [r.path for r in got] == ["/three"]

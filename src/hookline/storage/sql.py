@@ -545,18 +545,40 @@ class SqlStorage(Storage, abc.ABC):
                 .mappings()
                 .one()
             )
+            if "url" in changes:
+                await self._sync_mailbox_webhook(conn, row, row["url"])
         return rows.subscription(row)
+
+    @staticmethod
+    async def _sync_mailbox_webhook(
+        conn: AsyncConnection, sub_row: Mapping[Any, Any], url: str | None
+    ) -> None:
+        """A mailbox's ``webhook_url`` is the URL of its ``mailbox``-source subscription: keep
+        the two in step whichever surface changed the subscription."""
+        if sub_row["source"] != "mailbox" or sub_row["mailbox_id"] is None:
+            return
+        m = t.mailboxes
+        mailbox = sa.and_(
+            m.c.organization_id == sub_row["organization_id"], m.c.id == sub_row["mailbox_id"]
+        )
+        await conn.execute(m.update().where(mailbox).values(webhook_url=url))
 
     async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
         s, d = t.subscriptions, t.deliveries
         async with self._write() as conn:
+            row = (
+                (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
+                .mappings()
+                .first()
+            )
             res = await conn.execute(
                 s.update()
                 .where(self._live_subscription(org_id, sub_id))
                 .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
             )
-            if res.rowcount == 0:
+            if row is None or res.rowcount == 0:
                 return False
+            await self._sync_mailbox_webhook(conn, row, None)
             await conn.execute(
                 d.update()
                 .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
