@@ -297,6 +297,19 @@ def test_list_put_delete(server: Server, inbox: httpx.Client, node_receiver: Sta
     time.sleep(0.5)
     assert len(node.reports()) == 2, "nothing reaches a deleted webhook"
 
+    # nor does this API act on a subscription made through /api/v1
+    native_id = native.json()["id"]
+    for method, path, body in (
+        ("PUT", f"/v1/webhooks/{native_id}", {"url": url, "events": ["message.read"]}),
+        ("DELETE", f"/v1/webhooks/{native_id}", None),
+        ("GET", f"/v1/webhooks/{native_id}/logs", None),
+        ("POST", "/v1/webhooks/test", {"webhook_id": native_id, "event_type": "message.failed"}),
+    ):
+        resp = inbox.request(method, path, json=body)
+        assert resp.status_code == 404, (method, path, resp.text)
+    still = server.api("GET", f"/webhooks/subscriptions/{native_id}").json()
+    assert still["event_types"] == ["message.failed"] and still["url"].endswith("/native")
+
 
 def test_auth_and_validation(server: Server, inbox: httpx.Client) -> None:
     base = server.base + "/v1/webhooks"

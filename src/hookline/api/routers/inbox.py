@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.schemas.common import In, Out
 from hookline.api.schemas.events import AttemptOut
-from hookline.core.errors import ValidationFailed
+from hookline.core.errors import NotFound, ValidationFailed
 from hookline.core.models import Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.subscriptions import SubscriptionInput
@@ -79,7 +79,11 @@ def _inbox_field_names() -> Iterator[None]:
 
 
 async def _own(services: ServicesDep, principal: PrincipalDep, webhook_id: str) -> Subscription:
-    return await services.subscriptions.get(principal, webhook_id)
+    """The webhook, if it was made through this API: it lists only those, and acts on no other."""
+    sub = await services.subscriptions.get(principal, webhook_id)
+    if sub.source != INBOX_SOURCE:
+        raise NotFound("webhook", webhook_id)
+    return sub
 
 
 @router.post("", status_code=201, operation_id="inbox_create_webhook")
@@ -125,6 +129,7 @@ async def update_webhook(
 async def delete_webhook(
     webhook_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
+    await _own(services, principal, webhook_id)
     await services.subscriptions.delete(principal, webhook_id)
     return Response(status_code=204)
 
@@ -133,6 +138,7 @@ async def delete_webhook(
 async def test_webhook(
     body: WebhookTestIn, principal: PrincipalDep, services: ServicesDep
 ) -> AttemptOut:
+    await _own(services, principal, body.webhook_id)
     return AttemptOut.of(await services.sends.test(principal, body.webhook_id, body.event_type))
 
 
