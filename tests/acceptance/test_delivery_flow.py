@@ -106,10 +106,28 @@ def test_failures_retry_on_schedule_then_fail(server: Server, receiver: Receiver
     assert hits[2].at - hits[0].at >= 1.95
     assert all(a["response_status"] == 500 and a["success"] is False for a in logged)
     assert logged[0]["created_at"] >= logged[-1]["created_at"], "newest first"
-    assert len(logged[0]["response_body"]) <= 4096, "response bodies are stored truncated"
+    # the receiver answers "answer 500 " and 10,000 x: the log keeps the first 4096 bytes
+    assert logged[0]["response_body"] == ("answer 500 " + "x" * 10_000)[:4096]
     state = server.api("GET", "/events/evt_retry/deliveries").json()
     assert [d["state"] for d in state["deliveries"]] == ["failed"]
     assert state["deliveries"][0]["attempts"] == 3
+
+
+def test_server_wide_retry_schedule_applies_to_subscriptions_without_one(
+    launcher: Any, database_url: str, receiver: Receiver
+) -> None:
+    server = launcher.serve(database_url, HOOKLINE_RETRY_SCHEDULE="0,2")
+    receiver.plan("/wide", [500])
+    sub = subscribe(server, receiver.url("/wide"))
+    assert sub["retry_schedule"] is None
+    publish(server, id="evt_wide")
+    wait_attempts(server, 2, subscription_id=sub["id"])
+    time.sleep(2.5)
+    hits = receiver.at("/wide")
+    assert len(hits) == 2, "two offsets: two attempts, then failed"
+    assert hits[1].at - hits[0].at >= 1.95
+    state = server.api("GET", "/events/evt_wide/deliveries").json()
+    assert [(d["state"], d["attempts"]) for d in state["deliveries"]] == [("failed", 2)]
 
 
 def test_success_after_retry(server: Server, receiver: Receiver) -> None:

@@ -69,7 +69,7 @@ class Sender:
             async with self._session.post(
                 url, data=body, headers=dict(headers), allow_redirects=False, timeout=timeout
             ) as resp:
-                raw = await resp.content.read(self._cap) if self._cap else b""
+                raw = await _read_capped(resp.content, self._cap)
                 return SendResult(
                     status=resp.status,
                     body=raw.decode("utf-8", errors="replace"),
@@ -99,6 +99,19 @@ class Sender:
                 error=f"{type(exc).__name__}: {exc}",
                 duration_ms=_elapsed_ms(started),
             )
+
+
+async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> bytes:
+    """Up to ``cap`` bytes of the answer: one read may return less than is there."""
+    chunks: list[bytes] = []
+    size = 0
+    while size < cap:
+        chunk = await stream.read(cap - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _elapsed_ms(started: float) -> int:
