@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 from typing import Any
@@ -109,29 +110,34 @@ def test_replay_same_event_fresh_signature(server: Server, receiver: Receiver) -
 def test_recover_requeues_failed_deliveries(server: Server, receiver: Receiver) -> None:
     receiver.plan("/down", [500])
     sub = make_sub(server, receiver.url("/down"), retry_schedule=[0])
-    before = time.time()
+    server.api("POST", "/events", json={"id": "evt_rec_old", "type": "message.bounced"})
+    receiver.wait_for(lambda rs: len(rs) >= 1)
+    logged_attempts(server, 1)
+    time.sleep(0.3)
+    since = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
+    time.sleep(0.3)
     for i in range(3):
         server.api("POST", "/events", json={"id": f"evt_rec_{i}", "type": "message.bounced"})
-    receiver.wait_for(lambda rs: len(rs) >= 3)
-    logged_attempts(server, 3)
-    states = [
-        server.api("GET", f"/events/evt_rec_{i}/deliveries").json()["deliveries"][0]["state"]
-        for i in range(3)
-    ]
-    assert states == ["failed"] * 3
+    receiver.wait_for(lambda rs: len(rs) >= 4)
+    logged_attempts(server, 4)
+    names = ["evt_rec_old"] + [f"evt_rec_{i}" for i in range(3)]
+
+    def states() -> list[str]:
+        return [
+            server.api("GET", f"/events/{n}/deliveries").json()["deliveries"][0]["state"]
+            for n in names
+        ]
+
+    assert states() == ["failed"] * 4
     receiver.plan("/down", [200])
-    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before - 1))
     resp = server.api("POST", f"/webhooks/subscriptions/{sub['id']}/recover", json={"since": since})
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"requeued": 3}
-    got = receiver.wait_for(lambda rs: len(rs) >= 6)
-    assert sorted(json.loads(r.body)["id"] for r in got[3:]) == [f"evt_rec_{i}" for i in range(3)]
+    assert resp.json() == {"requeued": 3}, "only what failed since the cutoff"
+    got = receiver.wait_for(lambda rs: len(rs) >= 7)
+    assert sorted(json.loads(r.body)["id"] for r in got[4:]) == [f"evt_rec_{i}" for i in range(3)]
     time.sleep(0.5)
-    states = [
-        server.api("GET", f"/events/evt_rec_{i}/deliveries").json()["deliveries"][0]["state"]
-        for i in range(3)
-    ]
-    assert states == ["succeeded"] * 3
+    assert states() == ["failed"] + ["succeeded"] * 3
+    assert len(receiver.requests) == 7
     again = server.api(
         "POST", f"/webhooks/subscriptions/{sub['id']}/recover", json={"since": since}
     )

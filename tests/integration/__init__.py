@@ -1,0 +1,1 @@
+"""Storage contract and migration tests (a package, so its conftest never shadows another)."""

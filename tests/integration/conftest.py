@@ -1,0 +1,320 @@
+"""Storage contract fixtures: a migrated ``Storage`` per backend, and builders of domain values.
+
+Every contract test takes ``storage`` and so runs once on SQLite and once on PostgreSQL. The
+builders make real ``hookline.core.models`` values with ``hookline.core.ids``; tests change what
+matters to them with keyword arguments (or ``dataclasses.replace``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from hookline.core import ids
+from hookline.core.models import (
+    ApiKey,
+    Attempt,
+    ClaimedDelivery,
+    Delivery,
+    DeliveryState,
+    Event,
+    Identity,
+    Mailbox,
+    Organization,
+    PhoneNumber,
+    Scope,
+    Subscription,
+)
+from hookline.storage import tables
+from hookline.storage.base import NewDeliveries, OutcomeRecord, Storage, SubscriptionSecrets
+from hookline.storage.factory import open_storage
+from hookline.storage.sql import SqlStorage
+
+BACKENDS = ("sqlite", "postgresql")
+
+NOW_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+SECOND_MS = 1_000
+LEASE_MS = 30_000  # how long a claim holds a delivery in these tests
+
+ORG_ID = "org_00000000000000a1"
+OTHER_ORG_ID = "org_00000000000000b2"
+
+
+# -- databases -------------------------------------------------------------------------------
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """An empty database of ``backend``: a new SQLite file, or a new PostgreSQL database.
+
+    Resolved here, outside the event loop, because ``fresh_pg_url`` creates its database with
+    ``asyncio.run``.
+    """
+    url: str = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "fresh_pg_url")
+    return url
+
+
+@pytest.fixture
+async def storage(database_url: str) -> AsyncIterator[Storage]:
+    """An opened, migrated storage on each backend (parametrized through ``backend``)."""
+    st = open_storage(database_url)
+    await st.migrate()
+    try:
+        yield st
+    finally:
+        await st.close()
+
+
+@pytest.fixture
+async def org(storage: Storage) -> Organization:
+    """The default organization, created."""
+    return await storage.ensure_default_organization(make_org())
+
+
+async def add_organization(storage: Storage, org: Organization) -> None:
+    """Write a second tenant. The interface only ever creates the default organization, so
+    this goes through the shared schema directly."""
+    assert isinstance(storage, SqlStorage)
+    async with storage.engine.begin() as conn:
+        await conn.execute(
+            tables.organizations.insert().values(
+                id=org.id, name=org.name, is_default=False, created_ms=org.created_at_ms
+            )
+        )
+
+
+# -- owners and keys -------------------------------------------------------------------------
+def make_org(org_id: str = ORG_ID, *, name: str = "Default", at: int = NOW_MS) -> Organization:
+    return Organization(id=org_id, name=name, created_at_ms=at)
+
+
+def key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def make_api_key(
+    org_id: str = ORG_ID,
+    *,
+    scope: Scope = "admin",
+    identity_id: str | None = None,
+    name: str | None = None,
+    at: int = NOW_MS,
+) -> tuple[ApiKey, str]:
+    """A key and the hash it is stored under."""
+    raw = ids.new_api_key()
+    key = ApiKey(
+        id=ids.new_uuid(),
+        organization_id=org_id,
+        prefix=raw[:12],
+        scope=scope,
+        agent_identity_id=identity_id,
+        name=name,
+        created_at_ms=at,
+    )
+    return key, key_hash(raw)
+
+
+def make_identity(org_id: str = ORG_ID, handle: str = "agent-1", *, at: int = NOW_MS) -> Identity:
+    return Identity(
+        id=ids.new_uuid(), organization_id=org_id, agent_handle=handle, created_at_ms=at
+    )
+
+
+def make_mailbox(
+    org_id: str = ORG_ID,
+    address: str = "agent@mail.example.com",
+    *,
+    identity_id: str | None = None,
+    webhook_url: str | None = None,
+    at: int = NOW_MS,
+) -> Mailbox:
+    return Mailbox(
+        id=ids.new_uuid(),
+        organization_id=org_id,
+        email_address=address,
+        agent_identity_id=identity_id,
+        webhook_url=webhook_url,
+        created_at_ms=at,
+    )
+
+
+def make_phone_number(
+    org_id: str = ORG_ID,
+    number: str = "+14155550100",
+    *,
+    identity_id: str | None = None,
+    action: str = "auto_reject",
+    webhook_url: str | None = None,
+    at: int = NOW_MS,
+) -> PhoneNumber:
+    return PhoneNumber(
+        id=ids.new_uuid(),
+        organization_id=org_id,
+        number=number,
+        agent_identity_id=identity_id,
+        incoming_call_action=action,
+        incoming_call_webhook_url=webhook_url,
+        created_at_ms=at,
+    )
+
+
+# -- subscriptions, events, deliveries, attempts ---------------------------------------------
+def make_subscription(
+    org_id: str = ORG_ID,
+    *,
+    url: str = "https://hooks.example.com/a",
+    event_types: Sequence[str] = ("message.received",),
+    at: int = NOW_MS,
+    **fields: Any,
+) -> Subscription:
+    """An organization-wide subscription unless ``fields`` name an owner."""
+    return Subscription(
+        id=ids.new_uuid(),
+        organization_id=org_id,
+        url=url,
+        event_types=tuple(event_types),
+        created_at_ms=at,
+        updated_at_ms=at,
+        **fields,
+    )
+
+
+def make_event(
+    org_id: str = ORG_ID,
+    *,
+    type: str = "message.received",
+    data: dict[str, Any] | None = None,
+    at: int = NOW_MS,
+    **fields: Any,
+) -> Event:
+    return Event(
+        id=ids.new_event_id(),
+        organization_id=org_id,
+        type=type,
+        data={"message_id": "msg_1"} if data is None else data,
+        occurred_at_ms=at,
+        created_at_ms=at,
+        **fields,
+    )
+
+
+def make_delivery(
+    event: Event,
+    sub: Subscription,
+    *,
+    due_ms: int | None = None,
+    state: DeliveryState = "pending",
+    at: int | None = None,
+) -> Delivery:
+    """A fresh delivery of ``event`` to ``sub``, due at ``due_ms`` (default: when created)."""
+    created = event.created_at_ms if at is None else at
+    return Delivery(
+        id=ids.new_uuid(),
+        organization_id=event.organization_id,
+        event_id=event.id,
+        subscription_id=sub.id,
+        state=state,
+        attempts=0,
+        next_attempt_at_ms=created if due_ms is None else due_ms,
+        first_attempt_at_ms=None,
+        last_attempt_at_ms=None,
+        last_status=None,
+        last_error=None,
+        created_at_ms=created,
+        updated_at_ms=created,
+    )
+
+
+def make_attempt(
+    event: Event,
+    *,
+    sub: Subscription | None = None,
+    delivery_id: str | None = None,
+    status: int | None = 200,
+    at: int = NOW_MS,
+    **fields: Any,
+) -> Attempt:
+    values: dict[str, Any] = {
+        "id": ids.new_uuid(),
+        "organization_id": event.organization_id,
+        "delivery_id": delivery_id,
+        "subscription_id": sub.id if sub else None,
+        "phone_number_id": sub.phone_number_id if sub else None,
+        "event_id": event.id,
+        "event_type": event.type,
+        "url": sub.url if sub else "https://calls.example.com/incoming",
+        "request_payload": '{"id":"' + event.id + '"}',
+        "response_status": status,
+        "response_body": None if status is None else f"status {status}",
+        "error_detail": None if status is not None and 200 <= status < 300 else "failed",
+        "duration_ms": 12,
+        "is_replay": False,
+        "created_at_ms": at,
+    }
+    values.update(fields)
+    return Attempt(**values)
+
+
+def make_outcome(
+    claimed: ClaimedDelivery,
+    *,
+    at: int,
+    state: DeliveryState,
+    status: int | None,
+    next_ms: int | None = None,
+    disable_reason: str | None = None,
+    lease_token: str | None = None,
+) -> OutcomeRecord:
+    """The outcome of one attempt of a claimed delivery, as the dispatcher writes it."""
+    d = claimed.delivery
+    return OutcomeRecord(
+        delivery_id=d.id,
+        lease_token=claimed.lease_token if lease_token is None else lease_token,
+        attempt=make_attempt(
+            claimed.event, sub=claimed.subscription, delivery_id=d.id, status=status, at=at
+        ),
+        state=state,
+        next_attempt_at_ms=next_ms,
+        first_attempt_at_ms=d.first_attempt_at_ms or at,
+        disable_subscription_reason=disable_reason,
+    )
+
+
+async def add_subscription(storage: Storage, sub: Subscription) -> Subscription:
+    await storage.insert_subscription(sub, SubscriptionSecrets())
+    return sub
+
+
+async def publish(
+    storage: Storage,
+    subs: Sequence[Subscription],
+    *,
+    event: Event | None = None,
+    due_ms: int | None = None,
+    at: int = NOW_MS,
+) -> tuple[Event, list[Delivery]]:
+    """Store an event with one pending delivery per subscription; return what was written."""
+    ev = event or make_event(subs[0].organization_id if subs else ORG_ID, at=at)
+    deliveries = [make_delivery(ev, s, due_ms=due_ms, at=at) for s in subs]
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=deliveries)]
+    )
+    assert published.created and published.deliveries == len(subs)
+    return ev, deliveries
+
+
+def by_id(deliveries: Sequence[Delivery]) -> dict[str, Delivery]:
+    return {d.id: d for d in deliveries}
+
+
+async def reload(storage: Storage, delivery: Delivery) -> Delivery:
+    """The stored state of ``delivery`` now."""
+    found = by_id(await storage.deliveries_of_event(delivery.organization_id, delivery.event_id))
+    return found[delivery.id]
