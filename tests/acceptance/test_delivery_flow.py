@@ -11,6 +11,13 @@ from standardwebhooks.webhooks import Webhook
 
 from conftest import Receiver, Server
 
+# DESIGN's logged-attempt fields, and Hookline's own additions
+ATTEMPT_FIELDS = {
+    "id", "organization_id", "webhook_subscription_id", "phone_number_id", "event_id",
+    "event_type", "url", "request_payload", "response_status", "response_body", "error_detail",
+    "duration_ms", "is_replay", "created_at", "replayable", "replay_unavailable_reason",
+} | {"success", "delivery_id"}  # fmt: skip
+
 
 def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:
     body = {"url": url, "event_types": ["message.delivered", "message.bounced"], **extra}
@@ -178,6 +185,7 @@ def test_delivery_log_filters_and_paging(server: Server, receiver: Receiver) -> 
     assert {a["event_type"] for a in attempts(server, event_type="message.bounced")} == {
         "message.bounced"
     }
+    assert set(attempts(server, limit=1)[0]) == ATTEMPT_FIELDS
     page1 = attempts(server, limit=3)
     page2 = attempts(server, limit=3, offset=3)
     assert len(page1) == 3 and len(page2) == 3

@@ -55,6 +55,33 @@ def test_identity_signing_key_routes_and_rotation(server: Server, receiver: Rece
     assert not inkbox_valid(two, first_key)
 
 
+def test_rotation_applies_to_the_retry_of_a_delivery_under_way(
+    server: Server, receiver: Receiver
+) -> None:
+    ident = server.api("POST", "/identities", json={"agent_handle": "mid-rotation"}).json()
+    receiver.plan("/retry", [500, 200])
+    created = server.api(
+        "POST",
+        "/webhooks/subscriptions",
+        json={"url": receiver.url("/retry"), "event_types": ["message.sent"], "profile": "inkbox",
+              "agent_identity_id": ident["id"], "retry_schedule": [0, 2]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    old_key = created.json()["signing_key"]
+    server.api(
+        "POST",
+        "/events",
+        json={"id": "evt_mid", "type": "message.sent", "agent_handle": "mid-rotation"},
+    )
+    [first] = receiver.wait_for(lambda rs: len(rs) >= 1)
+    assert inkbox_valid(first, old_key)
+    new_key = server.api("POST", "/identities/mid-rotation/signing-key").json()["signing_key"]
+    _, retry = receiver.wait_for(lambda rs: len(rs) >= 2, timeout_s=10)
+    assert retry.headers["X-Inkbox-Request-ID"] != first.headers["X-Inkbox-Request-ID"]
+    assert inkbox_valid(retry, new_key), "the retry is signed with the key current at its time"
+    assert not inkbox_valid(retry, old_key)
+
+
 def test_organization_signing_key(server: Server) -> None:
     assert server.api("GET", "/signing-keys").json() == {"configured": False, "created_at": None}
     made = server.api("POST", "/signing-keys")
