@@ -8,14 +8,16 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from conftest import Launcher, base_env, free_port, hookline
 
 
 def test_first_serve_prints_an_admin_key_that_works(launcher: Launcher, tmp_path: Path) -> None:
     port = free_port()
-    env = base_env(f"sqlite:///{tmp_path}/first.db", HOOKLINE_PORT=str(port))
-    del env["HOOKLINE_ADMIN_KEY"], env["HOOKLINE_SECRET_KEY"]
+    env = base_env("unused", HOOKLINE_PORT=str(port))
+    # nothing configured: the embedded default, ./hookline.db in the working directory
+    del env["HOOKLINE_ADMIN_KEY"], env["HOOKLINE_SECRET_KEY"], env["HOOKLINE_DATABASE_URL"]
     proc = launcher.spawn(hookline("serve"), env, "first")
     deadline = time.monotonic() + 30
     key = None
@@ -35,11 +37,16 @@ def test_first_serve_prints_an_admin_key_that_works(launcher: Launcher, tmp_path
         httpx.get(base + "/api/v1/webhooks/subscriptions", headers={"X-API-Key": key}).status_code
         == 200
     )
-    key_file = tmp_path / "first.db.key"
+    assert (tmp_path / "hookline.db").exists()
+    key_file = tmp_path / "hookline.db.key"
     assert key_file.exists(), "the embedded default keeps its master key beside the database"
     assert key_file.stat().st_mode & 0o077 == 0, "the key file is private to its owner"
     proc.stop()
-    # a second start keeps the same key and prints no new one
+    stored = b"".join(p.read_bytes() for p in tmp_path.glob("hookline.db*"))
+    assert key.encode() not in stored, "API keys are stored hashed"
+    # a second start keeps the same key and prints no new one; HOOKLINE_HOST moves it
+    env["HOOKLINE_HOST"] = "127.0.0.2"
+    base = f"http://127.0.0.2:{port}"
     proc2 = launcher.spawn(hookline("serve"), env, "second")
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -54,6 +61,8 @@ def test_first_serve_prints_an_admin_key_that_works(launcher: Launcher, tmp_path
         httpx.get(base + "/api/v1/webhooks/subscriptions", headers={"X-API-Key": key}).status_code
         == 200
     )
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/readyz")
 
 
 def test_default_profile_setting(launcher: Launcher, tmp_path: Path) -> None:
