@@ -1,16 +1,23 @@
 """Storage contract fixtures: a migrated ``Storage`` per backend, and builders of domain values.
 
-Every contract test takes ``storage`` and so runs once on SQLite and once on PostgreSQL. The
-builders make real ``hookline.core.models`` values with ``hookline.core.ids``; tests change what
-matters to them with keyword arguments (or ``dataclasses.replace``).
+Every contract test takes ``storage`` and so runs once on SQLite and once on PostgreSQL. SQLite
+gets a new file per test; PostgreSQL one migrated database per module, emptied before each test
+(see ``pg_module_url``). Migration tests take ``empty_database_url`` instead: a brand-new
+database per test on both.
+
+The builders make real ``hookline.core.models`` values with ``hookline.core.ids``; tests change
+what matters to them with keyword arguments (or ``dataclasses.replace``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+import secrets
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+import asyncpg
 import pytest
 
 from hookline.core import ids
@@ -51,8 +58,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    """An empty database of ``backend``: a new SQLite file, or a new PostgreSQL database.
+def empty_database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """A brand-new, empty database of ``backend`` for one test (migration tests).
 
     Resolved here, outside the event loop, because ``fresh_pg_url`` creates its database with
     ``asyncio.run``.
@@ -61,12 +68,61 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     return url
 
 
+async def _pg_admin(admin_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _migrate(url: str) -> None:
+    st = open_storage(url)
+    try:
+        await st.migrate()
+    finally:
+        await st.close()
+
+
+@pytest.fixture(scope="module")
+def pg_module_url(pg_admin_url: str) -> Iterator[str]:
+    """One migrated PostgreSQL database per test module; ``storage`` empties it per test.
+
+    A database per test costs about half a second to create and migrate, which would make
+    this directory several times slower than the whole SQLite half.
+    """
+    name = "hookline_it_" + secrets.token_hex(6)
+    asyncio.run(_pg_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
+    url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
+    try:
+        asyncio.run(_migrate(url))
+        yield url
+    finally:
+        asyncio.run(_pg_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
+    """SQLite: a new file per test. PostgreSQL: this module's database (emptied by ``storage``)."""
+    url: str = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_module_url")
+    return url
+
+
+async def _delete_all_rows(storage: Storage) -> None:
+    assert isinstance(storage, SqlStorage)
+    async with storage.engine.begin() as conn:
+        for table in reversed(tables.metadata.sorted_tables):
+            await conn.execute(table.delete())
+
+
 @pytest.fixture
 async def storage(database_url: str) -> AsyncIterator[Storage]:
-    """An opened, migrated storage on each backend (parametrized through ``backend``)."""
+    """An opened, migrated, empty storage; parametrized (through ``backend``) over SQLite
+    and PostgreSQL."""
     st = open_storage(database_url)
-    await st.migrate()
     try:
+        await st.migrate()
+        await _delete_all_rows(st)
         yield st
     finally:
         await st.close()

@@ -28,9 +28,9 @@ Schema = dict[str, Any]
 
 
 @pytest.fixture
-async def empty(database_url: str) -> AsyncIterator[Storage]:
+async def empty(empty_database_url: str) -> AsyncIterator[Storage]:
     """A storage on an empty, never migrated database."""
-    st = open_storage(database_url)
+    st = open_storage(empty_database_url)
     try:
         yield st
     finally:
@@ -144,8 +144,8 @@ def _table_names(conn: sa.Connection) -> set[str]:
 
 
 def _versions(conn: sa.Connection) -> list[str]:
-    stmt = sa.select(sa.column("version_num")).select_from(sa.table(VERSION_TABLE))
-    return [r[0] for r in conn.execute(stmt)]
+    version = sa.column("version_num", sa.String)
+    return list(conn.execute(sa.select(version).select_from(sa.table(VERSION_TABLE))).scalars())
 
 
 def _autogenerate_diff(conn: sa.Connection) -> list[Any]:

@@ -39,7 +39,7 @@ WAKE_TIMEOUT_S = 5.0
 
 # -- lifecycle -------------------------------------------------------------------------------
 async def test_ping_answers_on_an_open_database(storage: Storage) -> None:
-    assert await storage.ping() is None
+    await storage.ping()  # raises when it cannot reach the database (next test)
 
 
 async def test_ping_raises_when_the_database_cannot_be_reached(
@@ -106,6 +106,21 @@ async def test_watch_on_postgresql_wakes_when_another_process_makes_work_due(
     finally:
         await watcher.close()
         await publisher.close()
+
+
+async def test_what_is_written_outlives_the_storage_that_wrote_it(storage: Storage) -> None:
+    org = await storage.ensure_default_organization(make_org())
+    ident = make_identity(org.id)
+    await storage.insert_identity(ident)
+    await storage.close()
+
+    reopened = open_storage(storage.url)
+    try:
+        assert await reopened.schema_is_current() is True
+        assert await reopened.get_organization(org.id) == org
+        assert await reopened.identity_by_id(org.id, ident.id) == ident
+    finally:
+        await reopened.close()
 
 
 # -- organizations ---------------------------------------------------------------------------

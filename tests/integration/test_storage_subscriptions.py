@@ -276,7 +276,7 @@ async def test_list_subscriptions_event_type_is_an_exact_match(
 async def test_update_subscription_changes_every_mutable_field(
     storage: Storage, world: World
 ) -> None:
-    changes = {
+    changes: dict[str, Any] = {
         "url": "https://new.example.com/hook",
         "event_types": ("message.bounced", "message.failed"),
         "name": "renamed",
