@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -244,22 +248,26 @@ async def test_racing_migrations_on_postgresql(fresh_pg_url: str) -> None:
             await st.close()
 
 
-async def test_a_failed_migration_leaves_the_database_as_it_was(
-    empty: Storage, backend: str, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason=(
-                    "src/hookline/storage/migrations/__init__.py run_upgrade / sql.py migrate: "
-                    "on SQLite the DDL is not inside a transaction (pysqlite autocommits it), "
-                    "so a migration failing part-way leaves its tables behind, unstamped, and "
-                    "every later migrate() fails with 'table ... already exists'"
-                ),
-            )
+def test_racing_migrate_commands_on_sqlite(tmp_path: Path) -> None:
+    """Processes migrating one SQLite file at once: one migrates, the others wait and find
+    nothing to do (each migration is one IMMEDIATE transaction)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
+    env["HOOKLINE_DATABASE_URL"] = f"sqlite:///{tmp_path}/race.db"
+    env["HOOKLINE_SECRET_KEY"] = "race-master-key-0123456789"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "hookline", "migrate"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
         )
+        for _ in range(4)
+    ]
+    outs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outs
+
+
+async def test_a_failed_migration_leaves_the_database_as_it_was(empty: Storage) -> None:
     assert isinstance(empty, SqlStorage)
     # an obstacle the last step of the first revision trips over
     async with empty.engine.begin() as conn:

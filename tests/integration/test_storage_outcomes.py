@@ -280,15 +280,6 @@ async def test_re_enabling_restarts_the_failure_clock(storage: Storage, sub: Sub
     assert [d.reason for d in recorded.disabled] == [_reason(back + 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "src/hookline/storage/sql.py _track_health: failing_since_ms is taken from the last "
-        "failing outcome of the batch, not the first, so a batch of failures spanning "
-        "disable_after_ms does not disable the subscription"
-    ),
-)
 async def test_failing_since_is_the_first_failure_of_a_batch(
     storage: Storage, sub: Subscription
 ) -> None:

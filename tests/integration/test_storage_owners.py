@@ -7,7 +7,6 @@ import dataclasses
 import re
 
 import pytest
-import sqlalchemy as sa
 
 from hookline.core.errors import Conflict
 from hookline.core.models import Identity, Organization
@@ -114,15 +113,6 @@ async def test_delete_identity_conflicts_while_referenced(
     assert await storage.identity_by_id(org_id, agent.id) == agent
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=sa.exc.IntegrityError,
-    reason=(
-        "src/hookline/storage/sql.py delete_identity: the reference check skips deleted "
-        "subscriptions, but their rows keep agent_identity_id, a foreign key to identities, "
-        "so deleting the identity raises IntegrityError instead of succeeding"
-    ),
-)
 async def test_delete_identity_once_its_subscription_is_deleted(
     storage: Storage, agent: Identity
 ) -> None:

@@ -248,15 +248,6 @@ async def test_list_subscriptions_filters(
     assert listed == [getattr(world, name) for name in expected]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason=(
-        "src/hookline/storage/sql.py list_subscriptions: the event_type filter is a LIKE "
-        "(event_types.contains) without escaping, so '_' in the filter matches any character "
-        "on both backends (and SQLite's LIKE also ignores case)"
-    ),
-)
 async def test_list_subscriptions_event_type_is_an_exact_match(
     storage: Storage, org: Organization
 ) -> None:

@@ -277,7 +277,16 @@ class SqlStorage(Storage, abc.ABC):
                     raise Conflict(
                         f"identity is still referenced by {table.name}; remove those first"
                     )
-            # retired keys and revoked API keys keep no reference worth keeping
+            # deleted subscriptions, retired keys and revoked API keys keep no reference
+            # worth keeping
+            await conn.execute(
+                t.subscriptions.update()
+                .where(
+                    t.subscriptions.c.agent_identity_id == identity_id,
+                    t.subscriptions.c.deleted_ms.is_not(None),
+                )
+                .values(agent_identity_id=None)
+            )
             await conn.execute(
                 t.signing_keys.delete().where(t.signing_keys.c.agent_identity_id == identity_id)
             )
@@ -505,7 +514,7 @@ class SqlStorage(Storage, abc.ABC):
             stmt = stmt.where(s.c.source == flt.source)
         if flt.event_type is not None:
             # exact element match inside the JSON list, quoted so a prefix never matches
-            stmt = stmt.where(s.c.event_types.contains(json.dumps(flt.event_type)))
+            stmt = stmt.where(s.c.event_types.contains(json.dumps(flt.event_type), autoescape=True))
         stmt = stmt.order_by(s.c.created_ms, s.c.id).limit(limit).offset(offset)
         return [rows.subscription(r) for r in await self._all(stmt)]
 
@@ -875,9 +884,17 @@ class SqlStorage(Storage, abc.ABC):
         """Keep each subscription's ``failing_since``; disable those failing too long."""
         s = t.subscriptions
         last: dict[str, OutcomeRecord] = {}
-        for o in outcomes:
-            if o.attempt.subscription_id:
-                last[o.attempt.subscription_id] = o
+        #: per subscription, the first failure of the batch not followed by a success
+        failing_from: dict[str, int] = {}
+        for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
+            sid = o.attempt.subscription_id
+            if not sid:
+                continue
+            last[sid] = o
+            if o.state == "succeeded":
+                failing_from.pop(sid, None)
+            else:
+                failing_from.setdefault(sid, o.attempt.created_at_ms)
         now = max(o.attempt.created_at_ms for o in outcomes)
         healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
         failing = [sid for sid, o in last.items() if o.state != "succeeded"]
@@ -889,8 +906,8 @@ class SqlStorage(Storage, abc.ABC):
             )
         reasons: dict[str, str] = {}
         if failing:
-            first_failures = {sid: last[sid].attempt.created_at_ms for sid in failing}
-            for sid, since in first_failures.items():
+            for sid in failing:
+                since = failing_from[sid]
                 await conn.execute(
                     s.update()
                     .where(s.c.id == sid, s.c.failing_since_ms.is_(None))

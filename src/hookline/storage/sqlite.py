@@ -31,13 +31,27 @@ _CLAIM = sa.text(
 ).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
 
+_WRITE = "hookline_write"  # execution option: this transaction will write
+
+
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # the driver would BEGIN lazily and not at all before DDL; _on_begin does it instead,
+    # so that every transaction, a migration's included, is one
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA case_sensitive_like=ON")
     cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+def _on_begin(conn: sa.Connection) -> None:
+    # a writer takes the write lock up front: another process's writer then waits for it
+    # (busy_timeout) instead of failing when a read lock cannot be upgraded
+    immediate = conn.get_execution_options().get(_WRITE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class SqliteStorage(SqlStorage):
@@ -45,13 +59,15 @@ class SqliteStorage(SqlStorage):
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         engine = create_async_engine(async_url)
         event.listen(engine.sync_engine, "connect", _on_connect)
+        event.listen(engine.sync_engine, "begin", _on_begin)
         super().__init__(url, engine)
+        self._writer = engine.execution_options(**{_WRITE: True})
         # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY
         self._write_lock = asyncio.Lock()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._write_lock, self._writer.begin() as conn:
             yield conn
 
     def _insert_ignore(self, table: sa.Table) -> Any:
