@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Annotated, Any
 
 import typer
+import uvloop
 from pydantic import ValidationError
 from rich.console import Console
 
@@ -73,7 +73,8 @@ def _run(coro: Any) -> None:
     from hookline.server import SchemaNotCurrent
 
     try:
-        asyncio.run(coro)
+        # libuv's loop: fewer wake-ups and cheaper sockets than asyncio's own
+        uvloop.run(coro)
     except SchemaNotCurrent as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(1) from None

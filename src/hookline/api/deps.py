@@ -10,7 +10,8 @@ from hookline.services.container import Services
 from hookline.services.principal import Principal
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI would run a plain function on a worker thread, a hop per request
     services: Services = request.app.state.services
     return services
 

@@ -15,10 +15,10 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from hookline import __version__
 from hookline.core import ids, profiles
-from hookline.core.models import Attempt, ClaimedDelivery
+from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
-from hookline.core.ratelimit import admit
 from hookline.core.retry import decide
+from hookline.delivery.lanes import Lane
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
@@ -29,13 +29,13 @@ log = logging.getLogger("hookline.worker")
 
 USER_AGENT = f"Hookline/{__version__}"
 CLAIM_BATCH = 200  # deliveries leased per claim
-LEASE_MARGIN_MS = 10_000  # lease = attempt timeout + this room to write the outcome
+LEASE_MARGIN_MS = 10_000  # room to write an outcome, on top of the attempts a lease covers
 FLUSH_BATCH = 200  # outcomes written per transaction at most
 FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
-MAX_LIMITERS = 10_000  # rate limiter states kept before idle ones are dropped
+MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
 
 
 class Dispatcher:
@@ -68,18 +68,21 @@ class Dispatcher:
         self._poll_s = poll_interval_s
         self._disable_after_ms = disable_after_s * 1000 if disable_after_s else None
         self._on_disabled = on_disabled
-        # a leased delivery is sent at once (never queued behind its subscription's cap), so
-        # the lease only has to outlive one attempt and the write of its outcome
-        self._lease_ms = int(timeout_s * 1000) + LEASE_MARGIN_MS
+        # a leased delivery waits in its lane for at most one wave of attempts (the lane's
+        # queue holds no more than its cap), then makes its own attempt: the lease covers two
+        # attempts and the write of the outcome
+        self._timeout_ms = int(timeout_s * 1000)
+        self._lease_ms = 2 * self._timeout_ms + LEASE_MARGIN_MS
+        #: a rate-limited lane keeps only what its rate starts well within the lease
+        self._horizon_ms = self._lease_ms // 2
+        #: deliveries held at once (under way or waiting in lanes)
+        self._max_held = max_in_flight + CLAIM_BATCH
         self._wakeup = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        #: attempts under way per subscription, and each one's cap
-        self._per_sub_busy: dict[str, int] = {}
-        self._per_sub_cap: dict[str, int] = {}
-        #: rate-limited subscriptions: each limiter's state, and those out of room until when
-        self._tat: dict[str, float] = {}
-        self._limited_until: dict[str, int] = {}
+        self._lanes: dict[str, Lane] = {}
+        self._queued = 0
+        self._refills: set[asyncio.Task[None]] = set()
         self._pending: list[OutcomeRecord] = []
         self._flush_needed = asyncio.Event()
         self._rng = random.Random()
@@ -103,31 +106,36 @@ class Dispatcher:
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
-            free = self._max_in_flight - len(self._tasks)
+            room = min(self._max_held - self._held, self._max_in_flight - len(self._tasks))
             got = 0
             excluded: list[str] = []
-            if free > 0:
+            if room > 0:
                 self._wakeup.clear()
                 self._slot_freed.clear()
                 try:
-                    excluded = self._excluded(self._clock.now_ms())
+                    now = self._clock.now_ms()
+                    excluded = self._excluded(now)
                     claimed = await self._storage.claim_due(
-                        self._clock.now_ms(), min(free, CLAIM_BATCH), self._lease_ms, excluded
+                        now, min(room, CLAIM_BATCH), self._lease_ms, excluded
                     )
                     got = len(claimed)
-                    await self._start(claimed)
+                    await self._accept(claimed)
                 except Exception:
                     log.exception("claim failed; retrying")
                     await _wait_any(stop, (), self._poll_s)
-            if got and got == min(free, CLAIM_BATCH):
+            if got and got == min(room, CLAIM_BATCH):
                 continue  # there may be more due right now
-            if free <= 0:
+            if room <= 0:
                 self._slot_freed.clear()
                 await _wait_any(stop, (self._slot_freed,), self._poll_s)
                 continue
-            # a subscription at its cap may take more as soon as one of its attempts ends
+            # a lane left out of the claim may take more as soon as one of its attempts ends
             wake_on = (self._wakeup, self._slot_freed) if excluded else (self._wakeup,)
             await _wait_any(stop, wake_on, await self._idle_wait_s(excluded))
+
+    @property
+    def _held(self) -> int:
+        return len(self._tasks) + self._queued
 
     async def _idle_wait_s(self, excluded: list[str]) -> float:
         now = self._clock.now_ms()
@@ -135,54 +143,103 @@ class Dispatcher:
             due = await self._storage.next_due_ms(excluded)
         except Exception:
             return self._poll_s
-        if self._limited_until:
-            soonest = min(self._limited_until.values())
-            due = soonest if due is None else min(due, soonest)
+        limited = [ln.limited_until_ms for ln in self._lanes.values() if ln.limited_until_ms > now]
+        if limited:
+            due = min(limited) if due is None else min(due, *limited)
         if due is None:
             return self._poll_s
         return min(max((due - now) / 1000, MIN_WAIT_S), self._poll_s)
 
     def _excluded(self, now_ms: int) -> list[str]:
-        """Subscriptions not to claim for now: at their in-flight cap, or out of rate."""
-        out = [sub for sub, busy in self._per_sub_busy.items() if busy >= self._per_sub_cap[sub]]
-        if self._limited_until:
-            for sub, until in list(self._limited_until.items()):
-                if until <= now_ms:
-                    del self._limited_until[sub]
-                else:
-                    out.append(sub)
-        if len(self._tat) > MAX_LIMITERS:
-            # a limiter whose next slot is already past is the same as a fresh one
-            self._tat = {sub: tat for sub, tat in self._tat.items() if tat > now_ms}
-        return out
+        """Subscriptions the general claim leaves out: hot lanes (they claim for themselves),
+        and lanes that are full or out of rate."""
+        if len(self._lanes) > MAX_IDLE_LANES:
+            self._lanes = {k: ln for k, ln in self._lanes.items() if not ln.is_idle(now_ms)}
+        return [
+            sid for sid, ln in self._lanes.items() if not ln.wants_claims(now_ms, self._horizon_ms)
+        ]
 
-    async def _start(self, claimed: list[ClaimedDelivery]) -> None:
-        """Send what fits under each subscription's cap and rate now; give the rest back."""
+    def _lane(self, sub: Subscription) -> Lane:
+        cap = sub.max_in_flight or self._per_sub
+        lane = self._lanes.get(sub.id)
+        if lane is None:
+            lane = self._lanes[sub.id] = Lane(subscription=sub, cap=cap)
+        else:
+            # the newest claim carries the subscription as it is now (cap, rate, URL)
+            lane.subscription, lane.cap = sub, cap
+        return lane
+
+    async def _accept(self, claimed: Sequence[ClaimedDelivery]) -> None:
+        """Queue claimed deliveries in their lanes and start what may start; give back what
+        a lane cannot hold (marking the lane hot: it has more waiting than one claim's share)."""
         now = self._clock.now_ms()
-        later: dict[tuple[str, int], list[str]] = {}
+        lanes: dict[str, Lane] = {}
         for c in claimed:
-            sub = c.subscription
-            cap = sub.max_in_flight or self._per_sub
-            busy = self._per_sub_busy.get(sub.id, 0)
-            if busy >= cap:
-                later.setdefault((c.lease_token, now), []).append(c.delivery.id)
-                continue
-            if sub.rate_limit_per_second:
-                admission = admit(self._tat.get(sub.id), now, sub.rate_limit_per_second)
-                if not admission.allowed:
-                    until = now + admission.retry_in_ms
-                    self._limited_until[sub.id] = until
-                    later.setdefault((c.lease_token, until), []).append(c.delivery.id)
-                    continue
-                self._tat[sub.id] = admission.tat_ms
-            self._per_sub_busy[sub.id] = busy + 1
-            self._per_sub_cap[sub.id] = cap
-            self._spawn(c)
-        for (token, due_ms), delivery_ids in later.items():
+            lane = lanes[c.subscription.id] = self._lane(c.subscription)
+            lane.queue.append(c)
+            self._queued += 1
+        back: dict[tuple[str, int], list[str]] = {}
+        for lane in lanes.values():
+            self._pump(lane)
+            keep = lane.queue_room(self._horizon_ms) + len(lane.queue)
+            if len(lane.queue) > keep:
+                lane.hot = True
+                due = max(now, lane.limited_until_ms)
+                while len(lane.queue) > keep:
+                    c = lane.queue.pop()
+                    self._queued -= 1
+                    back.setdefault((c.lease_token, due), []).append(c.delivery.id)
+        for (token, due_ms), delivery_ids in back.items():
             await self._storage.release(delivery_ids, token, now, due_ms=due_ms)
 
-    def _spawn(self, claimed: ClaimedDelivery) -> None:
-        task = asyncio.create_task(self._deliver(claimed))
+    def _pump(self, lane: Lane) -> None:
+        """Start the lane's waiting deliveries while its cap and rate allow."""
+        now = self._clock.now_ms()
+        while (c := lane.next_startable(now)) is not None:
+            self._queued -= 1
+            self._spawn(lane, c)
+        if lane.queue and lane.limited_until_ms > now and lane.timer is None:
+            lane.timer = asyncio.get_running_loop().call_later(
+                (lane.limited_until_ms - now) / 1000, self._on_timer, lane
+            )
+        if lane.hot and not lane.refilling and len(lane.queue) <= lane.cap // 2:
+            lane.refilling = True
+            task = asyncio.create_task(self._refill(lane), name="hookline-refill")
+            self._refills.add(task)
+            task.add_done_callback(self._refills.discard)
+
+    def _on_timer(self, lane: Lane) -> None:
+        lane.timer = None
+        self._pump(lane)
+
+    async def _refill(self, lane: Lane) -> None:
+        """A hot lane's own claim: just what it can hold, oldest due first."""
+        sub_id = lane.subscription.id
+        try:
+            now = self._clock.now_ms()
+            want = min(
+                lane.cap - lane.busy + lane.queue_room(self._horizon_ms),
+                self._max_held - self._held,
+                CLAIM_BATCH,
+            )
+            if want <= 0:
+                return
+            claimed = await self._storage.claim_due(
+                now, want, self._lease_ms, only_subscription=sub_id
+            )
+            if len(claimed) < want:
+                lane.hot = False  # drained: the general claim serves it again
+                self._wakeup.set()
+            lane.refilling = False
+            await self._accept(claimed)
+        except Exception:
+            log.exception("refilling the lane of subscription %s failed", sub_id)
+            lane.hot = False
+        finally:
+            lane.refilling = False
+
+    def _spawn(self, lane: Lane, claimed: ClaimedDelivery) -> None:
+        task = asyncio.create_task(self._deliver(lane, claimed))
         self._tasks.add(task)
         self._metrics.in_flight.inc()
         task.add_done_callback(self._done)
@@ -194,19 +251,14 @@ class Dispatcher:
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
 
-    async def _deliver(self, c: ClaimedDelivery) -> None:
-        sub = c.subscription
+    async def _deliver(self, lane: Lane, c: ClaimedDelivery) -> None:
         try:
             started_ms = self._clock.now_ms()
             body, result = await self._send(c, started_ms)
             self._record(c, body, result, started_ms)
         finally:
-            left = self._per_sub_busy.get(sub.id, 1) - 1
-            if left <= 0:
-                self._per_sub_busy.pop(sub.id, None)
-                self._per_sub_cap.pop(sub.id, None)
-            else:
-                self._per_sub_busy[sub.id] = left
+            lane.busy -= 1
+            self._pump(lane)
 
     async def _send(self, c: ClaimedDelivery, started_ms: int) -> tuple[bytes, SendResult]:
         sub, event = c.subscription, c.event
@@ -322,12 +374,32 @@ class Dispatcher:
         log.error("gave up writing %d outcomes; their leases will expire and retry", len(batch))
 
     async def _drain(self) -> None:
+        """Let attempts under way finish (for a while), and give back what waits unsent."""
+        for lane in self._lanes.values():
+            lane.hot = False
+        if self._refills:
+            await asyncio.wait(self._refills)
+        waiting: dict[str, list[str]] = {}
+        for lane in self._lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+            while lane.queue:
+                c = lane.queue.popleft()
+                waiting.setdefault(c.lease_token, []).append(c.delivery.id)
+        self._queued = 0
         if self._tasks:
             _, late = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
             for task in late:
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        now = self._clock.now_ms()
+        for token, delivery_ids in waiting.items():
+            try:
+                await self._storage.release(delivery_ids, token, now)
+            except Exception:
+                log.exception("giving back %d deliveries failed", len(delivery_ids))
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

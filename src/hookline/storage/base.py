@@ -301,10 +301,13 @@ class Storage(abc.ABC):
         limit: int,
         lease_ms: int,
         exclude_subscriptions: Collection[str] = (),
+        *,
+        only_subscription: str | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease),
-        skipping the subscriptions in ``exclude_subscriptions`` (those at their in-flight cap).
-        No two callers ever hold the same delivery's lease at once."""
+        oldest due first, skipping the subscriptions in ``exclude_subscriptions``, or with
+        ``only_subscription`` only that one's. No two callers ever hold the same delivery's
+        lease at once."""
 
     @abc.abstractmethod
     async def release(

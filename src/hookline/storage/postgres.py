@@ -37,6 +37,22 @@ _CLAIM = sa.text(
     """
 ).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
+# one subscription's due rows (a hot lane), along ix_deliveries_lane
+_CLAIM_LANE = sa.text(
+    """
+    UPDATE deliveries AS d
+       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
+      FROM (SELECT id FROM deliveries
+             WHERE subscription_id = :only
+               AND state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+             ORDER BY next_attempt_ms
+             LIMIT :limit
+             FOR UPDATE SKIP LOCKED) AS due
+     WHERE d.id = due.id
+    RETURNING d.id
+    """
+)
+
 
 # the whole batch in one statement: arrays in, the ids that still held their lease out
 _RECORD_OUTCOMES = sa.text(
@@ -73,9 +89,13 @@ class PostgresStorage(SqlStorage):
         lease_ms: int,
         token: str,
         exclude: Sequence[str],
+        only: str | None,
     ) -> list[str]:
         params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
+        if only is not None:
+            res = await conn.execute(_CLAIM_LANE, {**params, "only": only})
+        else:
+            res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
 
     async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:

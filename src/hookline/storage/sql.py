@@ -46,6 +46,7 @@ from hookline.storage.base import (
     SubscriptionFilter,
     SubscriptionSecrets,
 )
+from hookline.storage.group_commit import GroupCommit
 from hookline.storage.migrations import run_upgrade, schema_is_current
 
 UNDELIVERED = ("pending", "delivering")
@@ -81,6 +82,9 @@ class SqlStorage(Storage, abc.ABC):
     def __init__(self, url: str, engine: AsyncEngine) -> None:
         self.url = url
         self.engine = engine
+        self._publishes: GroupCommit[NewDeliveries, Published] = GroupCommit(
+            self._insert_events_with_deliveries
+        )
 
     # -- dialect hooks ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -96,8 +100,9 @@ class SqlStorage(Storage, abc.ABC):
         lease_ms: int,
         token: str,
         exclude: Sequence[str],
+        only: str | None,
     ) -> list[str]:
-        """Lease due deliveries to ``token``; return their ids."""
+        """Lease due deliveries to ``token`` (only ``only``'s when given); return their ids."""
 
     async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
         """Move each delivery whose lease is still held to its new state; count them."""
@@ -635,6 +640,12 @@ class SqlStorage(Storage, abc.ABC):
     async def insert_events_with_deliveries(
         self, items: Sequence[NewDeliveries]
     ) -> list[Published]:
+        # publishes that arrive while one is being written share the next transaction
+        return await self._publishes.submit(items)
+
+    async def _insert_events_with_deliveries(
+        self, items: Sequence[NewDeliveries]
+    ) -> list[Published]:
         e, d = t.events, t.deliveries
         out: list[Published | None] = [None] * len(items)
         async with self._write() as conn:
@@ -704,6 +715,8 @@ class SqlStorage(Storage, abc.ABC):
         limit: int,
         lease_ms: int,
         exclude_subscriptions: Collection[str] = (),
+        *,
+        only_subscription: str | None = None,
     ) -> list[ClaimedDelivery]:
         if limit <= 0:
             return []
@@ -711,7 +724,13 @@ class SqlStorage(Storage, abc.ABC):
         d, e, s = t.deliveries, t.events, t.subscriptions
         async with self._write() as conn:
             ids = await self._claim_ids(
-                conn, now_ms, limit, lease_ms, token, sorted(exclude_subscriptions)
+                conn,
+                now_ms,
+                limit,
+                lease_ms,
+                token,
+                sorted(exclude_subscriptions),
+                only_subscription,
             )
             if not ids:
                 return []

@@ -30,6 +30,21 @@ _CLAIM = sa.text(
     """
 ).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
+# one subscription's due rows (a hot lane), along ix_deliveries_lane
+_CLAIM_LANE = sa.text(
+    """
+    UPDATE deliveries
+       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
+     WHERE id IN (
+           SELECT id FROM deliveries
+            WHERE subscription_id = :only
+              AND state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+            ORDER BY next_attempt_ms
+            LIMIT :limit)
+    RETURNING id
+    """
+)
+
 
 _WRITE = "hookline_write"  # execution option: this transaction will write
 
@@ -49,15 +64,19 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def _on_begin(conn: sa.Connection) -> None:
     # a writer takes the write lock up front: another process's writer then waits for it
-    # (busy_timeout) instead of failing when a read lock cannot be upgraded
-    immediate = conn.get_execution_options().get(_WRITE, False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    # (busy_timeout) instead of failing when a read lock cannot be upgraded. Reads are single
+    # statements, each its own implicit transaction: no BEGIN, no ROLLBACK, two fewer trips
+    # to the driver's thread
+    if conn.get_execution_options().get(_WRITE, False):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class SqliteStorage(SqlStorage):
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
-        engine = create_async_engine(async_url)
+        # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
+        # connection going back to the pool needs no reset
+        engine = create_async_engine(async_url, pool_reset_on_return=None)
         event.listen(engine.sync_engine, "connect", _on_connect)
         event.listen(engine.sync_engine, "begin", _on_begin)
         super().__init__(url, engine)
@@ -81,7 +100,11 @@ class SqliteStorage(SqlStorage):
         lease_ms: int,
         token: str,
         exclude: Sequence[str],
+        only: str | None,
     ) -> list[str]:
         params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
+        if only is not None:
+            res = await conn.execute(_CLAIM_LANE, {**params, "only": only})
+        else:
+            res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]

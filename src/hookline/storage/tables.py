@@ -166,6 +166,14 @@ deliveries = Table(
         sqlite_where=text("state IN ('pending', 'delivering')"),
         postgresql_where=text("state IN ('pending', 'delivering')"),
     ),
+    # a hot lane's own claims: one subscription's undelivered rows in due order
+    Index(
+        "ix_deliveries_lane",
+        "subscription_id",
+        "next_attempt_ms",
+        sqlite_where=text("state IN ('pending', 'delivering')"),
+        postgresql_where=text("state IN ('pending', 'delivering')"),
+    ),
     Index("ix_deliveries_event", "organization_id", "event_id"),
     Index("ix_deliveries_subscription", "subscription_id", "state"),
 )
