@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import secrets as _secrets
-import uuid
 from collections.abc import Callable
 
 TokenBytes = Callable[[int], bytes]
@@ -14,7 +13,13 @@ SECRET_BYTES = 24
 
 
 def new_uuid(token_bytes: TokenBytes = _secrets.token_bytes) -> str:
-    return str(uuid.UUID(bytes=token_bytes(16), version=4))
+    """A random (version 4) UUID in its usual text form."""
+    h = bytearray(token_bytes(16))
+    h[6] = (h[6] & 0x0F) | 0x40  # version 4
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    # str(uuid.UUID(...)) does the same at several times the cost, on every delivery
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def new_event_id(token_bytes: TokenBytes = _secrets.token_bytes) -> str:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 
 
 def iso_from_ms(ms: int) -> str:
     """``2025-01-15T10:25:03Z``, or with milliseconds when they are not zero."""
-    dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    if ms % 1000:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds, millis = divmod(ms, 1000)
+    if millis:
+        return f"{_iso_seconds(seconds)}.{millis:03d}Z"
+    return _iso_seconds(seconds) + "Z"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_seconds(seconds: int) -> str:
+    # on the delivery path every attempt formats a timestamp; most share their second
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def ms_from_datetime(dt: datetime) -> int:
