@@ -18,7 +18,7 @@ from hookline.core import ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
-from hookline.delivery.lanes import Lane
+from hookline.delivery.lanes import Held, Lane
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
@@ -30,6 +30,7 @@ log = logging.getLogger("hookline.worker")
 USER_AGENT = f"Hookline/{__version__}"
 CLAIM_BATCH = 200  # deliveries leased per claim
 LEASE_MARGIN_MS = 10_000  # room to write an outcome, on top of the attempts a lease covers
+OUTCOME_MARGIN_MS = 5_000  # an attempt starts only with this much lease left after it
 FLUSH_BATCH = 200  # outcomes written per transaction at most
 FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
@@ -68,11 +69,12 @@ class Dispatcher:
         self._poll_s = poll_interval_s
         self._disable_after_ms = disable_after_s * 1000 if disable_after_s else None
         self._on_disabled = on_disabled
-        # a leased delivery waits in its lane for at most one wave of attempts (the lane's
-        # queue holds no more than its cap), then makes its own attempt: the lease covers two
-        # attempts and the write of the outcome
+        # a leased delivery may wait in its lane before its attempt: the lease covers about
+        # one attempt's worth of waiting, the attempt and the write of the outcome; one whose
+        # lease would not outlive its attempt is given back unsent (see lanes.py)
         self._timeout_ms = int(timeout_s * 1000)
         self._lease_ms = 2 * self._timeout_ms + LEASE_MARGIN_MS
+        self._needed_ms = self._timeout_ms + OUTCOME_MARGIN_MS
         #: a rate-limited lane keeps only what its rate starts well within the lease
         self._horizon_ms = self._lease_ms // 2
         #: deliveries held at once (under way or waiting in lanes)
@@ -119,7 +121,7 @@ class Dispatcher:
                         now, min(room, CLAIM_BATCH), self._lease_ms, excluded
                     )
                     got = len(claimed)
-                    await self._accept(claimed)
+                    await self._accept(claimed, now)
                 except Exception:
                     log.exception("claim failed; retrying")
                     await _wait_any(stop, (), self._poll_s)
@@ -169,24 +171,25 @@ class Dispatcher:
             lane.subscription, lane.cap = sub, cap
         return lane
 
-    async def _accept(self, claimed: Sequence[ClaimedDelivery]) -> None:
+    async def _accept(self, claimed: Sequence[ClaimedDelivery], claimed_at_ms: int) -> None:
         """Queue claimed deliveries in their lanes and start what may start; give back what
-        a lane cannot hold (marking the lane hot: it has more waiting than one claim's share)."""
+        a lane cannot hold (marking the lane hot: it has more waiting than it may hold)."""
         now = self._clock.now_ms()
+        lease_until = claimed_at_ms + self._lease_ms
         lanes: dict[str, Lane] = {}
         for c in claimed:
             lane = lanes[c.subscription.id] = self._lane(c.subscription)
-            lane.queue.append(c)
+            lane.queue.append(Held(c, lease_until))
             self._queued += 1
         back: dict[tuple[str, int], list[str]] = {}
         for lane in lanes.values():
             self._pump(lane)
-            keep = lane.queue_room(self._horizon_ms) + len(lane.queue)
+            keep = lane.queue_limit(self._horizon_ms)
             if len(lane.queue) > keep:
                 lane.hot = True
                 due = max(now, lane.limited_until_ms)
                 while len(lane.queue) > keep:
-                    c = lane.queue.pop()
+                    c = lane.queue.pop().claimed
                     self._queued -= 1
                     back.setdefault((c.lease_token, due), []).append(c.delivery.id)
         for (token, due_ms), delivery_ids in back.items():
@@ -195,18 +198,45 @@ class Dispatcher:
     def _pump(self, lane: Lane) -> None:
         """Start the lane's waiting deliveries while its cap and rate allow."""
         now = self._clock.now_ms()
-        while (c := lane.next_startable(now)) is not None:
+        late: list[ClaimedDelivery] = []
+        while (held := lane.next_startable(now, self._needed_ms)) is not None:
             self._queued -= 1
-            self._spawn(lane, c)
+            if held.lease_until_ms - now < self._needed_ms:
+                late.append(held.claimed)
+            else:
+                self._spawn(lane, held.claimed)
+        if late:
+            # waited too long: its lease might lapse mid-attempt, and another worker send it
+            self._give_back(late, now)
         if lane.queue and lane.limited_until_ms > now and lane.timer is None:
             lane.timer = asyncio.get_running_loop().call_later(
                 (lane.limited_until_ms - now) / 1000, self._on_timer, lane
             )
-        if lane.hot and not lane.refilling and len(lane.queue) <= lane.cap // 2:
+        if (
+            lane.hot
+            and not lane.refilling
+            and len(lane.queue) <= lane.queue_limit(self._horizon_ms) // 2
+        ):
             lane.refilling = True
             task = asyncio.create_task(self._refill(lane), name="hookline-refill")
             self._refills.add(task)
             task.add_done_callback(self._refills.discard)
+
+    def _give_back(self, claimed: Sequence[ClaimedDelivery], now_ms: int) -> None:
+        async def release() -> None:
+            by_token: dict[str, list[str]] = {}
+            for c in claimed:
+                by_token.setdefault(c.lease_token, []).append(c.delivery.id)
+            try:
+                for token, delivery_ids in by_token.items():
+                    await self._storage.release(delivery_ids, token, now_ms)
+            except Exception:
+                log.exception("giving back %d deliveries failed", len(claimed))
+            self._wakeup.set()
+
+        task = asyncio.create_task(release(), name="hookline-give-back")
+        self._refills.add(task)
+        task.add_done_callback(self._refills.discard)
 
     def _on_timer(self, lane: Lane) -> None:
         lane.timer = None
@@ -231,7 +261,7 @@ class Dispatcher:
                 lane.hot = False  # drained: the general claim serves it again
                 self._wakeup.set()
             lane.refilling = False
-            await self._accept(claimed)
+            await self._accept(claimed, now)
         except Exception:
             log.exception("refilling the lane of subscription %s failed", sub_id)
             lane.hot = False
@@ -252,12 +282,12 @@ class Dispatcher:
             log.error("delivery task failed", exc_info=task.exception())
 
     async def _deliver(self, lane: Lane, c: ClaimedDelivery) -> None:
+        started_ms = self._clock.now_ms()
         try:
-            started_ms = self._clock.now_ms()
             body, result = await self._send(c, started_ms)
             self._record(c, body, result, started_ms)
         finally:
-            lane.busy -= 1
+            lane.attempt_ended(self._clock.now_ms() - started_ms)
             self._pump(lane)
 
     async def _send(self, c: ClaimedDelivery, started_ms: int) -> tuple[bytes, SendResult]:
@@ -385,7 +415,7 @@ class Dispatcher:
                 lane.timer.cancel()
                 lane.timer = None
             while lane.queue:
-                c = lane.queue.popleft()
+                c = lane.queue.popleft().claimed
                 waiting.setdefault(c.lease_token, []).append(c.delivery.id)
         self._queued = 0
         if self._tasks:

@@ -1,11 +1,15 @@
 """Lanes: what one worker holds for each subscription.
 
-A lane keeps the subscription's attempts under way (at most its cap), a short queue of leased
+A lane keeps the subscription's attempts under way (at most its cap), a queue of leased
 deliveries ready to go the moment a slot frees (so a fast endpoint never waits for a database
-round trip), and its rate limiter. A lane whose backlog is larger than one share of a claim is
-*hot*: the general claim leaves it out and the lane refills itself with claims of its own, so
-a busy subscription neither crowds out the others nor makes the worker claim rows it must give
-back.
+round trip), and its rate limiter. A lane whose backlog is larger than it may hold is *hot*:
+the general claim leaves it out and the lane refills itself with claims of its own, so a busy
+subscription neither crowds out the others nor makes the worker claim rows it must give back.
+
+How deep the queue may be follows the endpoint's speed: a fast endpoint gets several waves
+queued, a slow or unknown one a single wave. Whatever the depth, a delivery whose lease could
+run out during its attempt is never started: it is given back instead, so a lease that lapses
+in a queue can never lead to two workers sending the same delivery.
 """
 
 from __future__ import annotations
@@ -17,6 +21,18 @@ from dataclasses import dataclass, field
 from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.ratelimit import admit
 
+FAST_ATTEMPT_MS = 250.0  # an endpoint answering faster than this on average is fast
+FAST_DEPTH = 8  # waves (of the cap) a fast endpoint may have queued
+EWMA_WEIGHT = 0.2  # weight of the newest attempt in the running average duration
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A delivery waiting in a lane, and until when its lease holds."""
+
+    claimed: ClaimedDelivery
+    lease_until_ms: int
+
 
 @dataclass(eq=False, slots=True)
 class Lane:
@@ -24,11 +40,13 @@ class Lane:
     #: attempts under way at most
     cap: int
     #: leased deliveries waiting for a slot, oldest first
-    queue: deque[ClaimedDelivery] = field(default_factory=deque)
+    queue: deque[Held] = field(default_factory=deque)
     busy: int = 0
     #: refilled by claims of its own rather than by the general claim
     hot: bool = False
     refilling: bool = False
+    #: running average of attempt durations (None until the first attempt ends)
+    average_ms: float | None = None
     #: rate limiter state (theoretical arrival time) and when the next attempt may go
     tat_ms: float | None = None
     limited_until_ms: int = 0
@@ -38,13 +56,18 @@ class Lane:
     def rate(self) -> float | None:
         return self.subscription.rate_limit_per_second
 
-    def queue_room(self, horizon_ms: int) -> int:
-        """How many more deliveries may wait here: one wave at the cap, and for a rate-limited
-        lane no more than its rate lets start within ``horizon_ms``."""
-        most = self.cap
+    def queue_limit(self, horizon_ms: int) -> int:
+        """How many deliveries may wait here: several waves for a fast endpoint, one for a
+        slow or unknown one, and for a rate-limited lane no more than its rate starts within
+        ``horizon_ms``."""
         if self.rate:
-            most = min(most, int(self.rate * horizon_ms / 1000))
-        return max(most - len(self.queue), 0)
+            return min(self.cap, int(self.rate * horizon_ms / 1000))
+        if self.average_ms is not None and self.average_ms < FAST_ATTEMPT_MS:
+            return self.cap * FAST_DEPTH
+        return self.cap
+
+    def queue_room(self, horizon_ms: int) -> int:
+        return max(self.queue_limit(horizon_ms) - len(self.queue), 0)
 
     def wants_claims(self, now_ms: int, horizon_ms: int) -> bool:
         """Whether the general claim should bring it more."""
@@ -52,10 +75,14 @@ class Lane:
             return False
         return self.queue_room(horizon_ms) > 0 or self.busy < self.cap
 
-    def next_startable(self, now_ms: int) -> ClaimedDelivery | None:
-        """Take the next delivery that may start now, within the cap and the rate."""
+    def next_startable(self, now_ms: int, needed_ms: int) -> Held | None:
+        """Take the next delivery that may start now, within the cap and the rate. One whose
+        lease ends within ``needed_ms`` is taken too, with its ``lease_until_ms`` telling the
+        caller not to send it."""
         if not self.queue or self.busy >= self.cap:
             return None
+        if self.queue[0].lease_until_ms - now_ms < needed_ms:
+            return self.queue.popleft()
         if self.rate:
             admission = admit(self.tat_ms, now_ms, self.rate)
             if not admission.allowed:
@@ -64,6 +91,13 @@ class Lane:
             self.tat_ms = admission.tat_ms
         self.busy += 1
         return self.queue.popleft()
+
+    def attempt_ended(self, duration_ms: float) -> None:
+        self.busy -= 1
+        if self.average_ms is None:
+            self.average_ms = duration_ms
+        else:
+            self.average_ms += EWMA_WEIGHT * (duration_ms - self.average_ms)
 
     def is_idle(self, now_ms: int) -> bool:
         """Holds nothing and remembers nothing worth keeping."""
