@@ -148,6 +148,13 @@ class SqlStorage(Storage, abc.ABC):
         async with self._read() as conn:
             return (await conn.execute(stmt)).mappings().all()
 
+    async def _one_quick(self, stmt: Any) -> Mapping[Any, Any] | None:
+        """A small indexed read on the publish path (SQLite answers it without a thread hop)."""
+        return await self._one(stmt)
+
+    async def _all_quick(self, stmt: Any) -> Sequence[Mapping[Any, Any]]:
+        return await self._all(stmt)
+
     async def _insert(self, table: sa.Table, values: Mapping[str, Any], what: str) -> None:
         try:
             async with self._write() as conn:
@@ -202,7 +209,7 @@ class SqlStorage(Storage, abc.ABC):
 
     async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
         k = t.api_keys
-        row = await self._one(sa.select(k).where(k.c.key_hash == key_hash))
+        row = await self._one_quick(sa.select(k).where(k.c.key_hash == key_hash))
         return rows.api_key(row) if row else None
 
     async def list_api_keys(self, org_id: str) -> list[ApiKey]:
@@ -243,7 +250,7 @@ class SqlStorage(Storage, abc.ABC):
 
     async def identity_by_handle(self, org_id: str, handle: str) -> Identity | None:
         i = t.identities
-        row = await self._one(
+        row = await self._one_quick(
             sa.select(i).where(i.c.organization_id == org_id, i.c.agent_handle == handle)
         )
         return rows.identity(row) if row else None
@@ -322,7 +329,7 @@ class SqlStorage(Storage, abc.ABC):
 
     async def mailbox_by_address(self, org_id: str, address: str) -> Mailbox | None:
         m = t.mailboxes
-        row = await self._one(
+        row = await self._one_quick(
             sa.select(m).where(m.c.organization_id == org_id, m.c.email_address == address)
         )
         return rows.mailbox(row) if row else None
@@ -379,7 +386,7 @@ class SqlStorage(Storage, abc.ABC):
 
     async def phone_number_by_number(self, org_id: str, number: str) -> PhoneNumber | None:
         p = t.phone_numbers
-        row = await self._one(
+        row = await self._one_quick(
             sa.select(p).where(p.c.organization_id == org_id, p.c.number == number)
         )
         return rows.phone_number(row) if row else None
@@ -634,7 +641,7 @@ class SqlStorage(Storage, abc.ABC):
             s.c.enabled.is_(True),
             sa.or_(*owner),
         )
-        return [rows.subscription(r) for r in await self._all(stmt)]
+        return [rows.subscription(r) for r in await self._all_quick(stmt)]
 
     # -- events and deliveries ----------------------------------------------------------------
     async def insert_events_with_deliveries(

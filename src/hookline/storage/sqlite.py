@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -11,10 +11,12 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 from hookline.storage.sql import SqlStorage
 
 BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a CLI migrate, say)
+INLINE_BUSY_TIMEOUT_MS = 20  # the most an inline read may hold the event loop waiting
 
 _CLAIM = sa.text(
     """
@@ -62,6 +64,15 @@ def _on_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _on_inline_connect(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA query_only=ON")
+    cur.execute("PRAGMA case_sensitive_like=ON")
+    # never hold the event loop: a busy database sends the read down the threaded path
+    cur.execute(f"PRAGMA busy_timeout={INLINE_BUSY_TIMEOUT_MS}")
+    cur.close()
+
+
 def _on_begin(conn: sa.Connection) -> None:
     # a writer takes the write lock up front: another process's writer then waits for it
     # (busy_timeout) instead of failing when a read lock cannot be upgraded. Reads are single
@@ -81,6 +92,14 @@ class SqliteStorage(SqlStorage):
         event.listen(engine.sync_engine, "begin", _on_begin)
         super().__init__(url, engine)
         self._writer = engine.execution_options(**{_WRITE: True})
+        # small indexed reads on the publish path run inline on the event loop: a WAL read
+        # takes microseconds, a trip to the driver's thread and back a millisecond under load
+        self._inline = sa.create_engine(
+            sa.make_url(url).set(drivername="sqlite+pysqlite"),
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+        )
+        event.listen(self._inline, "connect", _on_inline_connect)
         # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY
         self._write_lock = asyncio.Lock()
 
@@ -108,3 +127,21 @@ class SqliteStorage(SqlStorage):
         else:
             res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
+
+    async def _one_quick(self, stmt: Any) -> Mapping[Any, Any] | None:
+        try:
+            with self._inline.connect() as conn:
+                return conn.execute(stmt).mappings().first()
+        except sa.exc.OperationalError:  # busy (recovery, a checkpoint): the threaded road
+            return await self._one(stmt)
+
+    async def _all_quick(self, stmt: Any) -> Sequence[Mapping[Any, Any]]:
+        try:
+            with self._inline.connect() as conn:
+                return conn.execute(stmt).mappings().all()
+        except sa.exc.OperationalError:
+            return await self._all(stmt)
+
+    async def close(self) -> None:
+        self._inline.dispose()
+        await super().close()
