@@ -1,0 +1,54 @@
+"""The benchmark harness keeps working: its smoke mode end to end, on SQLite.
+
+Tiny sizes; no Celery (it is a bench-only dependency). nginx is installed with apt-get when
+it is missing, as the harness always does.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = {"a1", "a10", "b", "c", "d", "e", "f"}
+
+
+@pytest.mark.timeout(300)
+def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path) -> None:
+    report, figures = tmp_path / "benchmarks.md", tmp_path / "figures.json"
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "bench.run", "--smoke", "--out", str(report),
+            "--json", str(figures), "--work", str(tmp_path / "work"),
+        ],
+        cwd=REPO, capture_output=True, text=True, timeout=280, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+
+    results = json.loads(figures.read_text())
+    outcomes = results["outcomes"]
+    assert {o["scenario"] for o in outcomes} == SCENARIOS
+    for o in outcomes:
+        assert o["error"] is None, o
+        tally = o["tally"]
+        assert tally["received"] > 0, o
+        assert tally["duplicated"] == 0, o
+        assert tally["unexpected"] == 0, o
+        if o["drained"]:
+            assert tally["lost"] == 0, o
+            assert tally["received"] == tally["expected"], o
+    bare = results["baselines"]["bare"]
+    assert set(bare) == {"1", "10"}
+    for run in bare.values():
+        assert run["tally"]["lost"] == 0 and run["tally"]["duplicated"] == 0
+        assert run["per_second"] > 0
+
+    text = report.read_text()
+    assert "| scenario | database | figure |" in text
+    for title in ("(a) throughput", "(b) latency", "(c) isolation", "(d) fan-out", "(e) backlog"):
+        assert title in text
+    assert "(f) ingest" in text
