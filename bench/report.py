@@ -289,6 +289,13 @@ def markdown(
     if notes:
         out += ["## Notes from the run", "", *notes, ""]
     out += ["## How each figure is taken", "", *_method(sizes), ""]
+    out += [
+        "## What limits it",
+        "",
+        "Profiles of the unmet targets (py-spy on the running processes) and what they point "
+        "to are in [profiles.md](profiles.md); they are taken by hand, not by this harness.",
+        "",
+    ]
     return "\n".join(out)
 
 
