@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -73,6 +73,9 @@ _RECORD_OUTCOMES = sa.text(
 
 
 class PostgresStorage(SqlStorage):
+    _CLAIM = _CLAIM
+    _CLAIM_LANE = _CLAIM_LANE
+
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")
         engine = create_async_engine(async_url, pool_size=POOL_SIZE, pool_pre_ping=True)
@@ -80,23 +83,6 @@ class PostgresStorage(SqlStorage):
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()
-
-    async def _claim_ids(
-        self,
-        conn: AsyncConnection,
-        now_ms: int,
-        limit: int,
-        lease_ms: int,
-        token: str,
-        exclude: Sequence[str],
-        only: str | None,
-    ) -> list[str]:
-        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        if only is not None:
-            res = await conn.execute(_CLAIM_LANE, {**params, "only": only})
-        else:
-            res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
-        return [r[0] for r in res.all()]
 
     async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
         res = await conn.execute(

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -91,7 +91,11 @@ class SqlStorage(Storage, abc.ABC):
     def _insert_ignore(self, table: sa.Table) -> Any:
         """An INSERT that skips rows whose key exists (``ON CONFLICT DO NOTHING``)."""
 
-    @abc.abstractmethod
+    #: the dialect's claim statements (see sqlite.py, postgres.py): all due rows but the
+    #: excluded subscriptions', and one subscription's (a hot lane)
+    _CLAIM: ClassVar[sa.TextClause]
+    _CLAIM_LANE: ClassVar[sa.TextClause]
+
     async def _claim_ids(
         self,
         conn: AsyncConnection,
@@ -103,6 +107,12 @@ class SqlStorage(Storage, abc.ABC):
         only: str | None,
     ) -> list[str]:
         """Lease due deliveries to ``token`` (only ``only``'s when given); return their ids."""
+        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        if only is not None:
+            res = await conn.execute(self._CLAIM_LANE, {**params, "only": only})
+        else:
+            res = await conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
+        return [r[0] for r in res.all()]
 
     async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
         """Move each delivery whose lease is still held to its new state; count them."""

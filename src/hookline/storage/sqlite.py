@@ -83,6 +83,9 @@ def _on_begin(conn: sa.Connection) -> None:
 
 
 class SqliteStorage(SqlStorage):
+    _CLAIM = _CLAIM
+    _CLAIM_LANE = _CLAIM_LANE
+
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
@@ -110,23 +113,6 @@ class SqliteStorage(SqlStorage):
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing()
-
-    async def _claim_ids(
-        self,
-        conn: AsyncConnection,
-        now_ms: int,
-        limit: int,
-        lease_ms: int,
-        token: str,
-        exclude: Sequence[str],
-        only: str | None,
-    ) -> list[str]:
-        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        if only is not None:
-            res = await conn.execute(_CLAIM_LANE, {**params, "only": only})
-        else:
-            res = await conn.execute(_CLAIM, {**params, "exclude": list(exclude)})
-        return [r[0] for r in res.all()]
 
     async def _one_quick(self, stmt: Any) -> Mapping[Any, Any] | None:
         try:
