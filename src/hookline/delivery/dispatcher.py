@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from hookline import __version__
 from hookline.core import ids, profiles
@@ -23,7 +23,7 @@ from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Disabled, OutcomeRecord, Storage
+from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
 
 log = logging.getLogger("hookline.worker")
 
@@ -32,7 +32,7 @@ CLAIM_BATCH = 200  # deliveries leased per claim
 LEASE_MARGIN_MS = 10_000  # room to write an outcome, on top of the attempts a lease covers
 OUTCOME_MARGIN_MS = 5_000  # an attempt starts only with this much lease left after it
 FLUSH_BATCH = 200  # outcomes written per transaction at most
-FLUSH_INTERVAL_S = 0.02  # how long an outcome may wait to be batched with others
+FLUSH_INTERVAL_S = 0.05  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
@@ -88,10 +88,58 @@ class Dispatcher:
         self._pending: list[OutcomeRecord] = []
         self._flush_needed = asyncio.Event()
         self._rng = random.Random()
+        #: handoff reservations by lease token, and their total
+        self._reservations: dict[str, dict[str, int]] = {}
+        self._reserved = 0
+        self._stopping = False
 
     def wake(self) -> None:
         """Something may be due now (called on publish, or by a database notification)."""
         self._wakeup.set()
+
+    # -- handoff: fresh deliveries of this process's publishes, without a claim ---------------
+    def lease(self, wanted: Mapping[str, tuple[Subscription, int]], now_ms: int) -> Lease | None:
+        """Reserve room for ``wanted`` (subscription id -> the subscription and how many new
+        deliveries it gets) in lanes that could start them at once; the publish writes those
+        deliveries leased to us and hands them over with :meth:`take`."""
+        if self._stopping:
+            return None
+        room = min(self._max_held - self._held, self._max_in_flight - len(self._tasks))
+        room -= self._reserved
+        granted: dict[str, int] = {}
+        for sid, (sub, count) in wanted.items():
+            if count > room:
+                continue
+            lane = self._lane(sub)
+            if lane.free_slots(now_ms) < count or (lane.rate and count > 1):
+                continue
+            lane.reserved += count
+            granted[sid] = count
+            room -= count
+        if not granted:
+            return None
+        token = ids.new_uuid()
+        self._reservations[token] = granted
+        self._reserved += sum(granted.values())
+        return Lease(
+            token=token, until_ms=now_ms + self._lease_ms, subscription_ids=frozenset(granted)
+        )
+
+    async def take(self, lease: Lease, leased: Sequence[ClaimedDelivery]) -> None:
+        """The deliveries a publish wrote under ``lease`` (none if its write failed): queue
+        them as claimed ones, and free whatever of the reservation they did not use."""
+        for sid, count in self._reservations.pop(lease.token, {}).items():
+            self._reserved -= count
+            lane = self._lanes.get(sid)
+            if lane is not None:
+                lane.reserved -= count
+        if leased and self._stopping:
+            # too late to send them: give them back at once rather than let the lease lapse
+            await self._storage.release(
+                [c.delivery.id for c in leased], lease.token, self._clock.now_ms()
+            )
+        elif leased:
+            await self._accept(leased, lease.until_ms - self._lease_ms)
 
     @property
     def in_flight(self) -> int:
@@ -405,6 +453,7 @@ class Dispatcher:
 
     async def _drain(self) -> None:
         """Let attempts under way finish (for a while), and give back what waits unsent."""
+        self._stopping = True
         for lane in self._lanes.values():
             lane.hot = False
         if self._refills:

@@ -42,6 +42,8 @@ class Lane:
     #: leased deliveries waiting for a slot, oldest first
     queue: deque[Held] = field(default_factory=deque)
     busy: int = 0
+    #: slots promised to publishes of this process that are being written (see handoff)
+    reserved: int = 0
     #: refilled by claims of its own rather than by the general claim
     hot: bool = False
     refilling: bool = False
@@ -99,10 +101,18 @@ class Lane:
         else:
             self.average_ms += EWMA_WEIGHT * (duration_ms - self.average_ms)
 
+    def free_slots(self, now_ms: int) -> int:
+        """Attempts that could start right now and nothing queued ahead of them: what a
+        publish of this process may hand straight over."""
+        if self.hot or self.queue or self.limited_until_ms > now_ms:
+            return 0
+        return max(self.cap - self.busy - self.reserved, 0)
+
     def is_idle(self, now_ms: int) -> bool:
         """Holds nothing and remembers nothing worth keeping."""
         return (
             not self.busy
+            and not self.reserved
             and not self.queue
             and not self.refilling
             and self.timer is None

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from hookline.core import ids, routing, validation
 from hookline.core.catalog import CATALOG, INCOMING_CALL, SUBSCRIPTION_DISABLED
 from hookline.core.errors import PayloadTooLarge, ValidationFailed
-from hookline.core.models import Delivery, Event, Subscription
+from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
-from hookline.storage.base import Disabled, NewDeliveries, Published, Storage
+from hookline.storage.base import Disabled, Lease, NewDeliveries, Published, Storage
 
 MAX_BATCH = 1000
 MAX_EVENT_ID_LEN = 128
@@ -38,6 +38,18 @@ class EventInput:
 _OwnerKey = tuple[str | None, str | None, str | None]
 
 
+class Handoff(Protocol):
+    """A worker in this process that takes fresh deliveries straight from the publish, so
+    they are sent without waiting for (and paying for) a claim. ``hookline serve`` has one;
+    an API-only process has none and leaves every delivery to the workers' claims."""
+
+    def lease(
+        self, wanted: Mapping[str, tuple[Subscription, int]], now_ms: int
+    ) -> Lease | None: ...
+
+    async def take(self, lease: Lease, leased: Sequence[ClaimedDelivery]) -> None: ...
+
+
 class PublishService:
     def __init__(
         self,
@@ -51,6 +63,11 @@ class PublishService:
         self._clock = clock
         self._schedule = tuple(schedule)
         self._wake = wake
+        self._handoff: Handoff | None = None
+
+    def hand_off_to(self, handoff: Handoff | None) -> None:
+        """Give fresh deliveries to ``handoff`` (this process's worker) while it runs."""
+        self._handoff = handoff
 
     async def publish(
         self, principal: Principal, inputs: Sequence[EventInput], *, batch: bool
@@ -87,6 +104,8 @@ class PublishService:
         items: list[NewDeliveries] = []
         candidates: dict[_OwnerKey, list[Subscription]] = {}
         seen: set[str] = set()
+        #: per subscription, how many deliveries this publish makes (for the handoff)
+        wanted: dict[str, tuple[Subscription, int]] = {}
         for i, data in enumerate(inputs):
             where = f"events[{i}]." if batch else ""
             event = await self._event(org_id, data, now, where)
@@ -104,12 +123,24 @@ class PublishService:
                     identity_id=event.agent_identity_id,
                 )
             subs = routing.route(candidates[key], event)
+            for sub in subs:
+                _, count = wanted.get(sub.id, (sub, 0))
+                wanted[sub.id] = (sub, count + 1)
             items.append(
                 NewDeliveries(event=event, deliveries=[self._delivery(event, s, now) for s in subs])
             )
-        results = await self._storage.insert_events_with_deliveries(items)
-        if any(r.created and r.deliveries for r in results):
-            self._wake()
+        lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
+        if lease is not None:
+            items = [replace(i, lease=lease) for i in items]
+        leased: list[ClaimedDelivery] = []
+        try:
+            results = await self._storage.insert_events_with_deliveries(items)
+            leased = [c for r in results for c in r.leased]
+        finally:
+            if lease is not None and self._handoff is not None:
+                await self._handoff.take(lease, leased)
+        if any(r.created and r.deliveries > len(r.leased) for r in results):
+            self._wake()  # the rest is for the claims
         return results
 
     def _delivery(self, event: Event, sub: Subscription, now: int) -> Delivery:

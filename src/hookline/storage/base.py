@@ -62,11 +62,24 @@ class AttemptFilter:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
+class Lease:
+    """Deliveries written already leased to this process's worker (see ``NewDeliveries``)."""
+
+    token: str
+    until_ms: int
+    #: the subscriptions whose new deliveries are leased; the others' are written pending
+    subscription_ids: frozenset[str]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
 class NewDeliveries:
     """An event and the deliveries routing made for it, written in one transaction."""
 
     event: Event
     deliveries: Sequence[Delivery]
+    #: hand some deliveries straight to a worker of this process: they are written leased
+    #: (as a claim would leave them) and come back, ready to send, in ``Published.leased``
+    lease: Lease | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -75,6 +88,8 @@ class Published:
     deliveries: int
     #: False when the event id was already known: nothing new was written
     created: bool
+    #: the deliveries written leased (``NewDeliveries.lease``), with what sending needs
+    leased: Sequence[ClaimedDelivery] = ()
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -37,6 +37,8 @@ class GroupCommit(Generic[T, R]):
         return await asyncio.shield(future)
 
     async def _drain(self) -> None:
+        # one turn of the event loop first: callers whose requests are already read join in
+        await asyncio.sleep(0)
         while self._waiting:
             group: list[tuple[Sequence[T], asyncio.Future[list[R]]]] = []
             size = 0

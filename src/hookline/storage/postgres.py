@@ -84,8 +84,8 @@ class PostgresStorage(SqlStorage):
     def _insert_ignore(self, table: sa.Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()
 
-    async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
-        res = await conn.execute(
+    def _apply_outcomes(self, conn: sa.Connection, params: list[dict[str, Any]]) -> int:
+        res = conn.execute(
             _RECORD_OUTCOMES,
             {
                 "ids": [p["b_id"] for p in params],
@@ -108,8 +108,8 @@ class PostgresStorage(SqlStorage):
             {"k": f"signing-key:{org_id}:{identity_id or ''}"},
         )
 
-    async def _announce_due(self, conn: AsyncConnection) -> None:
-        await conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
+    def _announce_due(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
     async def watch(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
         """LISTEN on a dedicated connection; re-connect when it drops."""

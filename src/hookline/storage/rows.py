@@ -183,7 +183,7 @@ def delivery(r: Row) -> Delivery:
     )
 
 
-def delivery_values(d: Delivery) -> dict[str, Any]:
+def delivery_values(d: Delivery, *, lease_token: str | None = None) -> dict[str, Any]:
     return {
         "id": d.id,
         "organization_id": d.organization_id,
@@ -192,7 +192,7 @@ def delivery_values(d: Delivery) -> dict[str, Any]:
         "state": d.state,
         "attempts": d.attempts,
         "next_attempt_ms": d.next_attempt_at_ms,
-        "lease_token": None,
+        "lease_token": lease_token,
         "first_attempt_ms": d.first_attempt_at_ms,
         "last_attempt_ms": d.last_attempt_at_ms,
         "last_status": d.last_status,

@@ -9,15 +9,14 @@ from __future__ import annotations
 import abc
 import json
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from hookline.core import profiles
 from hookline.core.errors import Conflict
 from hookline.core.models import (
     ApiKey,
@@ -31,13 +30,10 @@ from hookline.core.models import (
     PhoneNumber,
     Subscription,
 )
-from hookline.core.routing import signing_key_owner
-from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.base import (
     AttemptFilter,
-    Disabled,
     NewDeliveries,
     OutcomeRecord,
     Published,
@@ -48,35 +44,12 @@ from hookline.storage.base import (
 )
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.migrations import run_upgrade, schema_is_current
+from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
 
-UNDELIVERED = ("pending", "delivering")
-
-_d = t.deliveries
-#: one delivery's new state after an attempt, applied only while its lease is still held
-_RECORD_OUTCOME = (
-    _d.update()
-    .where(
-        _d.c.id == sa.bindparam("b_id"),
-        _d.c.lease_token == sa.bindparam("b_token"),
-        _d.c.state == "delivering",
-    )
-    .values(
-        state=sa.bindparam("b_state"),
-        attempts=_d.c.attempts + 1,
-        next_attempt_ms=sa.bindparam("b_next", type_=sa.BigInteger),
-        lease_token=None,
-        first_attempt_ms=sa.func.coalesce(
-            _d.c.first_attempt_ms, sa.bindparam("b_first", type_=sa.BigInteger)
-        ),
-        last_attempt_ms=sa.bindparam("b_at", type_=sa.BigInteger),
-        last_status=sa.bindparam("b_status", type_=sa.Integer),
-        last_error=sa.bindparam("b_error", type_=sa.Text),
-        updated_ms=sa.bindparam("b_at", type_=sa.BigInteger),
-    )
-)
+T = TypeVar("T")
 
 
-class SqlStorage(Storage, abc.ABC):
+class SqlStorage(QueueTransactions, Storage, abc.ABC):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
@@ -86,41 +59,11 @@ class SqlStorage(Storage, abc.ABC):
             self._insert_events_with_deliveries
         )
 
-    # -- dialect hooks ------------------------------------------------------------------------
-    @abc.abstractmethod
-    def _insert_ignore(self, table: sa.Table) -> Any:
-        """An INSERT that skips rows whose key exists (``ON CONFLICT DO NOTHING``)."""
-
-    #: the dialect's claim statements (see sqlite.py, postgres.py): all due rows but the
-    #: excluded subscriptions', and one subscription's (a hot lane)
-    _CLAIM: ClassVar[sa.TextClause]
-    _CLAIM_LANE: ClassVar[sa.TextClause]
-
-    async def _claim_ids(
-        self,
-        conn: AsyncConnection,
-        now_ms: int,
-        limit: int,
-        lease_ms: int,
-        token: str,
-        exclude: Sequence[str],
-        only: str | None,
-    ) -> list[str]:
-        """Lease due deliveries to ``token`` (only ``only``'s when given); return their ids."""
-        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
-        if only is not None:
-            res = await conn.execute(self._CLAIM_LANE, {**params, "only": only})
-        else:
-            res = await conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
-        return [r[0] for r in res.all()]
-
-    async def _apply_outcomes(self, conn: AsyncConnection, params: list[dict[str, Any]]) -> int:
-        """Move each delivery whose lease is still held to its new state; count them."""
-        res = await conn.execute(_RECORD_OUTCOME, params)
-        return max(res.rowcount, 0)
-
-    async def _announce_due(self, conn: AsyncConnection) -> None:
-        """Tell other processes that deliveries fell due (PostgreSQL: NOTIFY)."""
+    # -- running a transaction ---------------------------------------------------------------
+    async def _transact(self, fn: Callable[[sa.Connection], T]) -> T:
+        """Run ``fn`` as one write transaction (SQLite: inline, see sqlite.py)."""
+        async with self._write() as conn:
+            return await conn.run_sync(fn)
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
@@ -423,10 +366,7 @@ class SqlStorage(Storage, abc.ABC):
             )
 
     # -- signing keys -------------------------------------------------------------------------
-    @staticmethod
-    def _key_owner(identity_id: str | None) -> Any:
-        col = t.signing_keys.c.agent_identity_id
-        return col.is_(None) if identity_id is None else col == identity_id
+    _key_owner = staticmethod(key_owner)
 
     async def current_signing_key(
         self, org_id: str, identity_id: str | None
@@ -570,7 +510,7 @@ class SqlStorage(Storage, abc.ABC):
                 return None
             if changes.get("enabled") is False:
                 reason = changes.get("disabled_reason") or "subscription disabled"
-                await self._fail_undelivered(conn, sub_id, reason, now_ms)
+                await conn.run_sync(fail_undelivered, sub_id, reason, now_ms)
             row = (
                 (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
                 .mappings()
@@ -663,52 +603,7 @@ class SqlStorage(Storage, abc.ABC):
     async def _insert_events_with_deliveries(
         self, items: Sequence[NewDeliveries]
     ) -> list[Published]:
-        e, d = t.events, t.deliveries
-        out: list[Published | None] = [None] * len(items)
-        async with self._write() as conn:
-            # one cached statement, many parameter sets: no per-batch SQL compilation
-            inserted = await conn.execute(
-                self._insert_ignore(e).returning(e.c.organization_id, e.c.id),
-                [rows.event_values(i.event) for i in items],
-            )
-            created = {(r[0], r[1]) for r in inserted.all()}
-            new_rows: list[dict[str, Any]] = []
-            for n, item in enumerate(items):
-                key = (item.event.organization_id, item.event.id)
-                if key in created:
-                    created.discard(key)  # a later copy of the id in this batch is a repeat
-                    new_rows.extend(rows.delivery_values(dl) for dl in item.deliveries)
-                    out[n] = Published(
-                        event=item.event, deliveries=len(item.deliveries), created=True
-                    )
-            if new_rows:
-                await conn.execute(d.insert(), new_rows)
-                await self._announce_due(conn)
-            for n, item in enumerate(items):
-                if out[n] is None:
-                    out[n] = await self._stored(conn, item.event)
-        return [p for p in out if p is not None]
-
-    async def _stored(self, conn: AsyncConnection, ev: Event) -> Published:
-        """The stored event of a repeated id, and how many deliveries it has."""
-        e, d = t.events, t.deliveries
-        row = (
-            (
-                await conn.execute(
-                    sa.select(e).where(e.c.organization_id == ev.organization_id, e.c.id == ev.id)
-                )
-            )
-            .mappings()
-            .one()
-        )
-        count = (
-            await conn.execute(
-                sa.select(sa.func.count()).where(
-                    d.c.organization_id == ev.organization_id, d.c.event_id == ev.id
-                )
-            )
-        ).scalar_one()
-        return Published(event=rows.event(row), deliveries=int(count), created=False)
+        return await self._transact(lambda conn: self._insert_events_tx(conn, items))
 
     async def get_event(self, org_id: str, event_id: str) -> Event | None:
         e = t.events
@@ -737,124 +632,11 @@ class SqlStorage(Storage, abc.ABC):
     ) -> list[ClaimedDelivery]:
         if limit <= 0:
             return []
-        token = str(uuid.uuid4())
-        d, e, s = t.deliveries, t.events, t.subscriptions
-        async with self._write() as conn:
-            ids = await self._claim_ids(
-                conn,
-                now_ms,
-                limit,
-                lease_ms,
-                token,
-                sorted(exclude_subscriptions),
-                only_subscription,
+        return await self._transact(
+            lambda conn: self._claim_tx(
+                conn, now_ms, limit, lease_ms, exclude_subscriptions, only_subscription
             )
-            if not ids:
-                return []
-            joined = (
-                sa.select(d, *[c.label("e_" + c.name) for c in e.c])
-                .select_from(
-                    d.join(
-                        e,
-                        sa.and_(e.c.organization_id == d.c.organization_id, e.c.id == d.c.event_id),
-                    )
-                )
-                .where(d.c.id.in_(ids))
-            )
-            found = (await conn.execute(joined)).mappings().all()
-            # a batch usually spans few subscriptions: load and decode each once
-            sub_ids = list({r["subscription_id"] for r in found})
-            sub_rows = {
-                r["id"]: r
-                for r in (await conn.execute(sa.select(s).where(s.c.id.in_(sub_ids))))
-                .mappings()
-                .all()
-            }
-            subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
-            claimed: list[ClaimedDelivery] = []
-            stale: list[tuple[str, str, str]] = []
-            for r in found:
-                sub_row = sub_rows[r["subscription_id"]]
-                if sub_row["deleted_ms"] is not None:
-                    stale.append((r["id"], "cancelled", "subscription deleted"))
-                    continue
-                if not sub_row["enabled"]:
-                    stale.append(
-                        (r["id"], "failed", sub_row["disabled_reason"] or "subscription disabled")
-                    )
-                    continue
-                sub = subs[r["subscription_id"]]
-                secrets: list[str] = []
-                if sub.profile in profiles.PER_SUBSCRIPTION_SECRET:
-                    if sub_row["secret_enc"]:
-                        secrets.append(sub_row["secret_enc"])
-                    until = sub_row["previous_secret_until_ms"]
-                    if sub_row["previous_secret_enc"] and until is not None and until > now_ms:
-                        secrets.append(sub_row["previous_secret_enc"])
-                claimed.append(
-                    ClaimedDelivery(
-                        delivery=rows.delivery(r),
-                        event=rows.event(r, prefix="e_"),
-                        subscription=sub,
-                        lease_token=token,
-                        secret_ciphertexts=tuple(secrets),
-                        auth_token_ciphertext=sub_row["auth_token_enc"],
-                    )
-                )
-            for delivery_id, state, reason in stale:
-                await conn.execute(
-                    d.update()
-                    .where(d.c.id == delivery_id, d.c.lease_token == token)
-                    .values(
-                        state=state,
-                        lease_token=None,
-                        next_attempt_ms=None,
-                        last_error=reason,
-                        updated_ms=now_ms,
-                    )
-                )
-            await self._attach_signing_keys(conn, claimed)
-        return claimed
-
-    async def _attach_signing_keys(
-        self, conn: AsyncConnection, claimed: list[ClaimedDelivery]
-    ) -> None:
-        """Give ``inkbox`` deliveries their owner's current signing key, in place."""
-        wanted = {
-            (c.subscription.organization_id, signing_key_owner(c.subscription))
-            for c in claimed
-            if c.subscription.profile == profiles.INKBOX
-        }
-        if not wanted:
-            return
-        k = t.signing_keys
-        keys: dict[tuple[str, str | None], str] = {}
-        for org_id, ident in wanted:
-            row = (
-                await conn.execute(
-                    sa.select(k.c.key_enc)
-                    .where(
-                        k.c.organization_id == org_id,
-                        self._key_owner(ident),
-                        k.c.retired_ms.is_(None),
-                    )
-                    .order_by(k.c.created_ms.desc())
-                    .limit(1)
-                )
-            ).first()
-            if row is not None:
-                keys[(org_id, ident)] = row[0]
-        for i, c in enumerate(claimed):
-            if c.subscription.profile == profiles.INKBOX:
-                key = keys.get((c.subscription.organization_id, signing_key_owner(c.subscription)))
-                claimed[i] = ClaimedDelivery(
-                    delivery=c.delivery,
-                    event=c.event,
-                    subscription=c.subscription,
-                    lease_token=c.lease_token,
-                    secret_ciphertexts=(key,) if key else (),
-                    auth_token_ciphertext=c.auth_token_ciphertext,
-                )
+        )
 
     async def release(
         self,
@@ -866,135 +648,17 @@ class SqlStorage(Storage, abc.ABC):
     ) -> None:
         if not delivery_ids:
             return
-        d = t.deliveries
-        async with self._write() as conn:
-            await conn.execute(
-                d.update()
-                .where(
-                    d.c.id.in_(list(delivery_ids)),
-                    d.c.lease_token == lease_token,
-                    d.c.state == "delivering",
-                )
-                .values(
-                    state="pending",
-                    lease_token=None,
-                    next_attempt_ms=now_ms if due_ms is None else due_ms,
-                    updated_ms=now_ms,
-                )
-            )
+        await self._transact(
+            lambda conn: self._release_tx(conn, delivery_ids, lease_token, now_ms, due_ms)
+        )
 
     async def record_outcomes(
         self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None
     ) -> Recorded:
         if not outcomes:
             return Recorded(changed=0)
-        async with self._write() as conn:
-            await conn.execute(
-                t.attempts.insert(), [rows.attempt_values(o.attempt) for o in outcomes]
-            )
-            changed = await self._apply_outcomes(
-                conn,
-                [
-                    {
-                        "b_id": o.delivery_id,
-                        "b_token": o.lease_token,
-                        "b_state": o.state,
-                        "b_next": o.next_attempt_at_ms,
-                        "b_first": o.first_attempt_at_ms,
-                        "b_at": o.attempt.created_at_ms,
-                        "b_status": o.attempt.response_status,
-                        "b_error": o.attempt.error_detail,
-                    }
-                    for o in outcomes
-                ],
-            )
-            disabled = await self._track_health(conn, outcomes, disable_after_ms)
-        return Recorded(changed=changed, disabled=disabled)
-
-    async def _track_health(
-        self,
-        conn: AsyncConnection,
-        outcomes: Sequence[OutcomeRecord],
-        disable_after_ms: int | None,
-    ) -> list[Disabled]:
-        """Keep each subscription's ``failing_since``; disable those failing too long."""
-        s = t.subscriptions
-        last: dict[str, OutcomeRecord] = {}
-        #: per subscription, the first failure of the batch not followed by a success
-        failing_from: dict[str, int] = {}
-        for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
-            sid = o.attempt.subscription_id
-            if not sid:
-                continue
-            last[sid] = o
-            if o.state == "succeeded":
-                failing_from.pop(sid, None)
-            else:
-                failing_from.setdefault(sid, o.attempt.created_at_ms)
-        now = max(o.attempt.created_at_ms for o in outcomes)
-        healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
-        failing = [sid for sid, o in last.items() if o.state != "succeeded"]
-        if healthy:
-            await conn.execute(
-                s.update()
-                .where(s.c.id.in_(healthy), s.c.failing_since_ms.is_not(None))
-                .values(failing_since_ms=None)
-            )
-        reasons: dict[str, str] = {}
-        if failing:
-            for sid in failing:
-                since = failing_from[sid]
-                await conn.execute(
-                    s.update()
-                    .where(s.c.id == sid, s.c.failing_since_ms.is_(None))
-                    .values(failing_since_ms=since)
-                )
-            if disable_after_ms is not None:
-                stale = await conn.execute(
-                    sa.select(s.c.id, s.c.failing_since_ms).where(
-                        s.c.id.in_(failing),
-                        s.c.enabled.is_(True),
-                        s.c.deleted_ms.is_(None),
-                        s.c.failing_since_ms <= now - disable_after_ms,
-                    )
-                )
-                for sid, since in stale.all():
-                    reasons[sid] = (
-                        f"failing continuously since {iso_from_ms(since)} "
-                        f"({disable_after_ms // 1000} s or more)"
-                    )
-        for sid, o in last.items():
-            if o.disable_subscription_reason:
-                reasons[sid] = o.disable_subscription_reason
-        disabled: list[Disabled] = []
-        for sid, reason in reasons.items():
-            res = await conn.execute(
-                s.update()
-                .where(s.c.id == sid, s.c.enabled.is_(True), s.c.deleted_ms.is_(None))
-                .values(enabled=False, disabled_reason=reason, updated_ms=now)
-            )
-            if res.rowcount == 0:
-                continue
-            await self._fail_undelivered(conn, sid, reason, now)
-            row = (await conn.execute(sa.select(s).where(s.c.id == sid))).mappings().one()
-            disabled.append(Disabled(subscription=rows.subscription(row), reason=reason))
-        return disabled
-
-    async def _fail_undelivered(
-        self, conn: AsyncConnection, sub_id: str, reason: str, now_ms: int
-    ) -> None:
-        """Keep a disabled subscription's undelivered deliveries, as failed, for recover."""
-        d = t.deliveries
-        await conn.execute(
-            d.update()
-            .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
-            .values(
-                state="failed",
-                lease_token=None,
-                next_attempt_ms=None,
-                last_error=reason,
-                updated_ms=now_ms,
-            )
+        return await self._transact(
+            lambda conn: self._record_outcomes_tx(conn, outcomes, disable_after_ms)
         )
 
     async def insert_attempt(self, attempt: Attempt) -> None:
@@ -1029,17 +693,19 @@ class SqlStorage(Storage, abc.ABC):
                 )
             )
             if res.rowcount:
-                await self._announce_due(conn)
+                await conn.run_sync(self._announce_due)
         return int(res.rowcount)
 
     async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
         d = t.deliveries
-        stmt = sa.select(sa.func.min(d.c.next_attempt_ms)).where(d.c.state.in_(UNDELIVERED))
+        stmt = sa.select(sa.func.min(d.c.next_attempt_ms).label("due")).where(
+            d.c.state.in_(UNDELIVERED)
+        )
         if exclude_subscriptions:
             stmt = stmt.where(d.c.subscription_id.not_in(sorted(exclude_subscriptions)))
-        async with self._read() as conn:
-            v = (await conn.execute(stmt)).scalar()
-        return int(v) if v is not None else None
+        # not inline: with hot lanes excluded, the scan for the minimum may be long
+        row = await self._one(stmt)
+        return int(row["due"]) if row and row["due"] is not None else None
 
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]:
         a, s = t.attempts, t.subscriptions

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -13,7 +13,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hookline.core.models import ApiKey, Identity, Mailbox, PhoneNumber, Subscription
+from hookline.storage.base import OutcomeRecord, Recorded
+from hookline.storage.read_cache import ReadCache
 from hookline.storage.sql import SqlStorage
+
+T = TypeVar("T")
+V = TypeVar("V")
 
 BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a CLI migrate, say)
 INLINE_BUSY_TIMEOUT_MS = 20  # the most an inline read may hold the event loop waiting
@@ -73,6 +79,17 @@ def _on_inline_connect(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _on_transact_connect(dbapi_conn: Any, record: Any) -> None:
+    _on_connect(dbapi_conn, record)
+    # an inline transaction never waits for another process's writer on the event loop: it
+    # fails at once and is run again on a thread, where waiting is harmless
+    dbapi_conn.execute("PRAGMA busy_timeout=0")
+
+
+def _is_busy(exc: sa.exc.OperationalError) -> bool:
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
 def _on_begin(conn: sa.Connection) -> None:
     # a writer takes the write lock up front: another process's writer then waits for it
     # (busy_timeout) instead of failing when a read lock cannot be upgraded. Reads are single
@@ -103,13 +120,125 @@ class SqliteStorage(SqlStorage):
             connect_args={"check_same_thread": False},
         )
         event.listen(self._inline, "connect", _on_inline_connect)
+        # the queue's transactions (queue_tx.py) run whole and inline on a connection of their
+        # own: each takes well under a millisecond of SQLite's time, far less than the trips to
+        # a driver thread that running them statement by statement through aiosqlite cost
+        transact = sa.create_engine(
+            sa.make_url(url).set(drivername="sqlite+pysqlite"),
+            poolclass=StaticPool,
+            connect_args={"check_same_thread": False},
+            pool_reset_on_return=None,
+        )
+        event.listen(transact, "connect", _on_transact_connect)
+        self._transact_engine = transact
+        #: held open: a checkout per transaction cost as much as the transaction
+        self._transact_conn: sa.Connection | None = None
         # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY
         self._write_lock = asyncio.Lock()
+        self._cache = ReadCache()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
-        async with self._write_lock, self._writer.begin() as conn:
-            yield conn
+        # every write but the queue's may change configuration: the read cache starts over
+        with self._cache.writing():
+            async with self._write_lock, self._writer.begin() as conn:
+                yield conn
+
+    # -- configuration reads on the publish path, from memory ----------------------------------
+    async def _cached(self, key: Hashable, load: Callable[[], Awaitable[V | None]]) -> V | None:
+        hit: V | None = self._cache.get(key)
+        if hit is not None:
+            return hit
+        token = self._cache.token()
+        found = await load()
+        if found is not None:
+            self._cache.put(key, found, token)
+        return found
+
+    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        return await self._cached(
+            ("key", key_hash), lambda: SqlStorage.api_key_by_hash(self, key_hash)
+        )
+
+    async def identity_by_handle(self, org_id: str, handle: str) -> Identity | None:
+        return await self._cached(
+            ("identity", org_id, handle),
+            lambda: SqlStorage.identity_by_handle(self, org_id, handle),
+        )
+
+    async def mailbox_by_address(self, org_id: str, address: str) -> Mailbox | None:
+        return await self._cached(
+            ("mailbox", org_id, address),
+            lambda: SqlStorage.mailbox_by_address(self, org_id, address),
+        )
+
+    async def phone_number_by_number(self, org_id: str, number: str) -> PhoneNumber | None:
+        return await self._cached(
+            ("phone", org_id, number),
+            lambda: SqlStorage.phone_number_by_number(self, org_id, number),
+        )
+
+    async def routing_candidates(
+        self,
+        org_id: str,
+        *,
+        mailbox_id: str | None,
+        phone_number_id: str | None,
+        identity_id: str | None,
+    ) -> list[Subscription]:
+        async def load() -> tuple[Subscription, ...]:
+            return tuple(
+                await SqlStorage.routing_candidates(
+                    self,
+                    org_id,
+                    mailbox_id=mailbox_id,
+                    phone_number_id=phone_number_id,
+                    identity_id=identity_id,
+                )
+            )
+
+        key = ("routing", org_id, mailbox_id, phone_number_id, identity_id)
+        found = await self._cached(key, load)
+        return list(found or ())
+
+    async def record_outcomes(
+        self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None
+    ) -> Recorded:
+        recorded = await super().record_outcomes(outcomes, disable_after_ms)
+        if recorded.disabled:
+            self._cache.invalidate()  # disabled subscriptions route no more
+        return recorded
+
+    async def _transact(self, fn: Callable[[sa.Connection], T]) -> T:
+        async with self._write_lock:
+            try:
+                return self._run(fn, busy_timeout_ms=0)
+            except sa.exc.OperationalError as exc:
+                if not _is_busy(exc):
+                    raise
+            # another process (a CLI migrate, say) holds the write lock: wait on a thread
+            return await asyncio.to_thread(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS)
+
+    def _run(self, fn: Callable[[sa.Connection], T], *, busy_timeout_ms: int) -> T:
+        conn = self._transact_conn
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._transact_conn = self._transact_engine.connect()
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        if busy_timeout_ms:
+            raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        try:
+            # the write lock up front, as _on_begin does for the other writers
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            result = fn(conn)
+            conn.commit()
+            return result
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            if busy_timeout_ms:
+                raw.execute("PRAGMA busy_timeout=0")
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing()
@@ -130,4 +259,7 @@ class SqliteStorage(SqlStorage):
 
     async def close(self) -> None:
         self._inline.dispose()
+        if self._transact_conn is not None:
+            self._transact_conn.close()
+        self._transact_engine.dispose()
         await super().close()

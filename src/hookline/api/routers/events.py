@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.schemas.common import json_response
 from hookline.api.schemas.events import (
     AttemptOut,
     DeliveryOut,
@@ -19,22 +20,23 @@ from hookline.api.schemas.events import (
 router = APIRouter(prefix="/events", tags=["events"])
 
 
-@router.post("", status_code=202, operation_id="publish_event")
-async def publish_event(
-    body: EventIn, principal: PrincipalDep, services: ServicesDep
-) -> PublishedOut:
+@router.post("", status_code=202, operation_id="publish_event", response_model=PublishedOut)
+async def publish_event(body: EventIn, principal: PrincipalDep, services: ServicesDep) -> Response:
     [published] = await services.publishing.publish(principal, [body.to_input()], batch=False)
-    return PublishedOut.of(published)
+    return json_response(PublishedOut.of(published), 202)
 
 
-@router.post("/batch", status_code=202, operation_id="publish_events_batch")
+@router.post(
+    "/batch", status_code=202, operation_id="publish_events_batch", response_model=PublishedBatchOut
+)
 async def publish_batch(
     body: EventBatchIn, principal: PrincipalDep, services: ServicesDep
-) -> PublishedBatchOut:
+) -> Response:
     results = await services.publishing.publish(
         principal, [e.to_input() for e in body.events], batch=True
     )
-    return PublishedBatchOut(events=[PublishedOut.of(p) for p in results])
+    out = PublishedBatchOut.model_construct(events=[PublishedOut.of(p) for p in results])
+    return json_response(out, 202)
 
 
 @router.get("/{event_id}", operation_id="get_event")

@@ -1,0 +1,445 @@
+"""The delivery queue's write transactions: publish, claim, release, record outcomes.
+
+Each is a plain function of one synchronous SQLAlchemy connection, run whole by
+``SqlStorage._transact``: on SQLite inline on the event loop (the statements take
+microseconds; a trip to a driver thread per statement took far longer under load), on
+PostgreSQL through ``AsyncConnection.run_sync`` over asyncpg. The same code serves both.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import replace
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from hookline.core import profiles
+from hookline.core.models import ClaimedDelivery, Delivery, Event
+from hookline.core.routing import signing_key_owner
+from hookline.core.timefmt import iso_from_ms
+from hookline.storage import rows
+from hookline.storage import tables as t
+from hookline.storage.base import Disabled, NewDeliveries, OutcomeRecord, Published, Recorded
+
+UNDELIVERED = ("pending", "delivering")
+
+_d = t.deliveries
+#: one delivery's new state after an attempt, applied only while its lease is still held
+RECORD_OUTCOME = (
+    _d.update()
+    .where(
+        _d.c.id == sa.bindparam("b_id"),
+        _d.c.lease_token == sa.bindparam("b_token"),
+        _d.c.state == "delivering",
+    )
+    .values(
+        state=sa.bindparam("b_state"),
+        attempts=_d.c.attempts + 1,
+        next_attempt_ms=sa.bindparam("b_next", type_=sa.BigInteger),
+        lease_token=None,
+        first_attempt_ms=sa.func.coalesce(
+            _d.c.first_attempt_ms, sa.bindparam("b_first", type_=sa.BigInteger)
+        ),
+        last_attempt_ms=sa.bindparam("b_at", type_=sa.BigInteger),
+        last_status=sa.bindparam("b_status", type_=sa.Integer),
+        last_error=sa.bindparam("b_error", type_=sa.Text),
+        updated_ms=sa.bindparam("b_at", type_=sa.BigInteger),
+    )
+)
+
+_e, _s = t.events, t.subscriptions
+#: the claimed deliveries with their events
+_CLAIMED_ROWS = (
+    sa.select(_d, *[c.label("e_" + c.name) for c in _e.c])
+    .select_from(
+        _d.join(_e, sa.and_(_e.c.organization_id == _d.c.organization_id, _e.c.id == _d.c.event_id))
+    )
+    .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
+)
+_SUBSCRIPTIONS = sa.select(_s).where(_s.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+def key_owner(identity_id: str | None) -> Any:
+    """The signing-key rows of an identity, or of the organization when None."""
+    col = t.signing_keys.c.agent_identity_id
+    return col.is_(None) if identity_id is None else col == identity_id
+
+
+class QueueTransactions(abc.ABC):
+    """The queue's transactions; the dialect supplies the statements that differ."""
+
+    # -- dialect hooks ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        """An INSERT that skips rows whose key exists (``ON CONFLICT DO NOTHING``)."""
+
+    #: the dialect's claim statements (see sqlite.py, postgres.py): all due rows but the
+    #: excluded subscriptions', and one subscription's (a hot lane)
+    _CLAIM: ClassVar[sa.TextClause]
+    _CLAIM_LANE: ClassVar[sa.TextClause]
+
+    def _claim_ids(
+        self,
+        conn: sa.Connection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
+        only: str | None,
+    ) -> list[str]:
+        """Lease due deliveries to ``token`` (only ``only``'s when given); return their ids."""
+        params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
+        if only is not None:
+            res = conn.execute(self._CLAIM_LANE, {**params, "only": only})
+        else:
+            res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
+        return [r[0] for r in res.all()]
+
+    def _apply_outcomes(self, conn: sa.Connection, params: list[dict[str, Any]]) -> int:
+        """Move each delivery whose lease is still held to its new state; count them."""
+        res = conn.execute(RECORD_OUTCOME, params)
+        return max(res.rowcount, 0)
+
+    def _announce_due(self, conn: sa.Connection) -> None:
+        """Tell other processes that deliveries fell due (PostgreSQL: NOTIFY). SQLite has
+        none to tell: the publisher wakes its own worker."""
+        del conn
+
+    # -- publish ------------------------------------------------------------------------------
+    def _insert_events_tx(
+        self, conn: sa.Connection, items: Sequence[NewDeliveries]
+    ) -> list[Published]:
+        e, d = t.events, t.deliveries
+        out: list[Published | None] = [None] * len(items)
+        # one cached statement, many parameter sets: no per-batch SQL compilation
+        inserted = conn.execute(
+            self._insert_ignore(e).returning(e.c.organization_id, e.c.id),
+            [rows.event_values(i.event) for i in items],
+        )
+        created = {(r[0], r[1]) for r in inserted.all()}
+        new_rows: list[dict[str, Any]] = []
+        leased: dict[int, list[Delivery]] = {}
+        pending = False
+        for n, item in enumerate(items):
+            key = (item.event.organization_id, item.event.id)
+            if key not in created:
+                continue
+            created.discard(key)  # a later copy of the id in this batch is a repeat
+            lease = item.lease
+            for dl in item.deliveries:
+                if lease is not None and dl.subscription_id in lease.subscription_ids:
+                    dl = replace(dl, state="delivering", next_attempt_at_ms=lease.until_ms)
+                    leased.setdefault(n, []).append(dl)
+                    new_rows.append(rows.delivery_values(dl, lease_token=lease.token))
+                else:
+                    pending = True
+                    new_rows.append(rows.delivery_values(dl))
+            out[n] = Published(event=item.event, deliveries=len(item.deliveries), created=True)
+        if new_rows:
+            conn.execute(d.insert(), new_rows)
+        if pending:
+            self._announce_due(conn)
+        if leased:
+            self._attach_leased(conn, items, out, leased)
+        for n, item in enumerate(items):
+            if out[n] is None:
+                out[n] = _stored(conn, item.event)
+        return [p for p in out if p is not None]
+
+    def _attach_leased(
+        self,
+        conn: sa.Connection,
+        items: Sequence[NewDeliveries],
+        out: list[Published | None],
+        leased: dict[int, list[Delivery]],
+    ) -> None:
+        """The leased deliveries as a claim returns them: with their signing material."""
+        sub_ids = list({dl.subscription_id for dls in leased.values() for dl in dls})
+        sub_rows = {
+            r["id"]: r for r in conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
+        }
+        subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
+        claimed: list[ClaimedDelivery] = []
+        owner: list[int] = []
+        for n, dls in leased.items():
+            item = items[n]
+            assert item.lease is not None
+            for dl in dls:
+                sub_row = sub_rows[dl.subscription_id]
+                claimed.append(
+                    ClaimedDelivery(
+                        delivery=dl,
+                        event=item.event,
+                        subscription=subs[dl.subscription_id],
+                        lease_token=item.lease.token,
+                        secret_ciphertexts=_subscription_secrets(sub_row, dl.created_at_ms),
+                        auth_token_ciphertext=sub_row["auth_token_enc"],
+                    )
+                )
+                owner.append(n)
+        _attach_signing_keys(conn, claimed)
+        for n in leased:
+            published = out[n]
+            assert published is not None
+            out[n] = replace(
+                published, leased=tuple(c for c, o in zip(claimed, owner, strict=True) if o == n)
+            )
+
+    # -- claim and release --------------------------------------------------------------------
+    def _claim_tx(
+        self,
+        conn: sa.Connection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        exclude: Collection[str],
+        only: str | None,
+    ) -> list[ClaimedDelivery]:
+        token = str(uuid.uuid4())
+        d = t.deliveries
+        ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
+        if not ids:
+            return []
+        found = conn.execute(_CLAIMED_ROWS, {"ids": ids}).mappings().all()
+        # a batch usually spans few subscriptions: load and decode each once
+        sub_ids = list({r["subscription_id"] for r in found})
+        sub_rows = {
+            r["id"]: r for r in conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
+        }
+        subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
+        claimed: list[ClaimedDelivery] = []
+        stale: list[tuple[str, str, str]] = []
+        for r in found:
+            sub_row = sub_rows[r["subscription_id"]]
+            if sub_row["deleted_ms"] is not None:
+                stale.append((r["id"], "cancelled", "subscription deleted"))
+                continue
+            if not sub_row["enabled"]:
+                stale.append(
+                    (r["id"], "failed", sub_row["disabled_reason"] or "subscription disabled")
+                )
+                continue
+            claimed.append(
+                ClaimedDelivery(
+                    delivery=rows.delivery(r),
+                    event=rows.event(r, prefix="e_"),
+                    subscription=subs[r["subscription_id"]],
+                    lease_token=token,
+                    secret_ciphertexts=_subscription_secrets(sub_row, now_ms),
+                    auth_token_ciphertext=sub_row["auth_token_enc"],
+                )
+            )
+        for delivery_id, state, reason in stale:
+            conn.execute(
+                d.update()
+                .where(d.c.id == delivery_id, d.c.lease_token == token)
+                .values(
+                    state=state,
+                    lease_token=None,
+                    next_attempt_ms=None,
+                    last_error=reason,
+                    updated_ms=now_ms,
+                )
+            )
+        _attach_signing_keys(conn, claimed)
+        return claimed
+
+    def _release_tx(
+        self,
+        conn: sa.Connection,
+        delivery_ids: Sequence[str],
+        lease_token: str,
+        now_ms: int,
+        due_ms: int | None,
+    ) -> None:
+        d = t.deliveries
+        conn.execute(
+            d.update()
+            .where(
+                d.c.id.in_(list(delivery_ids)),
+                d.c.lease_token == lease_token,
+                d.c.state == "delivering",
+            )
+            .values(
+                state="pending",
+                lease_token=None,
+                next_attempt_ms=now_ms if due_ms is None else due_ms,
+                updated_ms=now_ms,
+            )
+        )
+
+    # -- outcomes -----------------------------------------------------------------------------
+    def _record_outcomes_tx(
+        self,
+        conn: sa.Connection,
+        outcomes: Sequence[OutcomeRecord],
+        disable_after_ms: int | None,
+    ) -> Recorded:
+        conn.execute(t.attempts.insert(), [rows.attempt_values(o.attempt) for o in outcomes])
+        changed = self._apply_outcomes(
+            conn,
+            [
+                {
+                    "b_id": o.delivery_id,
+                    "b_token": o.lease_token,
+                    "b_state": o.state,
+                    "b_next": o.next_attempt_at_ms,
+                    "b_first": o.first_attempt_at_ms,
+                    "b_at": o.attempt.created_at_ms,
+                    "b_status": o.attempt.response_status,
+                    "b_error": o.attempt.error_detail,
+                }
+                for o in outcomes
+            ],
+        )
+        disabled = _track_health(conn, outcomes, disable_after_ms)
+        return Recorded(changed=changed, disabled=disabled)
+
+
+def _subscription_secrets(sub_row: Mapping[Any, Any], now_ms: int) -> tuple[str, ...]:
+    """The secrets that sign a subscription's deliveries now (the previous one during its
+    grace period). ``inkbox`` deliveries get their owner's key instead, later."""
+    if sub_row["profile"] not in profiles.PER_SUBSCRIPTION_SECRET:
+        return ()
+    secrets: list[str] = []
+    if sub_row["secret_enc"]:
+        secrets.append(sub_row["secret_enc"])
+    until = sub_row["previous_secret_until_ms"]
+    if sub_row["previous_secret_enc"] and until is not None and until > now_ms:
+        secrets.append(sub_row["previous_secret_enc"])
+    return tuple(secrets)
+
+
+def _stored(conn: sa.Connection, ev: Event) -> Published:
+    """The stored event of a repeated id, and how many deliveries it has."""
+    e, d = t.events, t.deliveries
+    row = (
+        conn.execute(sa.select(e).where(e.c.organization_id == ev.organization_id, e.c.id == ev.id))
+        .mappings()
+        .one()
+    )
+    count = conn.execute(
+        sa.select(sa.func.count()).where(
+            d.c.organization_id == ev.organization_id, d.c.event_id == ev.id
+        )
+    ).scalar_one()
+    return Published(event=rows.event(row), deliveries=int(count), created=False)
+
+
+def _attach_signing_keys(conn: sa.Connection, claimed: list[ClaimedDelivery]) -> None:
+    """Give ``inkbox`` deliveries their owner's current signing key, in place."""
+    wanted = {
+        (c.subscription.organization_id, signing_key_owner(c.subscription))
+        for c in claimed
+        if c.subscription.profile == profiles.INKBOX
+    }
+    if not wanted:
+        return
+    k = t.signing_keys
+    keys: dict[tuple[str, str | None], str] = {}
+    for org_id, ident in wanted:
+        row = conn.execute(
+            sa.select(k.c.key_enc)
+            .where(k.c.organization_id == org_id, key_owner(ident), k.c.retired_ms.is_(None))
+            .order_by(k.c.created_ms.desc())
+            .limit(1)
+        ).first()
+        if row is not None:
+            keys[(org_id, ident)] = row[0]
+    for i, c in enumerate(claimed):
+        if c.subscription.profile == profiles.INKBOX:
+            key = keys.get((c.subscription.organization_id, signing_key_owner(c.subscription)))
+            claimed[i] = ClaimedDelivery(
+                delivery=c.delivery,
+                event=c.event,
+                subscription=c.subscription,
+                lease_token=c.lease_token,
+                secret_ciphertexts=(key,) if key else (),
+                auth_token_ciphertext=c.auth_token_ciphertext,
+            )
+
+
+def _track_health(
+    conn: sa.Connection, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None
+) -> list[Disabled]:
+    """Keep each subscription's ``failing_since``; disable those failing too long."""
+    s = t.subscriptions
+    last: dict[str, OutcomeRecord] = {}
+    #: per subscription, the first failure of the batch not followed by a success
+    failing_from: dict[str, int] = {}
+    for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
+        sid = o.attempt.subscription_id
+        if not sid:
+            continue
+        last[sid] = o
+        if o.state == "succeeded":
+            failing_from.pop(sid, None)
+        else:
+            failing_from.setdefault(sid, o.attempt.created_at_ms)
+    now = max(o.attempt.created_at_ms for o in outcomes)
+    healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
+    failing = [sid for sid, o in last.items() if o.state != "succeeded"]
+    if healthy:
+        conn.execute(
+            s.update()
+            .where(s.c.id.in_(healthy), s.c.failing_since_ms.is_not(None))
+            .values(failing_since_ms=None)
+        )
+    reasons: dict[str, str] = {}
+    if failing:
+        for sid in failing:
+            conn.execute(
+                s.update()
+                .where(s.c.id == sid, s.c.failing_since_ms.is_(None))
+                .values(failing_since_ms=failing_from[sid])
+            )
+        if disable_after_ms is not None:
+            stale = conn.execute(
+                sa.select(s.c.id, s.c.failing_since_ms).where(
+                    s.c.id.in_(failing),
+                    s.c.enabled.is_(True),
+                    s.c.deleted_ms.is_(None),
+                    s.c.failing_since_ms <= now - disable_after_ms,
+                )
+            )
+            for sid, since in stale.all():
+                reasons[sid] = (
+                    f"failing continuously since {iso_from_ms(since)} "
+                    f"({disable_after_ms // 1000} s or more)"
+                )
+    for sid, o in last.items():
+        if o.disable_subscription_reason:
+            reasons[sid] = o.disable_subscription_reason
+    disabled: list[Disabled] = []
+    for sid, reason in reasons.items():
+        res = conn.execute(
+            s.update()
+            .where(s.c.id == sid, s.c.enabled.is_(True), s.c.deleted_ms.is_(None))
+            .values(enabled=False, disabled_reason=reason, updated_ms=now)
+        )
+        if res.rowcount == 0:
+            continue
+        fail_undelivered(conn, sid, reason, now)
+        row = conn.execute(sa.select(s).where(s.c.id == sid)).mappings().one()
+        disabled.append(Disabled(subscription=rows.subscription(row), reason=reason))
+    return disabled
+
+
+def fail_undelivered(conn: sa.Connection, sub_id: str, reason: str, now_ms: int) -> None:
+    """Keep a disabled subscription's undelivered deliveries, as failed, for recover."""
+    d = t.deliveries
+    conn.execute(
+        d.update()
+        .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+        .values(
+            state="failed",
+            lease_token=None,
+            next_attempt_ms=None,
+            last_error=reason,
+            updated_ms=now_ms,
+        )
+    )
