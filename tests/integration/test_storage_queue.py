@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from hookline.core.models import ClaimedDelivery, Delivery, Organization, Subscription
-from hookline.storage.base import NewDeliveries, Storage, SubscriptionSecrets
+from hookline.storage.base import Lease, NewDeliveries, Storage, SubscriptionSecrets
 from hookline.storage.factory import open_storage
 
 from .conftest import (
@@ -378,3 +378,93 @@ async def test_count_deliveries_by_state_and_organization(
         "failed": 1,
     }
     assert await storage.count_deliveries("org_missing") == {}
+
+
+# -- publishes written leased (the handoff to a worker of the same process) -----------------
+def _lease(*subs: Subscription) -> Lease:
+    return Lease(
+        token="lease-1", until_ms=NOW_MS + LEASE_MS, subscription_ids=frozenset(s.id for s in subs)
+    )
+
+
+async def test_a_leased_publish_comes_back_claimed_and_is_not_claimable(
+    storage: Storage, org: Organization, sub: Subscription, sub_b: Subscription
+) -> None:
+    await storage.update_subscription(
+        org.id, sub.id, {}, NOW_MS, SubscriptionSecrets(secret_enc="enc:s", auth_token_enc="enc:t")
+    )
+    ev = make_event(org.id)
+    mine, theirs = make_delivery(ev, sub), make_delivery(ev, sub_b)
+
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[mine, theirs], lease=_lease(sub))]
+    )
+
+    assert published.created and published.deliveries == 2
+    [handed] = published.leased
+    assert handed.delivery.id == mine.id
+    assert handed.delivery.state == "delivering"
+    assert handed.delivery.next_attempt_at_ms == NOW_MS + LEASE_MS
+    assert handed.lease_token == "lease-1"
+    assert handed.event == ev
+    assert handed.subscription.id == sub.id
+    assert handed.secret_ciphertexts == ("enc:s",)
+    assert handed.auth_token_ciphertext == "enc:t"
+    # only the delivery that was not handed over is left for the claims
+    assert _ids(await storage.claim_due(NOW_MS, 10, LEASE_MS)) == {theirs.id}
+    assert await storage.count_deliveries(org.id) == {"delivering": 2}
+
+
+async def test_a_leased_delivery_is_claimable_once_its_lease_lapses(
+    storage: Storage, org: Organization, sub: Subscription
+) -> None:
+    ev = make_event(org.id)
+    d = make_delivery(ev, sub)
+    await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[d], lease=_lease(sub))]
+    )
+    assert await storage.claim_due(NOW_MS + LEASE_MS - 1, 10, LEASE_MS) == []
+    [again] = await storage.claim_due(NOW_MS + LEASE_MS, 10, LEASE_MS)
+    assert again.delivery.id == d.id and again.lease_token != "lease-1"
+
+
+async def test_a_leased_delivery_records_its_outcome_under_the_lease(
+    storage: Storage, org: Organization, sub: Subscription
+) -> None:
+    ev = make_event(org.id)
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[make_delivery(ev, sub)], lease=_lease(sub))]
+    )
+    [handed] = published.leased
+    recorded = await storage.record_outcomes(
+        [make_outcome(handed, at=NOW_MS + 1, state="succeeded", status=200)]
+    )
+    assert recorded.changed == 1
+    assert await storage.count_deliveries(org.id) == {"succeeded": 1}
+
+
+async def test_a_repeated_event_hands_nothing_over(
+    storage: Storage, org: Organization, sub: Subscription
+) -> None:
+    ev = make_event(org.id)
+    await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[make_delivery(ev, sub)])]
+    )
+    [again] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[make_delivery(ev, sub)], lease=_lease(sub))]
+    )
+    assert not again.created and again.leased == ()
+    assert await storage.count_deliveries(org.id) == {"pending": 1}
+
+
+async def test_leased_inkbox_deliveries_carry_the_owners_signing_key(
+    storage: Storage, org: Organization
+) -> None:
+    await storage.put_signing_key(org.id, None, "enc:org", NOW_MS, only_if_missing=False)
+    inkbox = await add_subscription(storage, make_subscription(org.id, profile="inkbox"))
+    ev = make_event(org.id)
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[make_delivery(ev, inkbox)], lease=_lease(inkbox))]
+    )
+    [handed] = published.leased
+    assert handed.secret_ciphertexts == ("enc:org",)

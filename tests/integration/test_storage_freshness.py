@@ -1,0 +1,121 @@
+"""Storage contract: the reads on the publish path see every change at once.
+
+SQLite serves API keys, owners and routing candidates from memory (``read_cache.py``); these
+tests fill that cache with a read, change the rows, and read again, on both databases.
+"""
+
+from __future__ import annotations
+
+from hookline.core.models import Organization
+from hookline.storage.base import Storage
+
+from .conftest import (
+    NOW_MS,
+    add_subscription,
+    make_api_key,
+    make_identity,
+    make_mailbox,
+    make_outcome,
+    make_subscription,
+    publish,
+)
+
+
+async def _candidates(storage: Storage, org_id: str, mailbox_id: str | None = None) -> set[str]:
+    subs = await storage.routing_candidates(
+        org_id, mailbox_id=mailbox_id, phone_number_id=None, identity_id=None
+    )
+    return {s.id for s in subs}
+
+
+async def test_a_revoked_key_is_seen_revoked_at_once(storage: Storage, org: Organization) -> None:
+    key, key_hash = make_api_key(org.id)
+    await storage.insert_api_key(key, key_hash)
+    found = await storage.api_key_by_hash(key_hash)
+    assert found is not None and found.revoked_at_ms is None
+
+    assert await storage.revoke_api_key(org.id, key.id, NOW_MS + 1)
+
+    again = await storage.api_key_by_hash(key_hash)
+    assert again is not None and again.revoked_at_ms == NOW_MS + 1
+
+
+async def test_an_unknown_key_is_found_once_it_is_added(
+    storage: Storage, org: Organization
+) -> None:
+    key, key_hash = make_api_key(org.id)
+    assert await storage.api_key_by_hash(key_hash) is None
+    await storage.insert_api_key(key, key_hash)
+    assert await storage.api_key_by_hash(key_hash) is not None
+
+
+async def test_routing_candidates_follow_subscription_changes(
+    storage: Storage, org: Organization
+) -> None:
+    first = await add_subscription(storage, make_subscription(org.id))
+    assert await _candidates(storage, org.id) == {first.id}
+
+    second = await add_subscription(storage, make_subscription(org.id, url="https://b.example"))
+    assert await _candidates(storage, org.id) == {first.id, second.id}
+
+    await storage.update_subscription(org.id, first.id, {"enabled": False}, NOW_MS + 1)
+    assert await _candidates(storage, org.id) == {second.id}
+
+    assert await storage.delete_subscription(org.id, second.id, NOW_MS + 2)
+    assert await _candidates(storage, org.id) == set()
+
+
+async def test_routing_candidates_follow_event_type_changes(
+    storage: Storage, org: Organization
+) -> None:
+    sub = await add_subscription(storage, make_subscription(org.id))
+    [before] = await storage.routing_candidates(
+        org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+    )
+    assert before.event_types == ("message.received",)
+    await storage.update_subscription(
+        org.id, sub.id, {"event_types": ("message.bounced",)}, NOW_MS + 1
+    )
+    [after] = await storage.routing_candidates(
+        org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+    )
+    assert after.event_types == ("message.bounced",)
+
+
+async def test_a_subscription_disabled_by_its_outcomes_routes_no_more(
+    storage: Storage, org: Organization
+) -> None:
+    sub = await add_subscription(storage, make_subscription(org.id))
+    await publish(storage, [sub])
+    assert await _candidates(storage, org.id) == {sub.id}
+
+    [claimed] = await storage.claim_due(NOW_MS, 1, 60_000)
+    recorded = await storage.record_outcomes(
+        [
+            make_outcome(
+                claimed, at=NOW_MS + 1, state="failed", status=410, disable_reason="410 Gone"
+            )
+        ]
+    )
+    assert [d.subscription.id for d in recorded.disabled] == [sub.id]
+    assert await _candidates(storage, org.id) == set()
+
+
+async def test_owner_lookups_follow_changes(storage: Storage, org: Organization) -> None:
+    ident = make_identity(org.id, "agent-x")
+    assert await storage.identity_by_handle(org.id, "agent-x") is None
+    await storage.insert_identity(ident)
+    assert await storage.identity_by_handle(org.id, "agent-x") == ident
+
+    box = make_mailbox(org.id, "x@mail.example.com")
+    assert await storage.mailbox_by_address(org.id, box.email_address) is None
+    await storage.insert_mailbox(box)
+    found = await storage.mailbox_by_address(org.id, box.email_address)
+    assert found is not None and found.webhook_url is None
+
+    await storage.update_mailbox(org.id, box.id, {"webhook_url": "https://w.example.com"})
+    found = await storage.mailbox_by_address(org.id, box.email_address)
+    assert found is not None and found.webhook_url == "https://w.example.com"
+
+    owned = await add_subscription(storage, make_subscription(org.id, mailbox_id=box.id))
+    assert await _candidates(storage, org.id, mailbox_id=box.id) == {owned.id}
