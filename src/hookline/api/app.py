@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from hookline import __version__
 from hookline.api import errors
 from hookline.api.limits import BodyLimit
+from hookline.api.publish_path import PublishPath
 from hookline.api.routers import (
     catalog,
     deliveries,
@@ -54,5 +55,7 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)
+    # added first, so the body limit (added after) still wraps it
+    app.add_middleware(PublishPath, services=services)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     return app

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -44,24 +45,35 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "body"
 
 
-async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HooklineError)
+def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, JSON body and extra headers of a domain error's answer."""
     status = status_of(exc)
     body: dict[str, Any] = {"detail": exc.message}
     if isinstance(exc, ValidationFailed):
         body["errors"] = [{"field": exc.field, "message": exc.reason}]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse(body, status_code=status, headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    return status, body, headers
+
+
+def validation_error_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The 422 body of pydantic errors (each with ``loc`` and ``msg``)."""
+    fields = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        for e in errors
+    ]
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in fields) or "invalid request"
+    return {"detail": detail, "errors": fields}
+
+
+async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HooklineError)
+    status, body, headers = domain_error_body(exc)
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
-        for e in exc.errors()
-    ]
-    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
-    return JSONResponse({"detail": detail, "errors": errors}, status_code=422)
+    return JSONResponse(validation_error_body(exc.errors()), status_code=422)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,117 @@
+"""The publish endpoints at the HTTP level: every kind of bad request gets a clear 4xx.
+
+``POST /events`` and ``/events/batch`` take their own road through the app (``publish_path.py``);
+these tests hold it to the contract the FastAPI routes keep for every other endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from conftest import ADMIN_KEY, Launcher, Server
+
+
+def _post(server: Server, path: str, content: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(
+        f"{server.base}/api/v1{path}",
+        content=content,
+        headers={"Content-Type": "application/json", **headers},
+        timeout=30,
+    )
+
+
+def _fields(resp: httpx.Response) -> list[str]:
+    return [e["field"] for e in resp.json()["errors"]]
+
+
+def test_a_publish_answers_202_with_what_it_made(server: Server) -> None:
+    body = {"id": "evt_http_1", "type": "message.sent", "data": {"message_id": "m"}}
+    first = server.api("POST", "/events", json=body)
+    assert first.status_code == 202, first.text
+    assert first.headers["content-type"] == "application/json"
+    out = first.json()
+    assert set(out) == {"id", "type", "timestamp", "deliveries", "duplicate"}
+    assert (out["id"], out["type"], out["deliveries"], out["duplicate"]) == (
+        "evt_http_1",
+        "message.sent",
+        0,
+        False,
+    )
+    again = server.api("POST", "/events", json=body)
+    assert again.status_code == 202 and again.json()["duplicate"] is True
+    batch = server.api(
+        "POST", "/events/batch", json={"events": [body, {"id": "evt_http_2", "type": "text.sent"}]}
+    )
+    assert batch.status_code == 202, batch.text
+    assert [(e["id"], e["duplicate"]) for e in batch.json()["events"]] == [
+        ("evt_http_1", True),
+        ("evt_http_2", False),
+    ]
+
+
+def test_keys_are_checked_as_everywhere(server: Server) -> None:
+    event = json.dumps({"type": "message.sent"}).encode()
+    for headers in ({}, {"X-API-Key": "hl_unknown"}, {"Authorization": "Basic abc"}):
+        for path in ("/events", "/events/batch"):
+            resp = _post(server, path, event, **headers)
+            assert resp.status_code == 401, (path, headers, resp.text)
+            assert resp.headers["www-authenticate"] == "Bearer"
+            assert isinstance(resp.json()["detail"], str)
+    bearer = _post(server, "/events", event, Authorization=f"Bearer {ADMIN_KEY}")
+    assert bearer.status_code == 202, bearer.text
+    agent_key = _agent_key(server)
+    denied = _post(server, "/events", event, **{"X-API-Key": agent_key})
+    assert denied.status_code == 403, denied.text
+
+
+def _agent_key(server: Server) -> str:
+    assert server.api("POST", "/identities", json={"agent_handle": "pub"}).status_code == 201
+    created = server.api("POST", "/api-keys", json={"scope": "agent", "agent_handle": "pub"})
+    assert created.status_code == 201, created.text
+    key: str = created.json()["key"]
+    return key
+
+
+def test_malformed_bodies_are_422_naming_the_problem(server: Server) -> None:
+    key = {"X-API-Key": ADMIN_KEY}
+    cases: list[tuple[str, bytes, str]] = [
+        ("/events", b"{not json", "body"),
+        ("/events", b"", "body"),
+        ("/events", b"[1, 2]", "body"),
+        ("/events", json.dumps({"data": {}}).encode(), "type"),
+        ("/events", json.dumps({"type": "message.sent", "colour": 1}).encode(), "colour"),
+        ("/events", json.dumps({"type": 7}).encode(), "type"),
+        ("/events/batch", json.dumps({"events": {}}).encode(), "events"),
+        ("/events/batch", json.dumps({"events": [{"type": "message.sent"}, {}]}).encode(),
+         "events[1].type"),
+    ]  # fmt: skip
+    for path, content, field in cases:
+        resp = _post(server, path, content, **key)
+        assert resp.status_code == 422, (path, content, resp.text)
+        assert field in _fields(resp), (path, content, resp.json())
+        assert resp.json()["detail"]
+    # nothing was published by any of them
+    assert server.api("GET", "/webhooks/deliveries").json()["deliveries"] == []
+
+
+def test_other_content_types_are_refused_not_guessed(server: Server) -> None:
+    resp = httpx.post(
+        f"{server.base}/api/v1/events",
+        content=json.dumps({"type": "message.sent"}).encode(),
+        headers={"X-API-Key": ADMIN_KEY, "Content-Type": "text/plain"},
+        timeout=30,
+    )
+    assert 400 <= resp.status_code < 500, resp.text
+
+
+def test_oversized_bodies_are_413(launcher: Launcher, database_url: str) -> None:
+    server = launcher.serve(database_url, HOOKLINE_MAX_BODY_BYTES="2000")
+    big: dict[str, Any] = {"type": "message.sent", "data": {"pad": "x" * 5000}}
+    for path, body in (("/events", big), ("/events/batch", {"events": [big]})):
+        resp = server.api("POST", path, json=body)
+        assert resp.status_code == 413, resp.text
+        assert "2000" in resp.json()["detail"]
+    assert server.api("GET", "/webhooks/deliveries").json()["deliveries"] == []
