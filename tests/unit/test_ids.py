@@ -67,3 +67,10 @@ def test_defaults_are_random() -> None:
     assert ids.new_event_id() != ids.new_event_id()
     assert ids.new_uuid() != ids.new_uuid()
     assert ids.new_standard_secret() != ids.new_standard_secret()
+
+
+def test_pooled_identifiers_are_unique_across_refills() -> None:
+    # 3 x 4 KiB of pool: every refill boundary is crossed, mid-identifier too
+    made = [ids.new_uuid() for _ in range(800)] + [ids.new_request_id() for _ in range(800)]
+    assert len(set(made)) == len(made)
+    assert all(len(u) == 36 and u[14] == "4" for u in made[:800])
