@@ -1,48 +1,71 @@
-"""An aiohttp resolver that only returns addresses deliveries may connect to.
+"""The SSRF guard: resolve a host and keep only the addresses deliveries may connect to.
 
-The vetted address is the one aiohttp connects to, so a DNS answer cannot change between
-the check and the connection.
+The HTTP client connects only to an address returned here, so a DNS answer cannot change between
+the check and the connection. IP literals skip DNS but are checked all the same.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 
-from aiohttp.abc import AbstractResolver, ResolveResult
-from aiohttp.resolver import ThreadedResolver
+from hookline.core.addresses import IPAddress, IPNetwork, may_connect
 
-from hookline.core.addresses import IPNetwork, may_connect
+#: ``resolve(host, port)``: the IP addresses of ``host``, as strings, best first
+Resolve = Callable[[str, int], Awaitable[list[str]]]
+
+DNS_CACHE_S = 60.0  # a vetted answer is reused this long (as aiohttp's ttl_dns_cache did)
+DNS_CACHE_ENTRIES = 10_000  # past this many hosts the cache starts over, bounding its memory
 
 
-class BlockedAddress(OSError):
+class BlockedAddress(Exception):
     """Every address of a host is outside what deliveries may reach."""
 
 
-class GuardedResolver(AbstractResolver):
-    def __init__(self, allowed: Sequence[IPNetwork], inner: AbstractResolver | None = None) -> None:
+async def system_resolve(host: str, port: int) -> list[str]:
+    """The operating system's answer (``getaddrinfo`` in the loop's thread pool)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    # one entry per address: getaddrinfo repeats an address for every protocol it knows
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class GuardedResolver:
+    """Resolves through ``resolve`` and returns only addresses ``may_connect`` accepts."""
+
+    def __init__(self, allowed: Sequence[IPNetwork], resolve: Resolve | None = None) -> None:
         self._allowed = tuple(allowed)
-        self._inner = inner or ThreadedResolver()
+        self._resolve = resolve or system_resolve
+        self._cache: dict[tuple[str, int], tuple[float, list[str]]] = {}
 
-    async def resolve(
-        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
-    ) -> list[ResolveResult]:
-        results = await self._inner.resolve(host, port, family)
-        ok = [r for r in results if may_connect(ipaddress.ip_address(r["host"]), self._allowed)]
-        if not ok:
+    async def addresses(self, host: str, port: int) -> list[str]:
+        """Vetted addresses of ``host``, canonical strings; raises ``BlockedAddress`` if none."""
+        literal = _ip_literal(host)
+        if literal is not None:
+            if not may_connect(literal, self._allowed):
+                raise BlockedAddress(f"{host} is not a public address; refused")
+            return [str(literal)]
+        key = (host, port)
+        cached = self._cache.get(key)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        # an answer that is not an IP address (a broken resolver) is refused like a private one
+        answers = [_ip_literal(a) for a in await self._resolve(host, port)]
+        vetted = [str(ip) for ip in answers if ip is not None and may_connect(ip, self._allowed)]
+        if not vetted:
             raise BlockedAddress(f"{host} resolves only to non-public addresses; refused")
-        return ok
+        if len(self._cache) >= DNS_CACHE_ENTRIES:
+            self._cache.clear()
+        self._cache[key] = (now + DNS_CACHE_S, vetted)
+        return vetted
 
-    async def close(self) -> None:
-        await self._inner.close()
 
-
-def check_literal(host: str, allowed: Sequence[IPNetwork]) -> None:
-    """aiohttp skips the resolver for IP literals, so those are checked here."""
+def _ip_literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address (brackets allowed), or None when it is a name."""
     try:
-        ip = ipaddress.ip_address(host.strip("[]"))
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return
-    if not may_connect(ip, allowed):
-        raise BlockedAddress(f"{host} is not a public address; refused")
+        return None

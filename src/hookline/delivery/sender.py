@@ -1,24 +1,22 @@
-"""The HTTP sender: one pooled aiohttp session, no redirects, bounded time and body."""
+"""The HTTP sender: one attempt through the pooled HTTP/1.1 client, bounded in time and body.
+
+Network trouble is a result, never an exception: the dispatcher records whatever happened.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import ssl
 import time
 from collections.abc import Mapping, Sequence
-from urllib.parse import urlsplit
-
-import aiohttp
-from aiohttp.abc import AbstractResolver
 
 from hookline.core.addresses import IPNetwork
 from hookline.core.outcome import SendResult
-from hookline.delivery.resolver import BlockedAddress, GuardedResolver, check_literal
-
-KEEPALIVE_S = 30  # idle pooled connections are closed after this
+from hookline.delivery.http1 import ConnectError, ConnectionPool, RequestError
+from hookline.delivery.resolver import BlockedAddress, GuardedResolver, Resolve
 
 
 class Sender:
-    """POSTs bodies. The resolver is pluggable; by default it is the SSRF guard."""
+    """POSTs bodies to addresses the SSRF guard allows. ``resolve`` replaces DNS (tests)."""
 
     def __init__(
         self,
@@ -27,91 +25,57 @@ class Sender:
         body_cap_bytes: int,
         allowed_networks: Sequence[IPNetwork],
         max_connections: int,
-        resolver: AbstractResolver | None = None,
+        resolve: Resolve | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._timeout_s = timeout_s
         self._cap = body_cap_bytes
-        self._allowed = tuple(allowed_networks)
         self._max_connections = max_connections
-        self._resolver = resolver
-        self._session: aiohttp.ClientSession | None = None
+        self._guard = GuardedResolver(allowed_networks, resolve)
+        self._ssl_context = ssl_context
+        self._pool: ConnectionPool | None = None
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(
-            limit=self._max_connections,
-            limit_per_host=0,
-            resolver=self._resolver or GuardedResolver(self._allowed),
-            keepalive_timeout=KEEPALIVE_S,
-            ttl_dns_cache=60,
-        )
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            timeout=self._timeout,
-            auto_decompress=True,
-            cookie_jar=aiohttp.DummyCookieJar(),
-            skip_auto_headers=("Accept-Encoding",),
+        self._pool = ConnectionPool(
+            lookup=self._guard.addresses,
+            max_connections=self._max_connections,
+            body_cap_bytes=self._cap,
+            ssl_context=self._ssl_context or ssl.create_default_context(),
         )
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
 
     async def post(
         self, url: str, body: bytes, headers: Mapping[str, str], *, timeout_s: float | None = None
     ) -> SendResult:
         """One attempt. Never raises for network trouble: that is a result too."""
-        assert self._session is not None, "Sender.start() first"
+        assert self._pool is not None, "Sender.start() first"
         started = time.monotonic()
-        timeout = self._timeout if timeout_s is None else aiohttp.ClientTimeout(total=timeout_s)
+        limit_s = self._timeout_s if timeout_s is None else timeout_s
         try:
-            check_literal(urlsplit(url).hostname or "", self._allowed)
-            async with self._session.post(
-                url, data=body, headers=dict(headers), allow_redirects=False, timeout=timeout
-            ) as resp:
-                raw = await _read_capped(resp.content, self._cap)
-                return SendResult(
-                    status=resp.status,
-                    body=raw.decode("utf-8", errors="replace"),
-                    error=None,
-                    duration_ms=_elapsed_ms(started),
-                    retry_after=resp.headers.get("Retry-After"),
-                )
+            response = await self._pool.post(url, body, headers, timeout_s=limit_s)
         except BlockedAddress as exc:
-            return SendResult(
-                status=None, body=None, error=str(exc), duration_ms=_elapsed_ms(started)
-            )
+            return _failed(str(exc), started)
         except TimeoutError:
-            return SendResult(
-                status=None,
-                body=None,
-                error=f"timed out after {timeout.total:g} s",
-                duration_ms=_elapsed_ms(started),
-            )
-        except aiohttp.ClientConnectorError as exc:
-            cause = exc.os_error
-            msg = str(cause) if isinstance(cause, BlockedAddress) else f"connection failed: {exc}"
-            return SendResult(status=None, body=None, error=msg, duration_ms=_elapsed_ms(started))
-        except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
-            return SendResult(
-                status=None,
-                body=None,
-                error=f"{type(exc).__name__}: {exc}",
-                duration_ms=_elapsed_ms(started),
-            )
+            return _failed(f"timed out after {limit_s:g} s", started)
+        except ConnectError as exc:
+            return _failed(f"connection failed: {exc}", started)
+        except (RequestError, OSError) as exc:
+            return _failed(f"{type(exc).__name__}: {exc}", started)
+        return SendResult(
+            status=response.status,
+            body=response.body.decode("utf-8", errors="replace"),
+            error=None,
+            duration_ms=_elapsed_ms(started),
+            retry_after=response.retry_after,
+        )
 
 
-async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> bytes:
-    """Up to ``cap`` bytes of the answer: one read may return less than is there."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < cap:
-        chunk = await stream.read(cap - size)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
+def _failed(error: str, started: float) -> SendResult:
+    return SendResult(status=None, body=None, error=error, duration_ms=_elapsed_ms(started))
 
 
 def _elapsed_ms(started: float) -> int:
