@@ -468,3 +468,29 @@ async def test_leased_inkbox_deliveries_carry_the_owners_signing_key(
     )
     [handed] = published.leased
     assert handed.secret_ciphertexts == ("enc:org",)
+
+
+async def test_a_delivery_routed_to_a_subscription_gone_meanwhile_is_settled_not_handed_over(
+    storage: Storage, org: Organization, sub: Subscription, sub_b: Subscription
+) -> None:
+    # routing ran from memory just before these changes were committed
+    await storage.update_subscription(
+        org.id, sub.id, {"enabled": False, "disabled_reason": "410 Gone"}, NOW_MS
+    )
+    assert await storage.delete_subscription(org.id, sub_b.id, NOW_MS)
+    ev = make_event(org.id)
+    off, deleted = make_delivery(ev, sub), make_delivery(ev, sub_b)
+
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[off, deleted], lease=_lease(sub, sub_b))]
+    )
+
+    assert published.created and published.leased == ()
+    states = {
+        d.id: (d.state, d.last_error) for d in [await reload(storage, x) for x in (off, deleted)]
+    }
+    assert states == {
+        off.id: ("failed", "410 Gone"),
+        deleted.id: ("cancelled", "subscription deleted"),
+    }
+    assert await storage.claim_due(NOW_MS + LEASE_MS, 10, LEASE_MS) == []

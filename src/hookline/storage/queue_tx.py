@@ -194,11 +194,17 @@ class QueueTransactions(abc.ABC):
         subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
         claimed: list[ClaimedDelivery] = []
         owner: list[int] = []
+        stale: list[tuple[str, str, str]] = []
         for n, dls in leased.items():
             item = items[n]
             assert item.lease is not None
             for dl in dls:
                 sub_row = sub_rows[dl.subscription_id]
+                # routed from memory an instant before the subscription went: as a claim would
+                gone = _gone(sub_row)
+                if gone is not None:
+                    stale.append((dl.id, *gone))
+                    continue
                 claimed.append(
                     ClaimedDelivery(
                         delivery=dl,
@@ -210,6 +216,11 @@ class QueueTransactions(abc.ABC):
                     )
                 )
                 owner.append(n)
+        for n, dls in leased.items():
+            lease = items[n].lease
+            assert lease is not None
+            mine = {dl.id for dl in dls}
+            _settle(conn, [x for x in stale if x[0] in mine], lease.token, dls[0].created_at_ms)
         _attach_signing_keys(conn, claimed)
         for n in leased:
             published = out[n]
@@ -229,7 +240,6 @@ class QueueTransactions(abc.ABC):
         only: str | None,
     ) -> list[ClaimedDelivery]:
         token = str(uuid.uuid4())
-        d = t.deliveries
         ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
         if not ids:
             return []
@@ -244,13 +254,9 @@ class QueueTransactions(abc.ABC):
         stale: list[tuple[str, str, str]] = []
         for r in found:
             sub_row = sub_rows[r["subscription_id"]]
-            if sub_row["deleted_ms"] is not None:
-                stale.append((r["id"], "cancelled", "subscription deleted"))
-                continue
-            if not sub_row["enabled"]:
-                stale.append(
-                    (r["id"], "failed", sub_row["disabled_reason"] or "subscription disabled")
-                )
+            gone = _gone(sub_row)
+            if gone is not None:
+                stale.append((r["id"], *gone))
                 continue
             claimed.append(
                 ClaimedDelivery(
@@ -262,18 +268,7 @@ class QueueTransactions(abc.ABC):
                     auth_token_ciphertext=sub_row["auth_token_enc"],
                 )
             )
-        for delivery_id, state, reason in stale:
-            conn.execute(
-                d.update()
-                .where(d.c.id == delivery_id, d.c.lease_token == token)
-                .values(
-                    state=state,
-                    lease_token=None,
-                    next_attempt_ms=None,
-                    last_error=reason,
-                    updated_ms=now_ms,
-                )
-            )
+        _settle(conn, stale, token, now_ms)
         _attach_signing_keys(conn, claimed)
         return claimed
 
@@ -341,6 +336,34 @@ def _subscription_secrets(sub_row: Mapping[Any, Any], now_ms: int) -> tuple[str,
     if sub_row["previous_secret_enc"] and until is not None and until > now_ms:
         secrets.append(sub_row["previous_secret_enc"])
     return tuple(secrets)
+
+
+def _gone(sub_row: Mapping[Any, Any]) -> tuple[str, str] | None:
+    """The state and reason for a delivery of a deleted or disabled subscription, if it is."""
+    if sub_row["deleted_ms"] is not None:
+        return "cancelled", "subscription deleted"
+    if not sub_row["enabled"]:
+        return "failed", sub_row["disabled_reason"] or "subscription disabled"
+    return None
+
+
+def _settle(
+    conn: sa.Connection, stale: Sequence[tuple[str, str, str]], token: str, now_ms: int
+) -> None:
+    """Give leased deliveries of gone subscriptions their final state instead of an attempt."""
+    d = t.deliveries
+    for delivery_id, state, reason in stale:
+        conn.execute(
+            d.update()
+            .where(d.c.id == delivery_id, d.c.lease_token == token)
+            .values(
+                state=state,
+                lease_token=None,
+                next_attempt_ms=None,
+                last_error=reason,
+                updated_ms=now_ms,
+            )
+        )
 
 
 def _stored(conn: sa.Connection, ev: Event) -> Published:

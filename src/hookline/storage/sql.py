@@ -60,8 +60,9 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
         )
 
     # -- running a transaction ---------------------------------------------------------------
-    async def _transact(self, fn: Callable[[sa.Connection], T]) -> T:
-        """Run ``fn`` as one write transaction (SQLite: inline, see sqlite.py)."""
+    async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
+        """Run ``fn`` as one write transaction. ``background``: the worker's own (claims,
+        outcomes, releases), which SQLite runs on a thread of its own (see sqlite.py)."""
         async with self._write() as conn:
             return await conn.run_sync(fn)
 
@@ -635,7 +636,8 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
         return await self._transact(
             lambda conn: self._claim_tx(
                 conn, now_ms, limit, lease_ms, exclude_subscriptions, only_subscription
-            )
+            ),
+            background=True,
         )
 
     async def release(
@@ -649,7 +651,8 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
         if not delivery_ids:
             return
         await self._transact(
-            lambda conn: self._release_tx(conn, delivery_ids, lease_token, now_ms, due_ms)
+            lambda conn: self._release_tx(conn, delivery_ids, lease_token, now_ms, due_ms),
+            background=True,
         )
 
     async def record_outcomes(
@@ -658,7 +661,8 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
         if not outcomes:
             return Recorded(changed=0)
         return await self._transact(
-            lambda conn: self._record_outcomes_tx(conn, outcomes, disable_after_ms)
+            lambda conn: self._record_outcomes_tx(conn, outcomes, disable_after_ms),
+            background=True,
         )
 
     async def insert_attempt(self, attempt: Attempt) -> None:
