@@ -1,1 +1,2 @@
-"""The delivery worker: dispatcher (claims, capacity), sender (HTTP), resolver (SSRF guard)."""
+"""The delivery worker: dispatcher (claims, capacity), lanes (per-subscription queues), sender
+(one attempt) over http1 (the pooled HTTP/1.1 client), resolver (SSRF guard)."""

@@ -19,6 +19,7 @@ from hookline.core.models import ApiKey, Identity, Mailbox, PhoneNumber, Subscri
 from hookline.storage.base import OutcomeRecord, Recorded
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.sql import SqlStorage
+from hookline.storage.write_lock import WriteLock
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -136,15 +137,16 @@ class SqliteStorage(SqlStorage):
         #: held open: a checkout per transaction cost as much as the transaction
         self._transact_conn: sa.Connection | None = None
         self._transact_thread = ThreadPoolExecutor(1, thread_name_prefix="hookline-sqlite")
-        # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY
-        self._write_lock = asyncio.Lock()
+        # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY, and
+        # lets the API's writes go ahead of the worker's (write_lock.py)
+        self._write_lock = WriteLock()
         self._cache = ReadCache()
 
     @asynccontextmanager
     async def _write(self) -> AsyncIterator[AsyncConnection]:
         # every write but the queue's may change configuration: the read cache starts over
         with self._cache.writing():
-            async with self._write_lock, self._writer.begin() as conn:
+            async with self._write_lock.hold(), self._writer.begin() as conn:
                 yield conn
 
     # -- configuration reads on the publish path, from memory ----------------------------------
@@ -215,7 +217,7 @@ class SqliteStorage(SqlStorage):
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
         if background:
             return await self._transact_on_thread(fn)
-        async with self._write_lock:
+        async with self._write_lock.hold():
             try:
                 return self._run(fn, busy_timeout_ms=0)
             except sa.exc.OperationalError as exc:
@@ -232,7 +234,7 @@ class SqliteStorage(SqlStorage):
 
         The write lock is let go when the transaction ends, not when its caller stops waiting:
         a cancelled caller must not let another transaction onto the connection meanwhile."""
-        await self._write_lock.acquire()
+        await self._write_lock.acquire(background=True)
         try:
             done = asyncio.get_running_loop().run_in_executor(
                 self._transact_thread,
