@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -24,8 +27,11 @@ from hookline.storage.write_lock import WriteLock
 T = TypeVar("T")
 V = TypeVar("V")
 
+log = logging.getLogger("hookline.storage")
+
 BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a CLI migrate, say)
 INLINE_BUSY_TIMEOUT_MS = 20  # the most an inline read may hold the event loop waiting
+CHECKPOINT_INTERVAL_S = 0.5  # the queue's writes are checkpointed at most this often
 
 _CLAIM = sa.text(
     """
@@ -87,6 +93,14 @@ def _on_transact_connect(dbapi_conn: Any, record: Any) -> None:
     # an inline transaction never waits for another process's writer on the event loop: it
     # fails at once and is run again on a thread, where waiting is harmless
     dbapi_conn.execute("PRAGMA busy_timeout=0")
+    # nor does its commit copy the WAL into the database (a checkpoint, tens of ms with its
+    # fsync): a thread of the storage's own does that (SqliteStorage._maybe_checkpoint)
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
+def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.warning("checkpointing the WAL failed: %s", done.exception())
 
 
 def _is_busy(exc: sa.exc.OperationalError) -> bool:
@@ -137,6 +151,11 @@ class SqliteStorage(SqlStorage):
         #: held open: a checkout per transaction cost as much as the transaction
         self._transact_conn: sa.Connection | None = None
         self._transact_thread = ThreadPoolExecutor(1, thread_name_prefix="hookline-sqlite")
+        self._path = sa.make_url(url).database
+        self._checkpoint_thread = ThreadPoolExecutor(1, thread_name_prefix="hookline-wal")
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint: asyncio.Future[None] | None = None
+        self._checkpointed_at = 0.0
         # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY, and
         # lets the API's writes go ahead of the worker's (write_lock.py)
         self._write_lock = WriteLock()
@@ -219,12 +238,14 @@ class SqliteStorage(SqlStorage):
             return await self._transact_on_thread(fn)
         async with self._write_lock.hold():
             try:
-                return self._run(fn, busy_timeout_ms=0)
+                result = self._run(fn, busy_timeout_ms=0)
             except sa.exc.OperationalError as exc:
                 if not _is_busy(exc):
                     raise
-            # another process (a CLI migrate, say) holds the write lock: wait on a thread
-            return await asyncio.to_thread(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS)
+                # another process (a CLI migrate, say) holds the write lock: wait on a thread
+                result = await asyncio.to_thread(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS)
+        self._maybe_checkpoint()
+        return result
 
     async def _transact_on_thread(self, fn: Callable[[sa.Connection], T]) -> T:
         """The worker's transactions run on a thread of their own: SQLite lets go of the GIL
@@ -244,7 +265,33 @@ class SqliteStorage(SqlStorage):
             self._write_lock.release()
             raise
         done.add_done_callback(lambda _: self._write_lock.release())
+        done.add_done_callback(lambda _: self._maybe_checkpoint())
         return await asyncio.shield(done)
+
+    def _maybe_checkpoint(self) -> None:
+        """Copy the WAL into the database now and then, on a thread: PASSIVE, so it never
+        waits for, nor blocks, a writer or a reader."""
+        if self._path in (None, "", ":memory:"):
+            return
+        if self._checkpoint is not None and not self._checkpoint.done():
+            return
+        now = time.monotonic()
+        if now - self._checkpointed_at < CHECKPOINT_INTERVAL_S:
+            return
+        self._checkpointed_at = now
+        self._checkpoint = asyncio.get_running_loop().run_in_executor(
+            self._checkpoint_thread, self._checkpoint_wal
+        )
+        self._checkpoint.add_done_callback(_log_checkpoint_failure)
+
+    def _checkpoint_wal(self) -> None:
+        if self._checkpoint_conn is None:
+            assert self._path is not None
+            self._checkpoint_conn = sqlite3.connect(
+                self._path, isolation_level=None, check_same_thread=False
+            )
+            self._checkpoint_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def _run(self, fn: Callable[[sa.Connection], T], *, busy_timeout_ms: int) -> T:
         conn = self._transact_conn
@@ -287,6 +334,9 @@ class SqliteStorage(SqlStorage):
     async def close(self) -> None:
         self._inline.dispose()
         self._transact_thread.shutdown(wait=True)
+        self._checkpoint_thread.shutdown(wait=True)
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
         if self._transact_conn is not None:
             self._transact_conn.close()
         self._transact_engine.dispose()
