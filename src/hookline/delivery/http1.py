@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import re
 import ssl
 import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import NamedTuple, cast
-from urllib.parse import quote, urlsplit
 
 import httptools
+
+from hookline.delivery.request import Origin, RequestError, parse_target, serialize_request
 
 #: ``lookup(host, port)``: the addresses the client may connect to for ``host``, best first
 Lookup = Callable[[str, int], Awaitable[list[str]]]
@@ -30,26 +29,6 @@ KEEPALIVE_S = 30.0  # idle pooled connections are closed after this
 #: late. asyncio.timeout() per request costs ~5 µs under uvloop (a bare timer ~3 µs), a quarter
 #: of what a whole POST costs here; one periodic check for all of them costs next to nothing
 DEADLINE_TICK_S = 0.05
-TARGET_CACHE_SIZE = 4096  # parsed URLs kept: webhook URLs repeat, parsing them costs µs each
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-_PATH_SAFE = "/%:@!$&'()*+,;="  # besides letters, digits and "_.-~", which quote() keeps
-_QUERY_SAFE = _PATH_SAFE + "?"
-#: headers the client writes itself: a second copy from the caller would break the framing
-_CLIENT_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
-
-
-class RequestError(Exception):
-    """The request could not be made or its answer could not be read (not an OS error)."""
-
-
-class InvalidURL(RequestError):
-    pass
-
-
-class InvalidHeader(RequestError):
-    pass
 
 
 class ProtocolError(RequestError):
@@ -73,81 +52,11 @@ class ServerDisconnected(ConnectionError):
         self.before_response = before_response
 
 
-class Origin(NamedTuple):
-    """Where a connection goes; the pool key. A tuple, so hashing it is cheap."""
-
-    scheme: str
-    host: str  # lower case, IDNA-encoded, IPv6 without brackets
-    port: int
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    origin: Origin
-    #: the request line and Host header, ready to send
-    head: bytes
-
-
 class Response(NamedTuple):
     status: int
     #: at most the pool's body cap, decompressed when the server used gzip or deflate
     body: bytes
     retry_after: str | None
-
-
-# -- requests -------------------------------------------------------------------------------
-@functools.lru_cache(maxsize=TARGET_CACHE_SIZE)
-def parse_target(url: str) -> Target:
-    """What an http(s) URL asks to connect to, and the start of a POST to it."""
-    # urlsplit silently drops tabs and newlines, so they are refused before it sees them
-    if _CONTROL_CHARS.search(url):
-        raise InvalidURL("the URL contains control characters")
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise InvalidURL(f"not a valid URL: {exc}") from exc
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise InvalidURL(f"only http and https URLs are supported, not {parts.scheme!r}")
-    host = _ascii_host(parts.hostname or "")
-    default_port = _DEFAULT_PORTS[scheme]
-    port = default_port if port is None else port
-    host_header = f"[{host}]" if ":" in host else host
-    if port != default_port:
-        host_header = f"{host_header}:{port}"
-    path = quote(parts.path or "/", safe=_PATH_SAFE)
-    if parts.query:
-        path = f"{path}?{quote(parts.query, safe=_QUERY_SAFE)}"
-    head = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n".encode("ascii")
-    return Target(origin=Origin(scheme, host, port), head=head)
-
-
-def _ascii_host(host: str) -> str:
-    if not host:
-        raise InvalidURL("the URL names no host")
-    if host.isascii():
-        return host
-    try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError as exc:
-        raise InvalidURL(f"not a valid host name: {host!r}") from exc
-
-
-def serialize_request(target: Target, body: bytes, headers: Mapping[str, str]) -> bytes:
-    """The whole request as one buffer: one write, one syscall."""
-    if not _CLIENT_HEADERS.isdisjoint(map(str.lower, headers)):
-        raise InvalidHeader("Host, Content-Length and Transfer-Encoding are set by the client")
-    lines = "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
-    # each line brings exactly one CR and one LF: any other came from a name or a value
-    count = len(headers)
-    if lines.count("\r") != count or lines.count("\n") != count or "\0" in lines:
-        raise InvalidHeader("header names and values must not contain CR, LF or NUL")
-    try:
-        encoded = lines.encode()
-    except UnicodeEncodeError as exc:
-        raise InvalidHeader(f"header not encodable: {exc}") from exc
-    return b"".join((target.head, b"Content-Length: %d\r\n" % len(body), encoded, b"\r\n", body))
 
 
 # -- responses ------------------------------------------------------------------------------

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 
 from hookline.core.addresses import IPNetwork
 from hookline.core.outcome import SendResult
-from hookline.delivery.http1 import ConnectError, ConnectionPool, RequestError
+from hookline.delivery.http1 import ConnectError, ConnectionPool
+from hookline.delivery.request import RequestError
 from hookline.delivery.resolver import BlockedAddress, GuardedResolver, Resolve
 
 
