@@ -9,14 +9,13 @@ PostgreSQL through ``AsyncConnection.run_sync`` over asyncpg. The same code serv
 from __future__ import annotations
 
 import abc
-import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from hookline.core import profiles
+from hookline.core import ids, profiles
 from hookline.core.models import ClaimedDelivery, Delivery, Event
 from hookline.core.routing import signing_key_owner
 from hookline.core.timefmt import iso_from_ms
@@ -239,11 +238,11 @@ class QueueTransactions(abc.ABC):
         exclude: Collection[str],
         only: str | None,
     ) -> list[ClaimedDelivery]:
-        token = str(uuid.uuid4())
-        ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
-        if not ids:
+        token = ids.new_uuid()
+        leased_ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
+        if not leased_ids:
             return []
-        found = conn.execute(_CLAIMED_ROWS, {"ids": ids}).mappings().all()
+        found = conn.execute(_CLAIMED_ROWS, {"ids": leased_ids}).mappings().all()
         # a batch usually spans few subscriptions: load and decode each once
         sub_ids = list({r["subscription_id"] for r in found})
         sub_rows = {
