@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import uuid
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookline.core import ids
@@ -74,3 +75,26 @@ def test_pooled_identifiers_are_unique_across_refills() -> None:
     made = [ids.new_uuid() for _ in range(800)] + [ids.new_request_id() for _ in range(800)]
     assert len(set(made)) == len(made)
     assert all(len(u) == 36 and u[14] == "4" for u in made[:800])
+
+
+def test_time_uuid_is_version_7_with_the_millisecond_first() -> None:
+    tb = FixedBytes()
+    value = ids.new_time_uuid(0x0123456789AB, tb)
+    assert tb.requested == [10]
+    parsed = uuid.UUID(value)
+    assert parsed.version == 7
+    assert parsed.variant == uuid.RFC_4122
+    assert value == "01234567-89ab-7001-8203-040506070809"
+    assert int(value[:8] + value[9:13], 16) == 0x0123456789AB
+
+
+def test_time_uuids_sort_by_time_as_text() -> None:
+    made = [ids.new_time_uuid(ms) for ms in (1, 255, 256, 1_700_000_000_000, 1_700_000_000_001)]
+    assert made == sorted(made)
+    assert ids.new_time_uuid(5) != ids.new_time_uuid(5)
+
+
+@pytest.mark.parametrize("bad", [-1, 1 << 48])
+def test_time_uuid_refuses_a_time_outside_48_bits(bad: int) -> None:
+    with pytest.raises(ValueError, match="48 bits"):
+        ids.new_time_uuid(bad)

@@ -47,6 +47,22 @@ def new_uuid(token_bytes: TokenBytes = _pooled) -> str:
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
+def new_time_uuid(now_ms: int, token_bytes: TokenBytes = _pooled) -> str:
+    """A time-ordered (version 7) UUID: 48 bits of ``now_ms``, then 74 random bits.
+
+    For rows written at a high rate (deliveries, attempts): ids that grow with time land at
+    the right edge of their primary-key index, so a batch of inserts dirties a few pages
+    instead of one page per row scattered over the whole index (SQLite writes every dirtied
+    page to its WAL at commit; PostgreSQL's B-trees split the same way)."""
+    if not 0 <= now_ms < 1 << 48:
+        raise ValueError("now_ms must fit in 48 bits")
+    h = bytearray(now_ms.to_bytes(6, "big") + token_bytes(10))
+    h[6] = (h[6] & 0x0F) | 0x70  # version 7
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 9562 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
 def new_event_id(token_bytes: TokenBytes = _pooled) -> str:
     return "evt_" + token_bytes(12).hex()
 

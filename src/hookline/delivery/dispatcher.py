@@ -396,7 +396,7 @@ class Dispatcher:
                 delivery_id=c.delivery.id,
                 lease_token=c.lease_token,
                 attempt=Attempt(
-                    id=ids.new_uuid(),
+                    id=ids.new_time_uuid(started_ms),
                     organization_id=c.delivery.organization_id,
                     delivery_id=c.delivery.id,
                     subscription_id=c.subscription.id,

@@ -112,7 +112,7 @@ class CallService:
             decision = self._decide(result)
         await self._storage.insert_attempt(
             Attempt(
-                id=ids.new_uuid(),
+                id=ids.new_time_uuid(started),
                 organization_id=phone.organization_id,
                 delivery_id=None,
                 subscription_id=None,

@@ -146,7 +146,7 @@ class PublishService:
     def _delivery(self, event: Event, sub: Subscription, now: int) -> Delivery:
         schedule = sub.retry_schedule or self._schedule
         return Delivery(
-            id=ids.new_uuid(),
+            id=ids.new_time_uuid(now),
             organization_id=event.organization_id,
             event_id=event.id,
             subscription_id=sub.id,

@@ -158,7 +158,7 @@ class SendService:
             result = await self._transport.post(sub.url, request.body, request.headers)
         outcome = classify(status=result.status, error=result.error)
         attempt = Attempt(
-            id=ids.new_uuid(),
+            id=ids.new_time_uuid(started),
             organization_id=sub.organization_id,
             delivery_id=delivery_id,
             subscription_id=sub.id,

@@ -59,8 +59,8 @@ _CLAIMED_ROWS = (
     .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
 _SUBSCRIPTIONS = sa.select(_s).where(_s.c.id.in_(sa.bindparam("ids", expanding=True)))
-_INSERT_DELIVERY = _d.insert()
-_INSERT_ATTEMPT = t.attempts.insert()
+_INSERTS = {t.deliveries.name: _d.insert(), t.attempts.name: t.attempts.insert()}
+Row = Mapping[Any, Any]
 
 #: (dialect, statement) -> the statement's SQL, and per parameter position either the name of a
 #: caller's parameter or, for a literal of the statement itself, its value
@@ -127,6 +127,30 @@ class QueueTransactions(abc.ABC):
             res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
 
+    def _claimed_rows(self, conn: sa.Connection, delivery_ids: list[str]) -> Sequence[Row]:
+        """The leased deliveries with their events' columns (prefixed ``e_``)."""
+        return conn.execute(_CLAIMED_ROWS, {"ids": delivery_ids}).mappings().all()
+
+    def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
+        return conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
+
+    def _insert_rows(
+        self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """Insert many rows of the deliveries or attempts table."""
+        execute_many(conn, _INSERTS[table.name], values)
+
+    def _insert_new_events(
+        self, conn: sa.Connection, items: Sequence[NewDeliveries]
+    ) -> set[tuple[str, str]]:
+        """Store the events whose (organization, id) is new; return those keys."""
+        e = t.events
+        inserted = conn.execute(
+            self._insert_ignore(e).returning(e.c.organization_id, e.c.id),
+            [rows.event_values(i.event) for i in items],
+        )
+        return {(r[0], r[1]) for r in inserted.all()}
+
     def _apply_outcomes(self, conn: sa.Connection, params: list[dict[str, Any]]) -> int:
         """Move each delivery whose lease is still held to its new state; count them."""
         res = execute_many(conn, RECORD_OUTCOME, params)
@@ -141,14 +165,8 @@ class QueueTransactions(abc.ABC):
     def _insert_events_tx(
         self, conn: sa.Connection, items: Sequence[NewDeliveries]
     ) -> list[Published]:
-        e = t.events
         out: list[Published | None] = [None] * len(items)
-        # one cached statement, many parameter sets: no per-batch SQL compilation
-        inserted = conn.execute(
-            self._insert_ignore(e).returning(e.c.organization_id, e.c.id),
-            [rows.event_values(i.event) for i in items],
-        )
-        created = {(r[0], r[1]) for r in inserted.all()}
+        created = self._insert_new_events(conn, items)
         new_rows: list[dict[str, Any]] = []
         leased: dict[int, list[Delivery]] = {}
         pending = False
@@ -168,7 +186,7 @@ class QueueTransactions(abc.ABC):
                     new_rows.append(rows.delivery_values(dl))
             out[n] = Published(event=item.event, deliveries=len(item.deliveries), created=True)
         if new_rows:
-            execute_many(conn, _INSERT_DELIVERY, new_rows)
+            self._insert_rows(conn, t.deliveries, new_rows)
         if pending:
             self._announce_due(conn)
         if leased:
@@ -187,9 +205,7 @@ class QueueTransactions(abc.ABC):
     ) -> None:
         """The leased deliveries as a claim returns them: with their signing material."""
         sub_ids = list({dl.subscription_id for dls in leased.values() for dl in dls})
-        sub_rows = {
-            r["id"]: r for r in conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
-        }
+        sub_rows = {r["id"]: r for r in self._subscription_rows(conn, sub_ids)}
         subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
         claimed: list[ClaimedDelivery] = []
         owner: list[int] = []
@@ -242,12 +258,10 @@ class QueueTransactions(abc.ABC):
         leased_ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
         if not leased_ids:
             return []
-        found = conn.execute(_CLAIMED_ROWS, {"ids": leased_ids}).mappings().all()
+        found = self._claimed_rows(conn, leased_ids)
         # a batch usually spans few subscriptions: load and decode each once
         sub_ids = list({r["subscription_id"] for r in found})
-        sub_rows = {
-            r["id"]: r for r in conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
-        }
+        sub_rows = {r["id"]: r for r in self._subscription_rows(conn, sub_ids)}
         subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
         claimed: list[ClaimedDelivery] = []
         stale: list[tuple[str, str, str]] = []
@@ -302,7 +316,7 @@ class QueueTransactions(abc.ABC):
         outcomes: Sequence[OutcomeRecord],
         disable_after_ms: int | None,
     ) -> Recorded:
-        execute_many(conn, _INSERT_ATTEMPT, [rows.attempt_values(o.attempt) for o in outcomes])
+        self._insert_rows(conn, t.attempts, [rows.attempt_values(o.attempt) for o in outcomes])
         changed = self._apply_outcomes(
             conn,
             [

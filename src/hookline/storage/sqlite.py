@@ -19,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from hookline.core.models import ApiKey, Identity, Mailbox, PhoneNumber, Subscription
-from hookline.storage.base import OutcomeRecord, Recorded
+from hookline.storage import rows, sqlite_bulk
+from hookline.storage import tables as t
+from hookline.storage.base import NewDeliveries, OutcomeRecord, Recorded
+from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.sql import SqlStorage
 from hookline.storage.write_lock import WriteLock
@@ -32,36 +35,6 @@ log = logging.getLogger("hookline.storage")
 BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (a CLI migrate, say)
 INLINE_BUSY_TIMEOUT_MS = 20  # the most an inline read may hold the event loop waiting
 CHECKPOINT_INTERVAL_S = 0.5  # the queue's writes are checkpointed at most this often
-
-_CLAIM = sa.text(
-    """
-    UPDATE deliveries
-       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
-     WHERE id IN (
-           SELECT id FROM deliveries
-            WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
-              AND subscription_id NOT IN :exclude
-            ORDER BY next_attempt_ms
-            LIMIT :limit)
-    RETURNING id
-    """
-).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
-
-# one subscription's due rows (a hot lane), along ix_deliveries_lane
-_CLAIM_LANE = sa.text(
-    """
-    UPDATE deliveries
-       SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
-     WHERE id IN (
-           SELECT id FROM deliveries
-            WHERE subscription_id = :only
-              AND state IN ('pending', 'delivering') AND next_attempt_ms <= :now
-            ORDER BY next_attempt_ms
-            LIMIT :limit)
-    RETURNING id
-    """
-)
-
 
 _WRITE = "hookline_write"  # execution option: this transaction will write
 
@@ -117,9 +90,6 @@ def _on_begin(conn: sa.Connection) -> None:
 
 
 class SqliteStorage(SqlStorage):
-    _CLAIM = _CLAIM
-    _CLAIM_LANE = _CLAIM_LANE
-
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
@@ -316,6 +286,65 @@ class SqliteStorage(SqlStorage):
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing()
+
+    # -- the queue's statements, a step each (sqlite_bulk.py says why) --------------------------
+    def _claim_ids(
+        self,
+        conn: sa.Connection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
+        only: str | None,
+    ) -> list[str]:
+        return sqlite_bulk.claim_ids(
+            conn,
+            now_ms=now_ms,
+            limit=limit,
+            until_ms=now_ms + lease_ms,
+            token=token,
+            exclude=exclude,
+            only=only,
+        )
+
+    def _claimed_rows(self, conn: sa.Connection, delivery_ids: list[str]) -> Sequence[Row]:
+        return sqlite_bulk.claimed_rows(conn, delivery_ids)
+
+    def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
+        return sqlite_bulk.subscription_rows(conn, sub_ids)
+
+    def _insert_rows(
+        self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]
+    ) -> None:
+        sqlite_bulk.insert_rows(conn, table, values)
+
+    def _insert_new_events(
+        self, conn: sa.Connection, items: Sequence[NewDeliveries]
+    ) -> set[tuple[str, str]]:
+        # exact without RETURNING: the transaction holds SQLite's write lock (BEGIN IMMEDIATE),
+        # so no other writer can store one of these ids between the look-up and the insert
+        by_org: dict[str, list[str]] = {}
+        for item in items:
+            by_org.setdefault(item.event.organization_id, []).append(item.event.id)
+        known = {
+            (org, event_id)
+            for org, event_ids in by_org.items()
+            for event_id in sqlite_bulk.existing_event_ids(conn, org, event_ids)
+        }
+        created: set[tuple[str, str]] = set()
+        new_rows: list[dict[str, Any]] = []
+        for item in items:
+            key = (item.event.organization_id, item.event.id)
+            if key in known or key in created:
+                continue  # stored already, or a later copy within this batch
+            created.add(key)
+            new_rows.append(rows.event_values(item.event))
+        sqlite_bulk.insert_rows(conn, t.events, new_rows)
+        return created
+
+    def _apply_outcomes(self, conn: sa.Connection, params: list[dict[str, Any]]) -> int:
+        return sqlite_bulk.apply_outcomes(conn, params)
 
     async def _one_quick(self, stmt: Any) -> Mapping[Any, Any] | None:
         try:
