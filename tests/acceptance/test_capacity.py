@@ -67,3 +67,25 @@ def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/ok"]) >= 40, timeout_s=4)
     assert time.monotonic() - started < 2.0
     assert receiver.peak["/hang"] == 4, "the hanging endpoint holds no more than its cap"
+
+
+def test_a_full_lane_takes_what_waited_for_it_as_soon_as_a_slot_frees(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """Single publishes to a subscription whose slots are all busy are not handed over and
+    wake no claim (it would find nothing it may take); they still go out as soon as slots
+    free, well before the worker's idle poll."""
+    server = launcher.serve(database_url, HOOKLINE_POLL_INTERVAL_S="30")
+    receiver.delays["/slow"] = 0.3
+    subscribe(server, receiver.url("/slow"), max_in_flight=2)
+    started = time.time()
+    for i in range(6):
+        resp = server.api(
+            "POST", "/events", json={"id": f"evt_owed_{i}", "type": "message.delivered", "data": {}}
+        )
+        assert resp.status_code == 202, resp.text
+    got = receiver.wait_for(lambda rs: len(rs) >= 6, timeout_s=20)
+    # three waves of two at 0.3 s each, not a 30 s poll between them
+    assert max(r.at for r in got) - started < 5.0
+    assert receiver.peak["/slow"] == 2
+    assert sorted(r.headers["webhook-id"] for r in got) == [f"evt_owed_{i}" for i in range(6)]

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from hookline import __version__
 from hookline.core import ids, profiles
@@ -140,6 +140,17 @@ class Dispatcher:
             )
         elif leased:
             await self._accept(leased, lease.until_ms - self._lease_ms)
+
+    def would_claim(self, subscription_ids: Collection[str]) -> bool:
+        """Whether a claim now could take due deliveries of any of these subscriptions. Not
+        when each has a lane the claims leave out (full, hot or out of rate): the claim loop
+        then waits for a slot to free or its own next due time anyway (see _claim_loop)."""
+        now = self._clock.now_ms()
+        for sid in subscription_ids:
+            lane = self._lanes.get(sid)
+            if lane is None or lane.wants_claims(now, self._horizon_ms):
+                return True
+        return False
 
     @property
     def in_flight(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -48,6 +48,8 @@ class Handoff(Protocol):
     ) -> Lease | None: ...
 
     async def take(self, lease: Lease, leased: Sequence[ClaimedDelivery]) -> None: ...
+
+    def would_claim(self, subscription_ids: Collection[str]) -> bool: ...
 
 
 class PublishService:
@@ -140,7 +142,12 @@ class PublishService:
             if lease is not None and self._handoff is not None:
                 await self._handoff.take(lease, leased)
         if any(r.created and r.deliveries > len(r.leased) for r in results):
-            self._wake()  # the rest is for the claims
+            # the rest is for the claims, unless each of its lanes is one the claims leave
+            # out for now (full, say, behind a dead endpoint): a claim now would find nothing
+            # it may take, and cost a write transaction on every such publish
+            rest = [s for s in wanted if lease is None or s not in lease.subscription_ids]
+            if self._handoff is None or self._handoff.would_claim(rest):
+                self._wake()
         return results
 
     def _delivery(self, event: Event, sub: Subscription, now: int) -> Delivery:
