@@ -25,6 +25,12 @@ class Metrics:
         self.attempt_seconds = Histogram(
             "hookline_attempt_seconds", "Duration of one HTTP attempt", registry=self.registry
         )
+        self.claims = Counter(
+            "hookline_claims_total",
+            "Claims of due deliveries this worker ran, by whether they found any",
+            ["found"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "hookline_deliveries_in_flight",
             "Attempts under way in this process",

@@ -89,3 +89,47 @@ def test_a_full_lane_takes_what_waited_for_it_as_soon_as_a_slot_frees(
     assert max(r.at for r in got) - started < 5.0
     assert receiver.peak["/slow"] == 2
     assert sorted(r.headers["webhook-id"] for r in got) == [f"evt_owed_{i}" for i in range(6)]
+
+
+def _empty_claims(server: Server) -> float:
+    resp = server.client.get("/metrics")
+    assert resp.status_code == 200, resp.text
+    for line in resp.text.splitlines():
+        if line.startswith('hookline_claims_total{found="no"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_full_lane_behind_a_hanging_endpoint_costs_healthy_deliveries_no_claims(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """While a hanging endpoint's lane is full, its deliveries wait in the database; the
+    claims that could take them run when one of its own attempts ends, not each time a
+    healthy subscription's attempt does (each such claim would be a write transaction that
+    finds nothing, in the way of the healthy publishes)."""
+    server = launcher.serve(
+        database_url,
+        HOOKLINE_DELIVERY_TIMEOUT_S="5",
+        HOOKLINE_MAX_IN_FLIGHT_PER_SUBSCRIPTION="2",
+        HOOKLINE_POLL_INTERVAL_S="30",
+    )
+    receiver.delays["/hang"] = 6.0
+    subscribe(server, receiver.url("/hang"), event_types=["message.bounced"])
+    subscribe(server, receiver.url("/ok"))
+    events = [{"id": f"evt_hang_{i}", "type": "message.bounced", "data": {}} for i in range(12)]
+    resp = server.api("POST", "/events/batch", json={"events": events})
+    assert resp.status_code == 202, resp.text
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 2)
+    time.sleep(0.3)
+    before = _empty_claims(server)
+    for i in range(40):
+        resp = server.api(
+            "POST", "/events", json={"id": f"evt_ok_{i}", "type": "message.delivered", "data": {}}
+        )
+        assert resp.status_code == 202, resp.text
+        receiver.wait_for(lambda rs, n=i: len([r for r in rs if r.path == "/ok"]) > n)
+    time.sleep(0.3)
+    assert _empty_claims(server) - before < 5
+    assert receiver.peak["/hang"] == 2
+    # the hanging lane still gets its next deliveries when its attempts time out
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 4, timeout_s=15)

@@ -81,6 +81,9 @@ class Dispatcher:
         self._max_held = max_in_flight + CLAIM_BATCH
         self._wakeup = asyncio.Event()
         self._slot_freed = asyncio.Event()
+        #: lanes the last general claim left out, and set when one of them could take more
+        self._left_out: frozenset[str] = frozenset()
+        self._lane_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._lanes: dict[str, Lane] = {}
         self._queued = 0
@@ -173,13 +176,16 @@ class Dispatcher:
             if room > 0:
                 self._wakeup.clear()
                 self._slot_freed.clear()
+                self._lane_freed.clear()
                 try:
                     now = self._clock.now_ms()
                     excluded = self._excluded(now)
+                    self._left_out = frozenset(excluded)
                     claimed = await self._storage.claim_due(
                         now, min(room, CLAIM_BATCH), self._lease_ms, excluded
                     )
                     got = len(claimed)
+                    self._metrics.claims.labels("yes" if got else "no").inc()
                     await self._accept(claimed, now)
                 except Exception:
                     log.exception("claim failed; retrying")
@@ -190,8 +196,9 @@ class Dispatcher:
                 self._slot_freed.clear()
                 await _wait_any(stop, (self._slot_freed,), self._poll_s)
                 continue
-            # a lane left out of the claim may take more as soon as one of its attempts ends
-            wake_on = (self._wakeup, self._slot_freed) if excluded else (self._wakeup,)
+            # a lane left out of the claim may take more as soon as one of its attempts ends;
+            # attempts of the other lanes ending change nothing a claim could find
+            wake_on = (self._wakeup, self._lane_freed) if excluded else (self._wakeup,)
             await _wait_any(stop, wake_on, await self._idle_wait_s(excluded))
 
     @property
@@ -316,6 +323,7 @@ class Dispatcher:
             claimed = await self._storage.claim_due(
                 now, want, self._lease_ms, only_subscription=sub_id
             )
+            self._metrics.claims.labels("yes" if claimed else "no").inc()
             if len(claimed) < want:
                 lane.hot = False  # drained: the general claim serves it again
                 self._wakeup.set()
@@ -346,8 +354,11 @@ class Dispatcher:
             body, result = await self._send(c, started_ms)
             self._record(c, body, result, started_ms)
         finally:
-            lane.attempt_ended(self._clock.now_ms() - started_ms)
+            now = self._clock.now_ms()
+            lane.attempt_ended(now - started_ms)
             self._pump(lane)
+            if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
+                self._lane_freed.set()
 
     async def _send(self, c: ClaimedDelivery, started_ms: int) -> tuple[bytes, SendResult]:
         sub, event = c.subscription, c.event
