@@ -87,6 +87,10 @@ def test_malformed_bodies_are_422_naming_the_problem(server: Server) -> None:
         ("/events/batch", json.dumps({"events": {}}).encode(), "events"),
         ("/events/batch", json.dumps({"events": [{"type": "message.sent"}, {}]}).encode(),
          "events[1].type"),
+        # Python's JSON reader takes these; a receiver's need not, so they never go out
+        ("/events", b'{"type": "message.sent", "data": {"n": NaN}}', "data"),
+        ("/events/batch", b'{"events": [{"type": "message.sent"},'
+         b' {"type": "message.sent", "data": {"n": [Infinity]}}]}', "events[1].data"),
     ]  # fmt: skip
     for path, content, field in cases:
         resp = _post(server, path, content, **key)
@@ -115,3 +119,21 @@ def test_oversized_bodies_are_413(launcher: Launcher, database_url: str) -> None
         assert resp.status_code == 413, resp.text
         assert "2000" in resp.json()["detail"]
     assert server.api("GET", "/webhooks/deliveries").json()["deliveries"] == []
+
+
+def test_an_events_data_is_limited_to_256_kib_as_stored(server: Server) -> None:
+    """The limit counts the data's stored bytes (compact UTF-8 JSON), whatever the request's
+    own spacing or escapes."""
+    at_limit = 256 * 1024 - len('{"pad":""}')
+    fits = {"type": "message.sent", "id": "evt_fits", "data": {"pad": "x" * at_limit}}
+    # "é" is two bytes stored, six as the escape json.dumps writes by default
+    accented = {"type": "message.sent", "id": "evt_acc", "data": {"pad": "é" * (at_limit // 2)}}
+    over = {"type": "message.sent", "id": "evt_over", "data": {"pad": "x" * (at_limit + 1)}}
+    assert server.api("POST", "/events", json=fits).status_code == 202
+    assert server.api("POST", "/events", json=accented).status_code == 202
+    resp = server.api("POST", "/events/batch", json={"events": [fits, over]})
+    assert resp.status_code == 413, resp.text
+    assert "events[1].data" in resp.json()["detail"]
+    assert server.api("GET", "/events/evt_fits").json()["data"] == fits["data"]
+    assert server.api("GET", "/events/evt_acc").json()["data"] == accented["data"]
+    assert server.api("GET", "/events/evt_over").status_code == 404

@@ -18,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from hookline.api.errors import domain_error_body, validation_error_body
-from hookline.api.schemas.events import EventBatchIn, EventIn, PublishedBatchOut, PublishedOut
+from hookline.api.schemas.events import EventBatchIn, EventIn, published_json
 from hookline.core.errors import HooklineError
 from hookline.services.container import Services
 
@@ -68,13 +68,12 @@ class PublishPath:
             if isinstance(many, bytes):
                 return 422, many
             results = await publish(principal, [e.to_input() for e in many.events], batch=True)
-            out = PublishedBatchOut.model_construct(events=[PublishedOut.of(p) for p in results])
-            return 202, out.model_dump_json().encode()
+            return 202, published_json(results, batch=True)
         one = _parse(_EVENT.validate_json, body)
         if isinstance(one, bytes):
             return 422, one
-        [published] = await publish(principal, [one.to_input()], batch=False)
-        return 202, PublishedOut.of(published).model_dump_json().encode()
+        published = await publish(principal, [one.to_input()], batch=False)
+        return 202, published_json(published, batch=False)
 
 
 def _parse(validate: Callable[[bytes], T], body: bytes) -> T | bytes:

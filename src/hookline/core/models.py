@@ -103,6 +103,9 @@ class Event:
     #: the identity the event belongs to (directly, or through its mailbox or number)
     agent_identity_id: str | None = None
     domain: str | None = None
+    #: ``data`` as compact JSON text, when the publish has encoded it already (to check its
+    #: size): the store writes it as it is rather than encode the same object twice
+    data_json: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -187,7 +187,16 @@ class PublishService:
             raise ValidationFailed(
                 where + "id", f"1-{MAX_EVENT_ID_LEN} printable characters, no spaces"
             )
-        if len(json.dumps(data.data, separators=(",", ":")).encode()) > MAX_DATA_BYTES:
+        try:
+            encoded = json.dumps(
+                data.data, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+            )
+        except ValueError:
+            # Python's parser takes them, but no receiver's JSON parser need
+            raise ValidationFailed(
+                where + "data", "NaN and Infinity are not JSON numbers"
+            ) from None
+        if len(encoded.encode()) > MAX_DATA_BYTES:
             raise PayloadTooLarge(f"{where}data is larger than {MAX_DATA_BYTES} bytes")
         owners = [
             k for k in ("mailbox", "phone_number", "agent_handle") if getattr(data, k) is not None
@@ -227,6 +236,7 @@ class PublishService:
             organization_id=org_id,
             type=data.type,
             data=dict(data.data),
+            data_json=encoded,
             occurred_at_ms=occurred,
             created_at_ms=now,
             mailbox_id=mailbox_id,

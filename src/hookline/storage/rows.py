@@ -159,7 +159,9 @@ def event_values(e: Event) -> dict[str, Any]:
         "phone_number_id": e.phone_number_id,
         "agent_identity_id": e.agent_identity_id,
         "domain": e.domain,
-        "data": json.dumps(e.data, separators=(",", ":"), ensure_ascii=False),
+        "data": e.data_json
+        if e.data_json is not None
+        else json.dumps(e.data, separators=(",", ":"), ensure_ascii=False),
         "occurred_ms": e.occurred_at_ms,
         "created_ms": e.created_at_ms,
     }

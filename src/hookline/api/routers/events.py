@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
-from hookline.api.schemas.common import json_response
 from hookline.api.schemas.events import (
     AttemptOut,
     DeliveryOut,
@@ -15,6 +14,7 @@ from hookline.api.schemas.events import (
     EventOut,
     PublishedBatchOut,
     PublishedOut,
+    published_json,
 )
 
 router = APIRouter(prefix="/events", tags=["events"])
@@ -22,8 +22,8 @@ router = APIRouter(prefix="/events", tags=["events"])
 
 @router.post("", status_code=202, operation_id="publish_event", response_model=PublishedOut)
 async def publish_event(body: EventIn, principal: PrincipalDep, services: ServicesDep) -> Response:
-    [published] = await services.publishing.publish(principal, [body.to_input()], batch=False)
-    return json_response(PublishedOut.of(published), 202)
+    published = await services.publishing.publish(principal, [body.to_input()], batch=False)
+    return _published(published_json(published, batch=False))
 
 
 @router.post(
@@ -35,8 +35,11 @@ async def publish_batch(
     results = await services.publishing.publish(
         principal, [e.to_input() for e in body.events], batch=True
     )
-    out = PublishedBatchOut.model_construct(events=[PublishedOut.of(p) for p in results])
-    return json_response(out, 202)
+    return _published(published_json(results, batch=True))
+
+
+def _published(body: bytes) -> Response:
+    return Response(body, status_code=202, media_type="application/json")
 
 
 @router.get("/{event_id}", operation_id="get_event")
