@@ -137,3 +137,12 @@ def test_an_events_data_is_limited_to_256_kib_as_stored(server: Server) -> None:
     assert server.api("GET", "/events/evt_fits").json()["data"] == fits["data"]
     assert server.api("GET", "/events/evt_acc").json()["data"] == accented["data"]
     assert server.api("GET", "/events/evt_over").status_code == 404
+
+
+def test_the_words_nan_and_infinity_in_strings_are_only_text(server: Server) -> None:
+    data = {"note": "NaN", "list": ["Infinity", "-Infinity"], "NaN": 1.5, "n": 10**30}
+    resp = server.api(
+        "POST", "/events", json={"id": "evt_words", "type": "message.sent", "data": data}
+    )
+    assert resp.status_code == 202, resp.text
+    assert server.api("GET", "/events/evt_words").json()["data"] == data

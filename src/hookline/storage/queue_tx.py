@@ -265,16 +265,22 @@ class QueueTransactions(abc.ABC):
         subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
         claimed: list[ClaimedDelivery] = []
         stale: list[tuple[str, str, str]] = []
+        #: a fan-out's batch is one event many times over: decode it once
+        events: dict[tuple[str, str], Event] = {}
         for r in found:
             sub_row = sub_rows[r["subscription_id"]]
             gone = _gone(sub_row)
             if gone is not None:
                 stale.append((r["id"], *gone))
                 continue
+            event_key = (r["organization_id"], r["event_id"])
+            event = events.get(event_key)
+            if event is None:
+                event = events[event_key] = rows.event(r, prefix="e_")
             claimed.append(
                 ClaimedDelivery(
                     delivery=rows.delivery(r),
-                    event=rows.event(r, prefix="e_"),
+                    event=event,
                     subscription=subs[r["subscription_id"]],
                     lease_token=token,
                     secret_ciphertexts=_subscription_secrets(sub_row, now_ms),
