@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     response_body_cap_bytes: int = Field(4096, ge=0, le=1_048_576)
     max_in_flight: int = Field(256, ge=1, le=10_000)
+    #: PostgreSQL connections each process keeps (as many again may open under load)
+    database_pool_size: int = Field(10, ge=1, le=500)
     max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

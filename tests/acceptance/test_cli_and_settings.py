@@ -100,6 +100,7 @@ def test_invalid_settings_are_refused_clearly(tmp_path: Path, launcher: Launcher
         "HOOKLINE_DATABASE_URL": ("mysql://x", "database_url"),
         "HOOKLINE_ALLOWED_NETWORKS": ("not-a-cidr", "allowed_networks"),
         "HOOKLINE_PORT": ("99999", "port"),
+        "HOOKLINE_DATABASE_POOL_SIZE": ("0", "database_pool_size"),
     }
     for var, (value, name) in cases.items():
         env = base_env(f"sqlite:///{tmp_path}/bad.db", **{var: value})

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import signal
 import time
 from typing import Any
+
+import asyncpg
+import httpx
 
 from conftest import Launcher, Receiver, Server, base_env, hookline
 
@@ -105,3 +109,43 @@ def test_two_workers_never_send_the_same_delivery_twice(
     logged = server.api("GET", "/webhooks/deliveries", params={"limit": 1000}).json()["deliveries"]
     assert len(logged) == 200, "limit is clamped to 200"
     assert all(a["success"] for a in logged)
+
+
+def test_the_api_keeps_to_its_connection_pool(launcher: Launcher, fresh_pg_url: str) -> None:
+    """HOOKLINE_DATABASE_POOL_SIZE bounds the connections one process opens: at most the pool
+    and as many again, however many publishes come at once; every publish still lands."""
+    server = _setup_pg(launcher, fresh_pg_url, HOOKLINE_DATABASE_POOL_SIZE="2")
+    database = fresh_pg_url.rsplit("/", 1)[1]
+    peak = 0
+
+    async def load() -> None:
+        nonlocal peak
+        admin = await asyncpg.connect(fresh_pg_url.rsplit("/", 1)[0] + "/postgres")
+        async with httpx.AsyncClient(base_url=server.base, headers=server.client.headers) as c:
+
+            async def publish(i: int) -> None:
+                body = {"id": f"evt_pool_{i}", "type": "message.delivered", "data": {}}
+                resp = await c.post("/api/v1/events", json=body, timeout=30)
+                assert resp.status_code == 202, resp.text
+
+            async def watch(done: asyncio.Event) -> None:
+                nonlocal peak
+                while not done.is_set():
+                    n = await admin.fetchval(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", database
+                    )
+                    peak = max(peak, n)
+                    await asyncio.sleep(0.01)
+
+            done = asyncio.Event()
+            watcher = asyncio.create_task(watch(done))
+            for wave in range(5):
+                await asyncio.gather(*(publish(wave * 40 + i) for i in range(40)))
+            done.set()
+            await watcher
+        await admin.close()
+
+    asyncio.run(load())
+    assert 1 <= peak <= 4, peak
+    for i in (0, 77, 199):
+        assert server.api("GET", f"/events/evt_pool_{i}").status_code == 200

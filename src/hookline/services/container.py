@@ -60,7 +60,7 @@ class Services:
     ) -> Services:
         """Everything one process needs. ``transport`` sends test sends, replays and calls."""
         clock = clock or SystemClock()
-        storage = open_storage(settings.database_url)
+        storage = open_storage(settings.database_url, pool_size=settings.database_pool_size)
         box = SecretBox(master_key(settings))
         wakers: list[Callable[[], None]] = []
 

@@ -76,9 +76,11 @@ class PostgresStorage(SqlStorage):
     _CLAIM = _CLAIM
     _CLAIM_LANE = _CLAIM_LANE
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")
-        engine = create_async_engine(async_url, pool_size=POOL_SIZE, pool_pre_ping=True)
+        engine = create_async_engine(
+            async_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        )
         super().__init__(url, engine)
 
     def _insert_ignore(self, table: sa.Table) -> Any:
