@@ -91,7 +91,14 @@ async def test_a_claim_carries_the_subscription_as_stored(
             domains=("example.com",),
         ),
     )
-    data = {"text": "line\nbreak ✓ \u2028", "big": 2**62, "neg": -1.5e-7, "nested": [{"a": None}]}
+    data = {
+        "text": "line\nbreak ✓ \u2028 \\ \"q\" \u0000",
+        "big": 2**62,
+        "huge": 10**30,
+        "neg": -1.5e-7,
+        "nested": [{"a": None, "b": [True, False, 0.1]}],
+        "empty": {},
+    }
     event = Event(
         id="evt_exact_1",
         organization_id=org.id,

@@ -136,11 +136,12 @@ def subscription_values(sub: Subscription) -> dict[str, Any]:
 
 
 def event(r: Row, prefix: str = "") -> Event:
+    data = r[prefix + "data"]  # the stored text, or already decoded (SQLite's bulk claim)
     return Event(
         id=r[prefix + "id"],
         organization_id=r[prefix + "organization_id"],
         type=r[prefix + "type"],
-        data=json.loads(r[prefix + "data"]),
+        data=json.loads(data) if isinstance(data, str) else data,
         occurred_at_ms=r[prefix + "occurred_ms"],
         created_at_ms=r[prefix + "created_ms"],
         mailbox_id=r[prefix + "mailbox_id"],

@@ -136,7 +136,10 @@ _REAL_ROWS = """
 SELECT id, rate_limit_per_second FROM subscriptions
  WHERE id IN (SELECT value FROM json_each(?)) AND rate_limit_per_second IS NOT NULL"""
 _CLAIMED_COLUMNS = [_column("d", c, c.name) for c in t.deliveries.c] + [
-    _column("e", c, "e_" + c.name) for c in t.events.c
+    # the event's data (JSON text) goes in as JSON, not as a string of it: decoded once, with
+    # the rest, rather than escaped by SQLite and then decoded twice (``rows.event`` takes both)
+    ("json(e.data)" if c.name == "data" else f"e.{c.name}", "e_" + c.name)
+    for c in t.events.c
 ]
 _CLAIMED_ROWS = _json_select(
     _CLAIMED_COLUMNS,
