@@ -92,7 +92,7 @@ async def test_a_claim_carries_the_subscription_as_stored(
         ),
     )
     data = {
-        "text": "line\nbreak ✓ \u2028 \\ \"q\" \u0000",
+        "text": 'line\nbreak ✓ \u2028 \\ "q" \u0000',
         "big": 2**62,
         "huge": 10**30,
         "neg": -1.5e-7,
