@@ -36,10 +36,6 @@ FLUSH_INTERVAL_S = 0.1  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
-#: a claim with room for fewer rows than this while many attempts are under way first waits
-#: GATHER_S for more of them to end: a claim of one row costs about what one of fifty does
-GATHER_ROOM = CLAIM_BATCH // 4
-GATHER_S = 0.005
 MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
 
 
@@ -174,11 +170,6 @@ class Dispatcher:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             room = self._room()
-            if 0 < room < GATHER_ROOM and len(self._tasks) >= GATHER_ROOM:
-                # busy: a few slots are free, more are freeing every moment; one claim a
-                # little later for many rows, not one write transaction per slot
-                await _wait_any(stop, (), GATHER_S)
-                room = self._room()
             got = 0
             excluded: list[str] = []
             if room > 0:

@@ -10,7 +10,7 @@ interpreter, 157 ms with another thread busy, and 32 ms as multi-row ``VALUES`` 
 So these statements move many rows in one step each: inserts and updates as multi-row
 ``VALUES``, id lists in as one JSON parameter (``json_each``), and results out as one row
 aggregated by ``json_group_array``. Only the columns' own types cross that JSON: text,
-integers and NULL exactly; the one REAL column takes the driver's own road (see _REALS).
+integers and NULL exactly; the one REAL column takes the driver's own road (see _REAL).
 """
 
 from __future__ import annotations
@@ -130,8 +130,8 @@ def _column(table: str, col: sa.Column[Any], label: str) -> tuple[str, str]:
 
 #: SQLite's JSON writes a REAL with 15 significant digits, which need not round-trip: the
 #: subscriptions' REAL column comes on the driver's own road, only for the rows that have one
-_REALS = ("rate_limit_per_second",)
-assert {c.name for c in t.subscriptions.c if isinstance(c.type, sa.Float)} == set(_REALS)
+_REAL = "rate_limit_per_second"
+assert [c.name for c in t.subscriptions.c if isinstance(c.type, sa.Float)] == [_REAL]
 _REAL_ROWS = """
 SELECT id, rate_limit_per_second FROM subscriptions
  WHERE id IN (SELECT value FROM json_each(?)) AND rate_limit_per_second IS NOT NULL"""
@@ -167,14 +167,11 @@ def subscription_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> l
     found = _rows(
         conn, _SUBSCRIPTIONS, [label for _, label in _SUBSCRIPTION_COLUMNS], subscription_ids
     )
-    if any(row[name] is not None for row in found for name in _REALS):
-        exact = {
-            r[0]: r[1:]
-            for r in conn.exec_driver_sql(_REAL_ROWS, (json.dumps(list(subscription_ids)),))
-        }
+    if any(row[_REAL] is not None for row in found):
+        params = (json.dumps(list(subscription_ids)),)
+        exact: dict[str, float] = {r[0]: r[1] for r in conn.exec_driver_sql(_REAL_ROWS, params)}
         for row in found:
-            for name, value in zip(_REALS, exact.get(row["id"], ()), strict=False):
-                row[name] = value
+            row[_REAL] = exact.get(row["id"])
     return found
 
 
