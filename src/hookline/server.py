@@ -110,6 +110,11 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sender.start()
+        stop = asyncio.Event()
+        # other processes' configuration changes (PostgreSQL), so publishes read from memory
+        config = asyncio.create_task(
+            services.storage.watch_configuration(stop), name="hookline-watch-configuration"
+        )
         try:
             if with_worker:
                 async with running_worker(services, sender):
@@ -117,6 +122,8 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
             else:
                 yield
         finally:
+            stop.set()
+            await asyncio.gather(config, return_exceptions=True)
             await sender.close()
 
     app = create_app(services, extra_lifespan=lifespan)

@@ -113,7 +113,8 @@ def test_two_workers_never_send_the_same_delivery_twice(
 
 def test_the_api_keeps_to_its_connection_pool(launcher: Launcher, fresh_pg_url: str) -> None:
     """HOOKLINE_DATABASE_POOL_SIZE bounds the connections one process opens: at most the pool
-    and as many again, however many publishes come at once; every publish still lands."""
+    and as many again, however many publishes come at once, besides the one that listens for
+    configuration changes (an API process's cache, cached_reads.py); every publish lands."""
     server = _setup_pg(launcher, fresh_pg_url, HOOKLINE_DATABASE_POOL_SIZE="2")
     database = fresh_pg_url.rsplit("/", 1)[1]
     peak = 0
@@ -146,6 +147,57 @@ def test_the_api_keeps_to_its_connection_pool(launcher: Launcher, fresh_pg_url: 
         await admin.close()
 
     asyncio.run(load())
-    assert 1 <= peak <= 4, peak
+    assert 1 <= peak <= 2 * 2 + 1, peak
     for i in (0, 77, 199):
         assert server.api("GET", f"/events/evt_pool_{i}").status_code == 200
+
+
+def test_api_processes_hear_each_others_configuration_changes(
+    launcher: Launcher, fresh_pg_url: str, receiver: Receiver
+) -> None:
+    """Each API process serves keys and routing from memory; a change made through another
+    reaches it when the change's notification does: here within two seconds, in practice
+    milliseconds (test_pg_configuration_cache.py times the mechanism)."""
+    a = _setup_pg(launcher, fresh_pg_url)
+    b = launcher.api_only(fresh_pg_url)
+    # b has routed and authenticated before the changes: its cache holds the old answers
+    warm = {"id": "evt_warm", "type": "message.delivered", "data": {}}
+    assert b.api("POST", "/events", json=warm).json()["deliveries"] == 0
+
+    sub = a.api(
+        "POST",
+        "/webhooks/subscriptions",
+        json={"url": receiver.url("/x"), "event_types": ["message.delivered"]},
+    )
+    assert sub.status_code == 201, sub.text
+    routed = _eventually(
+        lambda n: (
+            b.api(
+                "POST",
+                "/events",
+                json={"id": f"evt_x_{n}", "type": "message.delivered", "data": {}},
+            ).json()["deliveries"]
+            == 1
+        )
+    )
+    assert routed < 2.0
+
+    made = a.api("POST", "/api-keys", json={"scope": "admin", "name": "short-lived"})
+    assert made.status_code == 201, made.text
+    key = {"X-API-Key": made.json()["key"]}
+    assert b.client.get("/api/v1/api-keys", headers=key).status_code == 200
+    assert a.api("DELETE", f"/api-keys/{made.json()['id']}").status_code == 204
+    refused = _eventually(
+        lambda _: b.client.get("/api/v1/api-keys", headers=key).status_code == 401
+    )
+    assert refused < 2.0
+
+
+def _eventually(check: Any, within_s: float = 5.0) -> float:
+    started = time.monotonic()
+    n = 0
+    while not check(n):
+        n += 1
+        assert time.monotonic() - started < within_s, "not seen in time"
+        time.sleep(0.01)
+    return time.monotonic() - started

@@ -343,6 +343,17 @@ def make_outcome(
     )
 
 
+async def serving_from_memory(storage: Storage, timeout_s: float = 10.0) -> None:
+    """Wait until ``storage`` serves the publish path's reads from its cache (PostgreSQL:
+    once its configuration LISTEN is up; SQLite: always)."""
+    cache = storage._cache  # type: ignore[attr-defined]
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if cache.enabled:
+                return
+            await asyncio.sleep(0.01)
+
+
 async def add_subscription(storage: Storage, sub: Subscription) -> Subscription:
     await storage.insert_subscription(sub, SubscriptionSecrets())
     return sub

@@ -1,10 +1,17 @@
 """Storage contract: the reads on the publish path see every change at once.
 
-SQLite serves API keys, owners and routing candidates from memory (``read_cache.py``); these
-tests fill that cache with a read, change the rows, and read again, on both databases.
+Both databases serve API keys, owners and routing candidates from memory (``read_cache.py``,
+``cached_reads.py``), PostgreSQL while it listens for other processes' changes; these tests
+fill that cache with a read, change the rows, and read again, on both databases, with the
+listening on. Other processes' changes: ``test_pg_configuration_cache.py``.
 """
 
 from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
 
 from hookline.core.models import Organization
 from hookline.storage.base import Storage
@@ -18,7 +25,22 @@ from .conftest import (
     make_outcome,
     make_subscription,
     publish,
+    serving_from_memory,
 )
+
+
+@pytest.fixture(autouse=True)
+async def listening(storage: Storage) -> AsyncIterator[None]:
+    """The storage as an API process runs it: watching for configuration changes, so that
+    its cache is on (PostgreSQL turns it on once it listens)."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(storage.watch_configuration(stop))
+    try:
+        await serving_from_memory(storage)
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 async def _candidates(storage: Storage, org_id: str, mailbox_id: str | None = None) -> set[str]:

@@ -146,6 +146,12 @@ class Storage(abc.ABC):
         Databases without notifications rely on the worker's polling instead."""
         await stop.wait()
 
+    async def watch_configuration(self, stop: asyncio.Event) -> None:
+        """Hear of other processes' configuration changes until ``stop``, so that the
+        publish path's reads may be served from memory meanwhile (cached_reads.py). A
+        database with one process only has nothing to hear."""
+        await stop.wait()
+
     # organizations and keys ------------------------------------------------------------------
     @abc.abstractmethod
     async def ensure_default_organization(self, org: Organization) -> Organization:

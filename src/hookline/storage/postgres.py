@@ -5,19 +5,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
-from hookline.storage.sql import SqlStorage
+from hookline.storage.cached_reads import CONFIG_CHANNEL, CachedReads
+from hookline.storage.read_cache import ReadCache
+
+T = TypeVar("T")
 
 POOL_SIZE = 10
 CHANNEL = "hookline_due"
 RELISTEN_S = 1.0  # pause before re-connecting a lost LISTEN connection
+PING_S = 5.0  # how often a LISTEN connection is asked whether it is still there
+PING_TIMEOUT_S = 2.0
 
 log = logging.getLogger("hookline.storage")
 
@@ -72,7 +78,7 @@ _RECORD_OUTCOMES = sa.text(
 )
 
 
-class PostgresStorage(SqlStorage):
+class PostgresStorage(CachedReads):
     _CLAIM = _CLAIM
     _CLAIM_LANE = _CLAIM_LANE
 
@@ -82,6 +88,31 @@ class PostgresStorage(SqlStorage):
             async_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
         )
         super().__init__(url, engine)
+        # reads need no transaction: BEGIN and ROLLBACK were two round trips each
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._cache = ReadCache(enabled=False)  # on while watch_configuration listens
+
+    @asynccontextmanager
+    async def _read(self) -> AsyncIterator[AsyncConnection]:
+        async with self._reader.connect() as conn:
+            yield conn
+
+    async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
+        """The queue's transactions: they change no configuration (see _write)."""
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn)
+
+    @asynccontextmanager
+    async def _write(self) -> AsyncIterator[AsyncConnection]:
+        """Every other write may change configuration: this process's cache starts over, and
+        the others' when the transaction commits."""
+        with self._cache.writing():
+            async with self.engine.begin() as conn:
+                await conn.execute(sa.text(f"NOTIFY {CONFIG_CHANNEL}"))
+                yield conn
+
+    def _announce_config(self, conn: sa.Connection) -> None:
+        conn.execute(sa.text(f"NOTIFY {CONFIG_CHANNEL}"))
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()
@@ -114,25 +145,71 @@ class PostgresStorage(SqlStorage):
         conn.execute(sa.text(f"NOTIFY {CHANNEL}"))
 
     async def watch(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
-        """LISTEN on a dedicated connection; re-connect when it drops."""
+        """LISTEN for due deliveries on a dedicated connection; re-connect when it drops."""
+        # on (re-)connecting: anything published while we were not listening
+        await self._listen(CHANNEL, wake, stop, up=wake, down=lambda: None)
+
+    async def watch_configuration(self, stop: asyncio.Event) -> None:
+        """Serve the publish path's reads from memory while LISTENing for other processes'
+        configuration changes; from the database while not (cached_reads.py)."""
+        cache = self._cache
+        try:
+            await self._listen(
+                CONFIG_CHANNEL,
+                cache.invalidate,
+                stop,
+                up=lambda: cache.set_enabled(True),
+                down=lambda: cache.set_enabled(False),
+            )
+        finally:
+            cache.set_enabled(False)
+
+    async def _listen(
+        self,
+        channel: str,
+        heard: Callable[[], None],
+        stop: asyncio.Event,
+        *,
+        up: Callable[[], None],
+        down: Callable[[], None],
+    ) -> None:
+        """Call ``heard`` for every notification on ``channel`` until ``stop``; ``up`` once
+        listening, ``down`` when the connection is lost (it is re-made). A connection that
+        stops answering counts as lost: a notification missed silently would be worse."""
         dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
         while not stop.is_set():
             try:
                 conn = await asyncpg.connect(dsn)
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("LISTEN connection failed (%s); polling meanwhile", exc)
+                log.warning("LISTEN %s connection failed (%s); retrying", channel, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RELISTEN_S)
                 continue
             lost = asyncio.Event()
             try:
-                await conn.add_listener(CHANNEL, lambda *_: wake())
+                await conn.add_listener(channel, lambda *_: heard())
                 conn.add_termination_listener(lambda *_, lost=lost: lost.set())
-                wake()  # anything published while we were not listening
-                waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
-                await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-                for w in waiters:
-                    w.cancel()
+                up()
+                await _until_lost(conn, lost, stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("LISTEN %s connection lost (%s); re-connecting", channel, exc)
             finally:
+                down()
                 with contextlib.suppress(Exception):
-                    await conn.close()
+                    await conn.close(timeout=PING_TIMEOUT_S)
+
+
+async def _until_lost(conn: asyncpg.Connection, lost: asyncio.Event, stop: asyncio.Event) -> None:
+    """Wait for ``stop`` or the connection's end, asking it every PING_S whether it is there."""
+    while not stop.is_set() and not lost.is_set():
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(lost.wait())]
+        try:
+            await asyncio.wait(waiters, timeout=PING_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waiters:
+                w.cancel()
+        if not stop.is_set() and not lost.is_set():
+            try:
+                await conn.execute("SELECT 1", timeout=PING_TIMEOUT_S)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                return

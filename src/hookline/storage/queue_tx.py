@@ -161,6 +161,11 @@ class QueueTransactions(abc.ABC):
         none to tell: the publisher wakes its own worker."""
         del conn
 
+    def _announce_config(self, conn: sa.Connection) -> None:
+        """Tell other processes that configuration changed, so that they drop their cached
+        reads (PostgreSQL: NOTIFY, see cached_reads.py). SQLite has no other process."""
+        del conn
+
     # -- publish ------------------------------------------------------------------------------
     def _insert_events_tx(
         self, conn: sa.Connection, items: Sequence[NewDeliveries]
@@ -340,6 +345,8 @@ class QueueTransactions(abc.ABC):
             ],
         )
         disabled = _track_health(conn, outcomes, disable_after_ms)
+        if disabled:
+            self._announce_config(conn)  # disabled subscriptions route no more
         return Recorded(changed=changed, disabled=disabled)
 
 

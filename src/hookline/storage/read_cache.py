@@ -1,9 +1,10 @@
 """Configuration reads kept in memory: API keys, owners, routing candidates.
 
 Every publish authenticates its key, looks up its owner and the subscriptions that may want
-it; those rows change rarely. The embedded database has one process, so the cache can be
-exact: every configuration write drops it (before and after), no read fills it while a
-write is under way, and a read that started before a write finished is not kept.
+it; those rows change rarely. Every configuration write of this process drops the cache
+(before and after), no read fills it while such a write is under way, and a read that started
+before a drop is not kept. Writes of other processes drop it through :meth:`invalidate`
+(cached_reads.py says when); a cache that cannot hear of them is turned off meanwhile.
 """
 
 from __future__ import annotations
@@ -16,15 +17,25 @@ MAX_ENTRIES = 10_000  # past this the cache starts over (a bound, not an evictio
 
 
 class ReadCache:
-    def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, max_entries: int = MAX_ENTRIES, *, enabled: bool = True) -> None:
         self._max = max_entries
+        self._enabled = enabled
         self._entries: dict[Hashable, Any] = {}
         self._writing = 0
         #: bumped by every write, so a read that overlapped one is not kept
         self._generation = 0
 
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def set_enabled(self, enabled: bool) -> None:
+        """Serve and keep entries only while ``enabled``; either way it starts over."""
+        self._enabled = enabled
+        self.invalidate()
+
     def get(self, key: Hashable) -> Any | None:
-        if self._writing:
+        if self._writing or not self._enabled:
             return None
         return self._entries.get(key)
 
@@ -33,7 +44,7 @@ class ReadCache:
         return self._generation
 
     def put(self, key: Hashable, value: Any, token: int) -> None:
-        if self._writing or token != self._generation:
+        if self._writing or not self._enabled or token != self._generation:
             return
         if len(self._entries) >= self._max:
             self._entries.clear()

@@ -7,7 +7,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -18,17 +18,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from hookline.core.models import ApiKey, Identity, Mailbox, PhoneNumber, Subscription
 from hookline.storage import rows, sqlite_bulk
 from hookline.storage import tables as t
-from hookline.storage.base import NewDeliveries, OutcomeRecord, Recorded
+from hookline.storage.base import NewDeliveries
+from hookline.storage.cached_reads import CachedReads
 from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
-from hookline.storage.sql import SqlStorage
 from hookline.storage.write_lock import WriteLock
 
 T = TypeVar("T")
-V = TypeVar("V")
 
 log = logging.getLogger("hookline.storage")
 
@@ -89,7 +87,7 @@ def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-class SqliteStorage(SqlStorage):
+class SqliteStorage(CachedReads):
     def __init__(self, url: str) -> None:
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
@@ -137,71 +135,6 @@ class SqliteStorage(SqlStorage):
         with self._cache.writing():
             async with self._write_lock.hold(), self._writer.begin() as conn:
                 yield conn
-
-    # -- configuration reads on the publish path, from memory ----------------------------------
-    async def _cached(self, key: Hashable, load: Callable[[], Awaitable[V | None]]) -> V | None:
-        hit: V | None = self._cache.get(key)
-        if hit is not None:
-            return hit
-        token = self._cache.token()
-        found = await load()
-        if found is not None:
-            self._cache.put(key, found, token)
-        return found
-
-    async def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        return await self._cached(
-            ("key", key_hash), lambda: SqlStorage.api_key_by_hash(self, key_hash)
-        )
-
-    async def identity_by_handle(self, org_id: str, handle: str) -> Identity | None:
-        return await self._cached(
-            ("identity", org_id, handle),
-            lambda: SqlStorage.identity_by_handle(self, org_id, handle),
-        )
-
-    async def mailbox_by_address(self, org_id: str, address: str) -> Mailbox | None:
-        return await self._cached(
-            ("mailbox", org_id, address),
-            lambda: SqlStorage.mailbox_by_address(self, org_id, address),
-        )
-
-    async def phone_number_by_number(self, org_id: str, number: str) -> PhoneNumber | None:
-        return await self._cached(
-            ("phone", org_id, number),
-            lambda: SqlStorage.phone_number_by_number(self, org_id, number),
-        )
-
-    async def routing_candidates(
-        self,
-        org_id: str,
-        *,
-        mailbox_id: str | None,
-        phone_number_id: str | None,
-        identity_id: str | None,
-    ) -> list[Subscription]:
-        async def load() -> tuple[Subscription, ...]:
-            return tuple(
-                await SqlStorage.routing_candidates(
-                    self,
-                    org_id,
-                    mailbox_id=mailbox_id,
-                    phone_number_id=phone_number_id,
-                    identity_id=identity_id,
-                )
-            )
-
-        key = ("routing", org_id, mailbox_id, phone_number_id, identity_id)
-        found = await self._cached(key, load)
-        return list(found or ())
-
-    async def record_outcomes(
-        self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None
-    ) -> Recorded:
-        recorded = await super().record_outcomes(outcomes, disable_after_ms)
-        if recorded.disabled:
-            self._cache.invalidate()  # disabled subscriptions route no more
-        return recorded
 
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
         if background:
