@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -22,6 +22,7 @@ from hookline.storage import rows, sqlite_bulk
 from hookline.storage import tables as t
 from hookline.storage.base import NewDeliveries
 from hookline.storage.cached_reads import CachedReads
+from hookline.storage.group_commit import GroupCommit
 from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.write_lock import WriteLock
@@ -127,6 +128,9 @@ class SqliteStorage(CachedReads):
         # SQLite has one writer; queueing here is cheaper than spinning on SQLITE_BUSY, and
         # lets the API's writes go ahead of the worker's (write_lock.py)
         self._write_lock = WriteLock()
+        self._background: GroupCommit[Callable[[sa.Connection], Any], Any] = GroupCommit(
+            self._run_on_thread
+        )
         self._cache = ReadCache()
 
     @asynccontextmanager
@@ -156,13 +160,26 @@ class SqliteStorage(CachedReads):
         sending (measured: the worker alone 2,900 -> 5,200 deliveries/s). Publishes stay
         inline, where they answer fastest.
 
+        Those that wait while one runs go together in the next transaction (group commit):
+        a claim and an outcome batch then share one commit and one turn of the write lock,
+        which under load waited for the busy event loop between every two of them."""
+        [result] = await self._background.submit([fn])
+        return cast(T, result)
+
+    async def _run_on_thread(self, fns: Sequence[Callable[[sa.Connection], Any]]) -> list[Any]:
+        """One transaction on the thread for all of ``fns``, their results in order.
+
         The write lock is let go when the transaction ends, not when its caller stops waiting:
         a cancelled caller must not let another transaction onto the connection meanwhile."""
         await self._write_lock.acquire(background=True)
         try:
             done = asyncio.get_running_loop().run_in_executor(
                 self._transact_thread,
-                functools.partial(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS),
+                functools.partial(
+                    self._run,
+                    lambda conn: [fn(conn) for fn in fns],
+                    busy_timeout_ms=BUSY_TIMEOUT_MS,
+                ),
             )
         except BaseException:
             self._write_lock.release()
