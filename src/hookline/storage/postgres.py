@@ -27,6 +27,8 @@ PING_TIMEOUT_S = 2.0
 
 log = logging.getLogger("hookline.storage")
 
+_NOTIFY_CONFIG = sa.text(f"NOTIFY {CONFIG_CHANNEL}")
+
 # SKIP LOCKED: concurrent workers each take different rows, none waits on another
 _CLAIM = sa.text(
     """
@@ -108,11 +110,11 @@ class PostgresStorage(CachedReads):
         the others' when the transaction commits."""
         with self._cache.writing():
             async with self.engine.begin() as conn:
-                await conn.execute(sa.text(f"NOTIFY {CONFIG_CHANNEL}"))
+                await conn.execute(_NOTIFY_CONFIG)
                 yield conn
 
     def _announce_config(self, conn: sa.Connection) -> None:
-        conn.execute(sa.text(f"NOTIFY {CONFIG_CHANNEL}"))
+        conn.execute(_NOTIFY_CONFIG)
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()
