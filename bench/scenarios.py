@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import wrk_load
 from bench.api_client import TYPES, Api, event
-from bench.hookline_proc import DbKind, Hookline, fresh_database
+from bench.hookline_proc import ADMIN_KEY, DbKind, Hookline, fresh_database
 from bench.receiver import BlackHole, Nginx, Tally
 
 BATCH = 1000  # events per POST /events/batch (Hookline's maximum)
@@ -378,7 +379,10 @@ async def backlog(ctx: Context, db: DbKind) -> Outcome:
 async def ingest(ctx: Context, db: DbKind) -> Outcome:
     """(f) events/s accepted by POST /events (concurrent clients, closed loop) and by
     /events/batch, each for a fixed time. Every event routes to one subscription, as in
-    production, so the worker delivers while the API ingests; the backlog is not drained."""
+    production, so the worker delivers while the API ingests; the backlog is not drained.
+
+    The load comes from wrk (wrk_load.py says why); the harness's own Python client runs
+    the same two loads first, and its figures are reported beside wrk's."""
     prefix = f"/f-{db}"
     out = Outcome(scenario="f", db=db, drained=False)
     sz = ctx.sizes
@@ -397,20 +401,44 @@ async def ingest(ctx: Context, db: DbKind) -> Outcome:
                     [event(x, "message.delivered", j) for j, x in enumerate(ids)]
                 )
 
+            def by_wrk(per_request: int, clients: int, tag: str) -> wrk_load.WrkLoad:
+                return wrk_load.publish(
+                    hl.base,
+                    ADMIN_KEY,
+                    work=ctx.work,
+                    event_type="message.delivered",
+                    id_prefix=f"evt_{tag}-{db}_",
+                    per_request=per_request,
+                    connections=clients,
+                    seconds=sz.ingest_seconds,
+                )
+
+            # the Python client's load first, wrk's after it: wrk meets the larger backlog
             single = await _closed_loop(sz.ingest_seconds, sz.ingest_single_clients, one)
+            wrk_single = await asyncio.to_thread(by_wrk, 0, sz.ingest_single_clients, "fw1")
             batched = await _closed_loop(sz.ingest_seconds, sz.ingest_batch_clients, batch)
+            wrk_batch = await asyncio.to_thread(by_wrk, BATCH, sz.ingest_batch_clients, "fwb")
             _note_retries(out, api)
         await asyncio.sleep(1)
         receipts.poll()
         out.notes += hl.check_alive()
     out.tally = receipts.tally(set(receipts.first_s))
+    for load in (wrk_single, wrk_batch):
+        if load.socket_errors:
+            out.notes.append(f"wrk reported socket errors: {load.socket_errors}")
     out.figures.update(
-        single_events=single.requests,
-        single_per_s=single.requests / single.seconds,
-        single_p99_ms=percentile(single.latencies_ms, 99),
-        batch_events=batched.requests * BATCH,
-        batch_per_s=batched.requests * BATCH / batched.seconds,
-        batch_p99_ms=percentile(batched.latencies_ms, 99),
+        single_events=wrk_single.events,
+        single_per_s=wrk_single.events / wrk_single.seconds,
+        single_p99_ms=wrk_single.p99_ms,
+        batch_events=wrk_batch.events,
+        batch_per_s=wrk_batch.events / wrk_batch.seconds,
+        batch_p99_ms=wrk_batch.p99_ms,
+        py_single_events=single.requests,
+        py_single_per_s=single.requests / single.seconds,
+        py_single_p99_ms=percentile(single.latencies_ms, 99),
+        py_batch_events=batched.requests * BATCH,
+        py_batch_per_s=batched.requests * BATCH / batched.seconds,
+        py_batch_p99_ms=percentile(batched.latencies_ms, 99),
     )
     return out
 

@@ -41,6 +41,9 @@ def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path
         if o["drained"]:
             assert tally["lost"] == 0, o
             assert tally["received"] == tally["expected"], o
+    ingest = next(o for o in outcomes if o["scenario"] == "f")["figures"]
+    for load in ("single", "batch", "py_single", "py_batch"):  # wrk's and the Python client's
+        assert ingest[f"{load}_per_s"] > 0, ingest
     bare = results["baselines"]["bare"]
     assert set(bare) == {"1", "10"}
     for run in bare.values():
