@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from hookline.core.frozen import frozen
 
 INCOMING_CALL = "phone.incoming_call"
 SUBSCRIPTION_DISABLED = "subscription.disabled"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class EventType:
     name: str
     channel: str  # mail, text, phone, operational

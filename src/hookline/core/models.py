@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Literal
+
+from hookline.core.frozen import frozen
 
 Scope = Literal["admin", "agent"]
 DeliveryState = Literal["pending", "delivering", "succeeded", "failed", "cancelled"]
 JsonObject = Mapping[str, Any]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Organization:
     id: str
     name: str
     created_at_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class ApiKey:
     id: str
     organization_id: str
@@ -30,7 +32,7 @@ class ApiKey:
     revoked_at_ms: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Identity:
     id: str
     organization_id: str
@@ -38,7 +40,7 @@ class Identity:
     created_at_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Mailbox:
     id: str
     organization_id: str
@@ -48,7 +50,7 @@ class Mailbox:
     created_at_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class PhoneNumber:
     id: str
     organization_id: str
@@ -59,7 +61,7 @@ class PhoneNumber:
     created_at_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Subscription:
     """A URL that wants some event types of one owner (or the whole organization)."""
 
@@ -88,7 +90,7 @@ class Subscription:
     updated_at_ms: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Event:
     """Something that happened: published once, immutable, stable id."""
 
@@ -108,7 +110,7 @@ class Event:
     data_json: str | None = field(default=None, compare=False, repr=False)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Delivery:
     id: str
     organization_id: str
@@ -125,7 +127,7 @@ class Delivery:
     updated_at_ms: int
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Attempt:
     """One HTTP request of a delivery, as logged."""
 
@@ -148,7 +150,7 @@ class Attempt:
     replay_unavailable_reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class ClaimedDelivery:
     """A delivery leased to one worker, with everything needed to send it."""
 

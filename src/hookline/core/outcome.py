@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
+from hookline.core.frozen import frozen
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+
+@frozen
 class SendResult:
     """What one HTTP attempt produced (a status, or an error when there was no answer)."""
 
@@ -17,7 +18,7 @@ class SendResult:
     retry_after: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Outcome:
     success: bool
     status: int | None

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from hookline.core import signing
 from hookline.core.catalog import CATALOG
+from hookline.core.frozen import frozen
 from hookline.core.timefmt import iso_from_ms
 
 STANDARD: Final = "standard"
@@ -54,7 +54,7 @@ def render_body(
     raise ValueError(f"unknown profile {profile!r}")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class AttemptIdentity:
     """What changes from one attempt to the next."""
 
@@ -93,7 +93,7 @@ def sign_headers(
     raise ValueError(f"unknown profile {profile!r}")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class OutgoingRequest:
     body: bytes
     headers: dict[str, str]

@@ -8,12 +8,13 @@ limiter is one number, the theoretical arrival time (``tat_ms``) of the next req
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+
+from hookline.core.frozen import frozen
 
 _EPSILON_MS = 1e-6  # sums of 1000/rate drift in the last bits; that is not a refusal
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Admission:
     """Whether one attempt may start now, and the limiter state that follows."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 from hookline.core.errors import ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.outcome import Outcome
 
 DEFAULT_SCHEDULE_S: tuple[int, ...] = (0, 30, 120, 480, 1920, 7200)
@@ -42,7 +42,7 @@ def parse_schedule(text: str, field: str = "HOOKLINE_RETRY_SCHEDULE") -> tuple[i
     return validate_schedule(values, field)
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class DeliveryDecision:
     """What becomes of a delivery after one attempt."""
 

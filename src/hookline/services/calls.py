@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from hookline import __version__
 from hookline.core import ids, profiles, validation
 from hookline.core.catalog import INCOMING_CALL
 from hookline.core.errors import ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.models import Attempt, PhoneNumber
 from hookline.core.outcome import SendResult
 from hookline.services.clock import Clock
@@ -26,7 +27,7 @@ CALL_ACTIONS = frozenset({"answer", "reject", "forward"})
 NOT_REPLAYABLE = "incoming calls are answered synchronously and cannot be replayed"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class CallDecision:
     action: str
     source: str  # "webhook" or "fallback"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 
 from hookline.core import ids
 from hookline.core.errors import NotFound, Unauthenticated, ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.models import ApiKey, Organization, Scope
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
@@ -21,14 +21,14 @@ def hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Bootstrap:
     organization: Organization
     #: a newly minted admin key to print once (None when one already existed or was given)
     new_admin_key: str | None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class CreatedKey:
     key: ApiKey
     raw: str

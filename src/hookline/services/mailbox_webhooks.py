@@ -6,10 +6,9 @@ organization's signing key (inkbox profile), so it shares the whole delivery pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hookline.core import validation
 from hookline.core.catalog import CATALOG
+from hookline.core.frozen import frozen
 from hookline.core.models import Mailbox
 from hookline.services.owners import OwnerService
 from hookline.services.principal import Principal
@@ -20,7 +19,7 @@ MAILBOX_SOURCE = "mailbox"
 MAIL_EVENT_TYPES = tuple(t.name for t in CATALOG.values() if t.channel == "mail")
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class MailboxWebhook:
     mailbox: Mailbox
     #: the organization's signing key, when setting the URL minted it (shown once)

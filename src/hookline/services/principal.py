@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hookline.core.errors import Forbidden
+from hookline.core.frozen import frozen
 from hookline.core.models import Scope
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Principal:
     organization_id: str
     scope: Scope

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from pydantic_core import to_json
@@ -12,6 +12,7 @@ from pydantic_core import to_json
 from hookline.core import ids, routing, validation
 from hookline.core.catalog import CATALOG, INCOMING_CALL, SUBSCRIPTION_DISABLED
 from hookline.core.errors import PayloadTooLarge, ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
@@ -25,7 +26,7 @@ MAX_DATA_BYTES = 256 * 1024
 MAX_FUTURE_SKEW_MS = 24 * 3600 * 1000
 
 
-@dataclass(frozen=True, kw_only=True)
+@frozen
 class EventInput:
     type: str
     data: Mapping[str, Any]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from hookline.core import ids, profiles
 from hookline.core.errors import NotFound, ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.services.clock import Clock
@@ -17,7 +16,7 @@ MAX_GRACE_S = 7 * 24 * 3600  # an old secret keeps signing for at most a week
 DEFAULT_GRACE_S = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class KeyStatus:
     configured: bool
     created_at_ms: int | None

@@ -9,6 +9,7 @@ from typing import Any
 from hookline.core import ids, profiles, retry, validation
 from hookline.core.catalog import CATALOG
 from hookline.core.errors import Forbidden, NotFound, ValidationFailed
+from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.services.clock import Clock
@@ -45,7 +46,7 @@ class SubscriptionInput:
     source: str = "api"
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class CreatedSubscription:
     subscription: Subscription
     #: the owner's signing key, when this create minted it (shown once)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from hookline.core.frozen import frozen
 from hookline.core.models import (
     ApiKey,
     Attempt,
@@ -27,7 +27,7 @@ from hookline.core.models import (
 )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class SubscriptionSecrets:
     """Encrypted material of a subscription (ciphertexts; the services layer opens them)."""
 
@@ -37,7 +37,7 @@ class SubscriptionSecrets:
     previous_secret_until_ms: int | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class SubscriptionFilter:
     mailbox_id: str | None = None
     phone_number_id: str | None = None
@@ -49,7 +49,7 @@ class SubscriptionFilter:
     source: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class AttemptFilter:
     subscription_id: str | None = None
     phone_number_id: str | None = None
@@ -61,7 +61,7 @@ class AttemptFilter:
     offset: int = 0
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Lease:
     """Deliveries written already leased to this process's worker (see ``NewDeliveries``)."""
 
@@ -71,7 +71,7 @@ class Lease:
     subscription_ids: frozenset[str]
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class NewDeliveries:
     """An event and the deliveries routing made for it, written in one transaction."""
 
@@ -82,7 +82,7 @@ class NewDeliveries:
     lease: Lease | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Published:
     event: Event
     deliveries: int
@@ -92,7 +92,7 @@ class Published:
     leased: Sequence[ClaimedDelivery] = ()
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class OutcomeRecord:
     """The result of one attempt, to be written with the delivery's new state."""
 
@@ -106,7 +106,7 @@ class OutcomeRecord:
     disable_subscription_reason: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Disabled:
     """A subscription that an outcome batch disabled, and why."""
 
@@ -114,7 +114,7 @@ class Disabled:
     reason: str
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@frozen
 class Recorded:
     #: deliveries whose state changed (the others' leases were lost meanwhile)
     changed: int
