@@ -111,11 +111,18 @@ def build_request(
     custom_headers: Mapping[str, str],
     user_agent: str,
     auth_token: str | None,
+    body: bytes | None = None,
 ) -> OutgoingRequest:
-    """Body and every header of one attempt of ``profile``."""
-    body = render_body(
-        profile, event_id=event_id, event_type=event_type, occurred_at_ms=occurred_at_ms, data=data
-    )
+    """Body and every header of one attempt of ``profile``. ``body``, when given, is this
+    event's ``render_body`` for this profile, made earlier (a fan-out renders it once)."""
+    if body is None:
+        body = render_body(
+            profile,
+            event_id=event_id,
+            event_type=event_type,
+            occurred_at_ms=occurred_at_ms,
+            data=data,
+        )
     sig = sign_headers(profile, body=body, event_id=event_id, secrets=secrets, attempt=attempt)
     headers = request_headers(
         signature_headers=sig,

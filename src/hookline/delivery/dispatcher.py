@@ -95,6 +95,10 @@ class Dispatcher:
         self._reservations: dict[str, dict[str, int]] = {}
         self._reserved = 0
         self._stopping = False
+        #: the last body rendered, by (organization, event id, profile): a fan-out's deliveries
+        #: are one event to many subscriptions, and its body is the same bytes for each
+        self._body_key: tuple[str, str, str] | None = None
+        self._body = b""
 
     def wake(self) -> None:
         """Something may be due now (called on publish, or by a database notification)."""
@@ -371,14 +375,8 @@ class Dispatcher:
             secrets, auth, problem = [], None, str(exc)
         else:
             problem = "no signing key is configured for this subscription's owner"
+        body = self._render(c)
         if not secrets:
-            body = profiles.render_body(
-                sub.profile,
-                event_id=event.id,
-                event_type=event.type,
-                occurred_at_ms=event.occurred_at_ms,
-                data=event.data,
-            )
             return body, SendResult(status=None, body=None, error=problem, duration_ms=0)
         request = profiles.build_request(
             sub.profile,
@@ -393,8 +391,23 @@ class Dispatcher:
             custom_headers=sub.headers,
             user_agent=USER_AGENT,
             auth_token=auth,
+            body=body,
         )
         return request.body, await self._sender.post(sub.url, request.body, request.headers)
+
+    def _render(self, c: ClaimedDelivery) -> bytes:
+        event, profile = c.event, c.subscription.profile
+        key = (event.organization_id, event.id, profile)
+        if key != self._body_key:
+            self._body = profiles.render_body(
+                profile,
+                event_id=event.id,
+                event_type=event.type,
+                occurred_at_ms=event.occurred_at_ms,
+                data=event.data,
+            )
+            self._body_key = key
+        return self._body
 
     def _record(self, c: ClaimedDelivery, body: bytes, result: SendResult, started_ms: int) -> None:
         now = self._clock.now_ms()

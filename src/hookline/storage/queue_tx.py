@@ -9,7 +9,7 @@ PostgreSQL through ``AsyncConnection.run_sync`` over asyncpg. The same code serv
 from __future__ import annotations
 
 import abc
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, ClassVar
 
@@ -155,6 +155,10 @@ class QueueTransactions(abc.ABC):
         """Move each delivery whose lease is still held to its new state; count them."""
         res = execute_many(conn, RECORD_OUTCOME, params)
         return max(res.rowcount, 0)
+
+    def _clear_failing(self, conn: sa.Connection, sub_ids: list[str]) -> None:
+        """These subscriptions' last attempt succeeded: they are failing no more."""
+        conn.execute(_CLEAR_FAILING, {"ids": sub_ids})
 
     def _announce_due(self, conn: sa.Connection) -> None:
         """Tell other processes that deliveries fell due (PostgreSQL: NOTIFY). SQLite has
@@ -344,7 +348,7 @@ class QueueTransactions(abc.ABC):
                 for o in outcomes
             ],
         )
-        disabled = _track_health(conn, outcomes, disable_after_ms)
+        disabled = _track_health(conn, outcomes, disable_after_ms, self._clear_failing)
         if disabled:
             self._announce_config(conn)  # disabled subscriptions route no more
         return Recorded(changed=changed, disabled=disabled)
@@ -441,8 +445,21 @@ def _attach_signing_keys(conn: sa.Connection, claimed: list[ClaimedDelivery]) ->
             )
 
 
+_CLEAR_FAILING = (
+    t.subscriptions.update()
+    .where(
+        t.subscriptions.c.id.in_(sa.bindparam("ids", expanding=True)),
+        t.subscriptions.c.failing_since_ms.is_not(None),
+    )
+    .values(failing_since_ms=None)
+)
+
+
 def _track_health(
-    conn: sa.Connection, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None
+    conn: sa.Connection,
+    outcomes: Sequence[OutcomeRecord],
+    disable_after_ms: int | None,
+    clear_failing: Callable[[sa.Connection, list[str]], None],
 ) -> list[Disabled]:
     """Keep each subscription's ``failing_since``; disable those failing too long."""
     s = t.subscriptions
@@ -462,11 +479,7 @@ def _track_health(
     healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
     failing = [sid for sid, o in last.items() if o.state != "succeeded"]
     if healthy:
-        conn.execute(
-            s.update()
-            .where(s.c.id.in_(healthy), s.c.failing_since_ms.is_not(None))
-            .values(failing_since_ms=None)
-        )
+        clear_failing(conn, healthy)
     reasons: dict[str, str] = {}
     if failing:
         for sid in failing:

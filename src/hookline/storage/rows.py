@@ -72,13 +72,18 @@ def phone_number(r: Row) -> PhoneNumber:
     )
 
 
+def _decoded(value: Any) -> Any:
+    """A JSON column's value: stored text, or already decoded (SQLite's bulk claim)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def subscription(r: Row) -> Subscription:
-    schedule = r["retry_schedule"]
+    schedule = _decoded(r["retry_schedule"])
     return Subscription(
         id=r["id"],
         organization_id=r["organization_id"],
         url=r["url"],
-        event_types=tuple(json.loads(r["event_types"])),
+        event_types=tuple(_decoded(r["event_types"])),
         mailbox_id=r["mailbox_id"],
         phone_number_id=r["phone_number_id"],
         agent_identity_id=r["agent_identity_id"],
@@ -88,9 +93,9 @@ def subscription(r: Row) -> Subscription:
         enabled=bool(r["enabled"]),
         disabled_reason=r["disabled_reason"],
         profile=r["profile"],
-        headers=json.loads(r["headers"]),
-        domains=tuple(json.loads(r["domains"])),
-        retry_schedule=tuple(json.loads(schedule)) if schedule else None,
+        headers=_decoded(r["headers"]),
+        domains=tuple(_decoded(r["domains"])),
+        retry_schedule=None if schedule is None else tuple(schedule),
         max_in_flight=r["max_in_flight"],
         rate_limit_per_second=r["rate_limit_per_second"],
         has_auth_token=r["auth_token_enc"] is not None,

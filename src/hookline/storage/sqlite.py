@@ -269,6 +269,9 @@ class SqliteStorage(CachedReads):
     ) -> None:
         sqlite_bulk.insert_rows(conn, table, values)
 
+    def _clear_failing(self, conn: sa.Connection, sub_ids: list[str]) -> None:
+        sqlite_bulk.clear_failing(conn, sub_ids)
+
     def _insert_new_events(
         self, conn: sa.Connection, items: Sequence[NewDeliveries]
     ) -> set[tuple[str, str]]:

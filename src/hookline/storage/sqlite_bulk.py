@@ -81,6 +81,16 @@ def apply_outcomes(conn: sa.Connection, params: Sequence[Mapping[str, Any]]) -> 
     return changed
 
 
+_CLEAR_FAILING = """
+UPDATE subscriptions SET failing_since_ms = NULL
+ WHERE id IN (SELECT value FROM json_each(?)) AND failing_since_ms IS NOT NULL"""
+
+
+def clear_failing(conn: sa.Connection, sub_ids: Sequence[str]) -> None:
+    """These subscriptions' last attempt succeeded: they are failing no more."""
+    conn.exec_driver_sql(_CLEAR_FAILING, (json.dumps(list(sub_ids)),))
+
+
 _DUE = """
 SELECT json_group_array(id) FROM (
   SELECT id FROM deliveries
@@ -147,7 +157,12 @@ _CLAIMED_ROWS = _json_select(
   JOIN events AS e ON e.organization_id = d.organization_id AND e.id = d.event_id
  WHERE d.id IN (SELECT value FROM json_each(?))""",
 )
-_SUBSCRIPTION_COLUMNS = [_column("s", c, c.name) for c in t.subscriptions.c]
+#: the subscription's JSON columns go in as JSON too, decoded with the rest (``rows.subscription``)
+_SUBSCRIPTION_JSON = ("event_types", "headers", "domains", "retry_schedule")
+_SUBSCRIPTION_COLUMNS = [
+    (f"json(s.{c.name})", c.name) if c.name in _SUBSCRIPTION_JSON else _column("s", c, c.name)
+    for c in t.subscriptions.c
+]
 _SUBSCRIPTIONS = _json_select(
     _SUBSCRIPTION_COLUMNS, "FROM subscriptions AS s WHERE s.id IN (SELECT value FROM json_each(?))"
 )
