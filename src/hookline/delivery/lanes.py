@@ -22,7 +22,7 @@ from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.ratelimit import admit
 
 FAST_ATTEMPT_MS = 250.0  # an endpoint answering faster than this on average is fast
-FAST_DEPTH = 16  # waves (of the cap) a fast endpoint may have queued
+FAST_DEPTH = 32  # waves (of the cap) a fast endpoint may have queued
 EWMA_WEIGHT = 0.2  # weight of the newest attempt in the running average duration
 
 
