@@ -133,3 +133,41 @@ def test_a_full_lane_behind_a_hanging_endpoint_costs_healthy_deliveries_no_claim
     assert receiver.peak["/hang"] == 2
     # the hanging lane still gets its next deliveries when its attempts time out
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 4, timeout_s=15)
+
+
+def _metric(server: Server, name: str) -> float:
+    resp = server.client.get("/metrics")
+    assert resp.status_code == 200, resp.text
+    for line in resp.text.splitlines():
+        if line.split()[0] == name:
+            return float(line.split()[-1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def test_metrics_count_attempts_by_result_and_the_attempts_under_way(
+    server: Server, receiver: Receiver
+) -> None:
+    receiver.plan("/failing", [500])
+    receiver.delays["/slow"] = 2.0
+    subscribe(server, receiver.url("/ok"), event_types=["message.delivered"])
+    subscribe(server, receiver.url("/failing"), event_types=["message.bounced"], retry_schedule=[0])
+    subscribe(server, receiver.url("/slow"), event_types=["message.sent"], max_in_flight=3)
+    publish_batch(server, "evt_metrics_ok", 5)
+    events = [{"id": f"evt_m_bad_{i}", "type": "message.bounced", "data": {}} for i in range(2)]
+    events += [{"id": f"evt_m_slow_{i}", "type": "message.sent", "data": {}} for i in range(3)]
+    resp = server.api("POST", "/events/batch", json={"events": events})
+    assert resp.status_code == 202, resp.text
+    receiver.wait_for(lambda rs: len(rs) >= 10)
+    # the three slow ones are under way for 2 s; the others end in a moment
+    _wait_for_metric(server, "hookline_deliveries_in_flight", 3, within_s=1.5)
+    _wait_for_metric(server, 'hookline_attempts_total{result="success"}', 8, within_s=10)
+    assert _metric(server, 'hookline_attempts_total{result="failure"}') == 2
+    assert _metric(server, "hookline_attempt_seconds_count") == 10
+    assert _metric(server, "hookline_deliveries_in_flight") == 0
+
+
+def _wait_for_metric(server: Server, name: str, value: float, *, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while (seen := _metric(server, name)) != value:
+        assert time.monotonic() < deadline, f"{name} is {seen}, not {value}"
+        time.sleep(0.02)

@@ -222,3 +222,78 @@ def test_custom_headers_and_auth_token_are_sent(server: Server, receiver: Receiv
     assert req.headers["Authorization"] == "Bearer tok-123"
     body = json.loads(req.body)
     assert set(body) == {"id", "type", "created_at", "data"}
+
+
+class _DroppingServer:
+    """Raw HTTP/1.1 on loopback: answers the first request of each connection (keep-alive),
+    and closes the connection unanswered when a second request arrives on it, as a server
+    whose idle timeout ran out just then does."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.answered: list[str] = []
+        self.dropped = 0
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            conn, _ = self._sock.accept()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        buf = b""
+        served = 0
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buf += chunk
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                length = next(
+                    int(v)
+                    for k, _, v in (x.partition(":") for x in lines)
+                    if k.lower() == "content-length"
+                )
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                event_id = next(
+                    v.strip()
+                    for k, _, v in (x.partition(":") for x in lines)
+                    if k.lower() == "webhook-id"
+                )
+                if served:
+                    self.dropped += 1
+                    return
+                served += 1
+                self.answered.append(event_id)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_a_connection_dropped_as_the_attempt_arrives_is_sent_again_at_once(
+    server: Server,
+) -> None:
+    """Every kept-alive connection is closed by the server when its second request arrives:
+    each such attempt went nowhere, so it goes again on a new connection, as the same
+    attempt (one logged attempt per delivery, each a success)."""
+    dropping = _DroppingServer()
+    subscribe(server, f"http://127.0.0.1:{dropping.port}/drop", max_in_flight=1)
+    ids = [f"evt_dropped_{i}" for i in range(6)]
+    for event_id in ids:
+        publish(server, id=event_id)
+    got = wait_attempts(server, 6)
+    time.sleep(0.3)
+    got = attempts(server)
+    assert sorted(a["event_id"] for a in got) == ids
+    assert all(a["response_status"] == 200 for a in got), got
+    assert sorted(dropping.answered) == ids
+    assert dropping.dropped >= 1, "the test never reused a connection"

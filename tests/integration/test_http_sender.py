@@ -730,3 +730,97 @@ async def test_https_checks_the_name_not_the_address(self_signed: SelfSigned) ->
     assert result.error.startswith("connection failed: ")
     assert "certificate is not valid for 'hooks.example'" in result.error
     assert server.requests == []
+
+
+# -- attempts written at once, without a task (the dispatcher's usual road) ---------------------
+async def at_once(sender: Sender, url: str) -> tuple[asyncio.Future[Any] | None, float]:
+    started = time.monotonic()
+    return sender.post_at_once(url, BODY, HEADERS), started
+
+
+async def test_at_once_needs_an_idle_connection_and_then_writes_before_returning() -> None:
+    async with serving(answer_with(202, b"taken")) as server, sending() as sender:
+        answer, _ = await at_once(sender, server.url())
+        assert answer is None, "no connection yet: post() opens one"
+        assert (await post(sender, server.url())).status == 202
+        answer, started = await at_once(sender, server.url("/other?x=1"))
+        assert answer is not None
+        assert not answer.done()
+        await asyncio.wait([answer], timeout=5)
+        result = sender.result(answer, started)
+        # the same connection, and the same request on the wire as post() writes
+        again = await post(sender, server.url())
+    assert result is not None
+    assert (result.status, result.body, result.error) == (202, "taken", None)
+    assert again.status == 202
+    assert server.per_connection == [3]
+    assert server.requests[1].target == "/other?x=1"
+    assert server.requests[1].body == BODY
+    assert server.requests[1].headers["webhook-id"] == "msg_1"
+    assert server.requests[1].headers["content-length"] == str(len(BODY))
+
+
+async def test_at_once_on_a_connection_the_server_dropped_sends_nothing_and_says_so() -> None:
+    """The stale case of ``post``: the server closes a kept-alive connection as the request
+    arrives; at once, the answer says the request went nowhere (result None), so the caller
+    sends it again with ``post``, on a new connection."""
+
+    async def answer(request: Request, writer: asyncio.StreamWriter, server: Server) -> bool:
+        if len(server.per_connection) == 1 and server.per_connection[0] == 2:
+            return False
+        writer.write(response(200, b"ok"))
+        return True
+
+    async with serving(answer) as server, sending() as sender:
+        assert (await post(sender, server.url())).status == 200
+        pending, started = await at_once(sender, server.url())
+        assert pending is not None
+        await asyncio.wait([pending], timeout=5)
+        assert sender.result(pending, started) is None
+        again = await post(sender, server.url())
+    assert again.status == 200
+    assert server.per_connection == [2, 1]
+
+
+async def test_at_once_times_out_and_closes_the_connection() -> None:
+    async def answer(request: Request, writer: asyncio.StreamWriter, server: Server) -> None:
+        if server.per_connection[0] == 1:
+            writer.write(response(200))
+        # the second request is never answered
+
+    async with serving(answer) as server, sending(timeout_s=0.3) as sender:
+        assert (await post(sender, server.url())).status == 200
+        pending, started = await at_once(sender, server.url())
+        assert pending is not None
+        await asyncio.wait([pending], timeout=5)
+        result = sender.result(pending, started)
+        await server.wait_until_closed()
+        assert server.open_now == 0
+    assert result is not None
+    assert (result.status, result.error) == (None, "timed out after 0.3 s")
+    assert 300 <= result.duration_ms < 2000
+
+
+async def test_cancelling_an_answer_at_once_closes_its_connection() -> None:
+    async with serving(answer_with(200, delay_s=0.5)) as server, sending() as sender:
+        assert (await post(sender, server.url())).status == 200
+        pending, _ = await at_once(sender, server.url())
+        assert pending is not None
+        pending.cancel()
+        await server.wait_until_closed()
+        assert server.open_now == 0
+        # nothing is idle now: the next attempt opens a new connection
+        assert sender.post_at_once(server.url(), BODY, HEADERS) is None
+        assert (await post(sender, server.url())).status == 200
+    assert server.connections == 2
+
+
+async def test_at_once_refuses_what_post_would_refuse() -> None:
+    async with serving(answer_with(200)) as server, sending() as sender:
+        assert (await post(sender, server.url())).status == 200
+        bad = {"Host": "elsewhere"}
+        assert sender.post_at_once(server.url(), BODY, bad) is None
+        refused = await sender.post(server.url(), BODY, bad)
+    assert refused.error is not None
+    assert refused.error.startswith("InvalidHeader")
+    assert len(server.requests) == 1

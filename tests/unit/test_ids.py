@@ -98,3 +98,26 @@ def test_time_uuids_sort_by_time_as_text() -> None:
 def test_time_uuid_refuses_a_time_outside_48_bits(bad: int) -> None:
     with pytest.raises(ValueError, match="48 bits"):
         ids.new_time_uuid(bad)
+
+
+def test_time_uuids_in_one_draw_match_the_rfc_layout_for_every_byte() -> None:
+    # each possible value of the byte that carries the variant, and random bytes around it
+    draws = bytes(b for n in range(256) for b in (0xA5, 0x5A, n, 0xFF, 0, 1, 2, 3, 4, 0xEE))
+    requested: list[int] = []
+
+    def tb(n: int) -> bytes:
+        requested.append(n)
+        return draws[:n]
+
+    ms = 1_796_303_058_045
+    made = ids.new_time_uuids(ms, 256, tb)
+    assert requested == [2560]
+    for n, value in enumerate(made):
+        raw = bytearray(ms.to_bytes(6, "big") + draws[10 * n : 10 * n + 10])
+        raw[6] = (raw[6] & 0x0F) | 0x70
+        raw[8] = (raw[8] & 0x3F) | 0x80
+        assert value == str(uuid.UUID(bytes=bytes(raw)))
+        assert uuid.UUID(value).version == 7
+        assert uuid.UUID(value).variant == uuid.RFC_4122
+    assert len(set(ids.new_time_uuids(ms, 1000))) == 1000
+    assert ids.new_time_uuids(ms, 0) == []

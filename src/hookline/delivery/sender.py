@@ -5,13 +5,14 @@ Network trouble is a result, never an exception: the dispatcher records whatever
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import Mapping, Sequence
 
 from hookline.core.addresses import IPNetwork
 from hookline.core.outcome import SendResult
-from hookline.delivery.http1 import ConnectError, ConnectionPool
+from hookline.delivery.http1 import ConnectError, ConnectionPool, Response, ServerDisconnected
 from hookline.delivery.request import RequestError
 from hookline.delivery.resolver import BlockedAddress, GuardedResolver, Resolve
 
@@ -58,21 +59,52 @@ class Sender:
         limit_s = self._timeout_s if timeout_s is None else timeout_s
         try:
             response = await self._pool.post(url, body, headers, timeout_s=limit_s)
-        except BlockedAddress as exc:
+        except (BlockedAddress, RequestError, OSError) as exc:
+            return self._failed(exc, started, limit_s)
+        return _answered(response, started)
+
+    def post_at_once(
+        self, url: str, body: bytes, headers: Mapping[str, str]
+    ) -> asyncio.Future[Response] | None:
+        """An attempt begun without a task, on a keep-alive connection that is idle (see
+        ``ConnectionPool.post_at_once``); None when there is none: then ``post``. Read the
+        future, once done, with :meth:`result` (None: the connection had gone stale, the
+        request went nowhere, and ``post`` is to send it)."""
+        assert self._pool is not None, "Sender.start() first"
+        return self._pool.post_at_once(url, body, headers, timeout_s=self._timeout_s)
+
+    def result(self, answer: asyncio.Future[Response], started: float) -> SendResult | None:
+        """What a done ``post_at_once`` came to; ``started`` is ``time.monotonic()`` then."""
+        exc = answer.exception()
+        if exc is None:
+            return _answered(answer.result(), started)
+        if isinstance(exc, ServerDisconnected) and exc.before_response:
+            return None
+        if isinstance(exc, BlockedAddress | RequestError | OSError):
+            return self._failed(exc, started, self._timeout_s)
+        raise exc
+
+    @staticmethod
+    def _failed(
+        exc: BlockedAddress | RequestError | OSError, started: float, limit_s: float
+    ) -> SendResult:
+        if isinstance(exc, BlockedAddress):
             return _failed(str(exc), started)
-        except TimeoutError:
+        if isinstance(exc, TimeoutError):
             return _failed(f"timed out after {limit_s:g} s", started)
-        except ConnectError as exc:
+        if isinstance(exc, ConnectError):
             return _failed(f"connection failed: {exc}", started)
-        except (RequestError, OSError) as exc:
-            return _failed(f"{type(exc).__name__}: {exc}", started)
-        return SendResult(
-            status=response.status,
-            body=response.body.decode("utf-8", errors="replace"),
-            error=None,
-            duration_ms=_elapsed_ms(started),
-            retry_after=response.retry_after,
-        )
+        return _failed(f"{type(exc).__name__}: {exc}", started)
+
+
+def _answered(response: Response, started: float) -> SendResult:
+    return SendResult(
+        status=response.status,
+        body=response.body.decode("utf-8", errors="replace"),
+        error=None,
+        duration_ms=_elapsed_ms(started),
+        retry_after=response.retry_after,
+    )
 
 
 def _failed(error: str, started: float) -> SendResult:

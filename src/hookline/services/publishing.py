@@ -106,7 +106,7 @@ class PublishService:
         if batch and not inputs:
             raise ValidationFailed("events", "must hold at least one event")
         now = self._clock.now_ms()
-        items: list[NewDeliveries] = []
+        routed: list[tuple[Event, list[Subscription]]] = []
         candidates: dict[_OwnerKey, list[Subscription]] = {}
         seen: set[str] = set()
         #: per subscription, how many deliveries this publish makes (for the handoff)
@@ -116,7 +116,7 @@ class PublishService:
             event = await self._event(org_id, data, now, where)
             if event.id in seen:
                 # the later copy of an id in one batch is a repeat: it routes to nothing new
-                items.append(NewDeliveries(event=event, deliveries=()))
+                routed.append((event, []))
                 continue
             seen.add(event.id)
             key = (event.mailbox_id, event.phone_number_id, event.agent_identity_id)
@@ -131,9 +131,15 @@ class PublishService:
             for sub in subs:
                 _, count = wanted.get(sub.id, (sub, 0))
                 wanted[sub.id] = (sub, count + 1)
-            items.append(
-                NewDeliveries(event=event, deliveries=[self._delivery(event, s, now) for s in subs])
+            routed.append((event, subs))
+        # every delivery's id in one draw, handed out in order
+        new_ids = iter(ids.new_time_uuids(now, sum(len(subs) for _, subs in routed)))
+        items = [
+            NewDeliveries(
+                event=event, deliveries=[self._delivery(next(new_ids), event, s, now) for s in subs]
             )
+            for event, subs in routed
+        ]
         lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
         if lease is not None:
             items = [replace(i, lease=lease) for i in items]
@@ -153,10 +159,10 @@ class PublishService:
                 self._wake()
         return results
 
-    def _delivery(self, event: Event, sub: Subscription, now: int) -> Delivery:
+    def _delivery(self, delivery_id: str, event: Event, sub: Subscription, now: int) -> Delivery:
         schedule = sub.retry_schedule or self._schedule
         return Delivery(
-            id=ids.new_time_uuid(now),
+            id=delivery_id,
             organization_id=event.organization_id,
             event_id=event.id,
             subscription_id=sub.id,
