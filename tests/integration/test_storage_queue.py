@@ -88,6 +88,29 @@ async def test_claim_due_leases_what_is_due_with_everything_needed_to_send(
     assert second.lease_token != claimed.lease_token
 
 
+async def test_a_retry_is_claimed_with_its_history_as_stored(
+    storage: Storage, sub: Subscription
+) -> None:
+    """A claimed delivery is the row as the lease left it, attempts and last answer included
+    (SQLite builds it from what the lease set and what it reads)."""
+    ev, [due] = await publish(storage, [sub], due_ms=NOW_MS)
+    [first] = await storage.claim_due(NOW_MS, 10, LEASE_MS)
+    retry_at = NOW_MS + 30 * SECOND_MS
+    outcome = make_outcome(first, at=NOW_MS + 5, state="pending", status=503, next_ms=retry_at)
+    assert (await storage.record_outcomes([outcome])).changed == 1
+    [again] = await storage.claim_due(retry_at, 10, LEASE_MS)
+    stored = await reload(storage, due)
+    assert again.delivery == stored
+    assert (again.delivery.attempts, again.delivery.last_status) == (1, 503)
+    assert again.delivery.first_attempt_at_ms == NOW_MS + 5
+    assert (again.delivery.state, again.delivery.next_attempt_at_ms) == (
+        "delivering",
+        retry_at + LEASE_MS,
+    )
+    assert again.delivery.updated_at_ms == retry_at
+    assert again.event == ev
+
+
 async def test_claim_due_takes_the_earliest_first_up_to_the_limit(
     storage: Storage, sub: Subscription
 ) -> None:

@@ -131,6 +131,9 @@ def test_the_domain_models_are_made_by_it_and_are_cheaper_to_make() -> None:
         type("Delivery", (), {"__annotations__": dict.fromkeys(fields, "int")})
     )
     assert Delivery.__init__.__qualname__ == "Delivery.__init__"
-    ours = min(timeit.repeat(lambda: Delivery(**fields), number=20_000, repeat=5))
-    theirs = min(timeit.repeat(lambda: twin(**fields), number=20_000, repeat=5))
+    # alternating rounds, the best of each: a burst of load on the machine hits both alike
+    ours = theirs = float("inf")
+    for _ in range(15):
+        ours = min(ours, timeit.timeit(lambda: Delivery(**fields), number=5_000))
+        theirs = min(theirs, timeit.timeit(lambda: twin(**fields), number=5_000))
     assert ours < theirs

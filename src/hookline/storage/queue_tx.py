@@ -127,9 +127,20 @@ class QueueTransactions(abc.ABC):
             res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
         return [r[0] for r in res.all()]
 
-    def _claimed_rows(self, conn: sa.Connection, delivery_ids: list[str]) -> Sequence[Row]:
-        """The leased deliveries with their events' columns (prefixed ``e_``)."""
-        return conn.execute(_CLAIMED_ROWS, {"ids": delivery_ids}).mappings().all()
+    def _claimed(
+        self, conn: sa.Connection, delivery_ids: list[str], until_ms: int, now_ms: int
+    ) -> list[tuple[Delivery, Event]]:
+        """The deliveries just leased (until ``until_ms``, at ``now_ms``), each with its event:
+        one object per event, as a fan-out's batch is one event many times over."""
+        events: dict[tuple[str, str], Event] = {}
+        found: list[tuple[Delivery, Event]] = []
+        for r in conn.execute(_CLAIMED_ROWS, {"ids": delivery_ids}).mappings():
+            key = (r["organization_id"], r["event_id"])
+            event = events.get(key)
+            if event is None:
+                event = events[key] = rows.event(r, prefix="e_")
+            found.append((rows.delivery(r), event))
+        return found
 
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
@@ -267,33 +278,32 @@ class QueueTransactions(abc.ABC):
         leased_ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
         if not leased_ids:
             return []
-        found = self._claimed_rows(conn, leased_ids)
+        found = self._claimed(conn, leased_ids, now_ms + lease_ms, now_ms)
         # a batch usually spans few subscriptions: load and decode each once
-        sub_ids = list({r["subscription_id"] for r in found})
+        sub_ids = list({d.subscription_id for d, _ in found})
         sub_rows = {r["id"]: r for r in self._subscription_rows(conn, sub_ids)}
-        subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
+        gone = {sid: g for sid, r in sub_rows.items() if (g := _gone(r)) is not None}
+        subs = {
+            sid: (rows.subscription(r), _subscription_secrets(r, now_ms), r["auth_token_enc"])
+            for sid, r in sub_rows.items()
+            if sid not in gone
+        }
         claimed: list[ClaimedDelivery] = []
         stale: list[tuple[str, str, str]] = []
-        #: a fan-out's batch is one event many times over: decode it once
-        events: dict[tuple[str, str], Event] = {}
-        for r in found:
-            sub_row = sub_rows[r["subscription_id"]]
-            gone = _gone(sub_row)
-            if gone is not None:
-                stale.append((r["id"], *gone))
+        for delivery, event in found:
+            known = subs.get(delivery.subscription_id)
+            if known is None:
+                stale.append((delivery.id, *gone[delivery.subscription_id]))
                 continue
-            event_key = (r["organization_id"], r["event_id"])
-            event = events.get(event_key)
-            if event is None:
-                event = events[event_key] = rows.event(r, prefix="e_")
+            sub, secrets, auth = known
             claimed.append(
                 ClaimedDelivery(
-                    delivery=rows.delivery(r),
+                    delivery=delivery,
                     event=event,
-                    subscription=subs[r["subscription_id"]],
+                    subscription=sub,
                     lease_token=token,
-                    secret_ciphertexts=_subscription_secrets(sub_row, now_ms),
-                    auth_token_ciphertext=sub_row["auth_token_enc"],
+                    secret_ciphertexts=secrets,
+                    auth_token_ciphertext=auth,
                 )
             )
         _settle(conn, stale, token, now_ms)

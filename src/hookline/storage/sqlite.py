@@ -18,6 +18,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from hookline.core.models import Delivery, Event
 from hookline.storage import rows, sqlite_bulk
 from hookline.storage import tables as t
 from hookline.storage.base import NewDeliveries
@@ -258,8 +259,10 @@ class SqliteStorage(CachedReads):
             only=only,
         )
 
-    def _claimed_rows(self, conn: sa.Connection, delivery_ids: list[str]) -> Sequence[Row]:
-        return sqlite_bulk.claimed_rows(conn, delivery_ids)
+    def _claimed(
+        self, conn: sa.Connection, delivery_ids: list[str], until_ms: int, now_ms: int
+    ) -> list[tuple[Delivery, Event]]:
+        return sqlite_bulk.claimed(conn, delivery_ids, until_ms=until_ms, now_ms=now_ms)
 
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return sqlite_bulk.subscription_rows(conn, sub_ids)

@@ -22,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hookline.core.models import Delivery, Event
 from hookline.storage import tables as t
 
 #: SQLite's default bound on ``?`` parameters per statement (since 3.32)
@@ -145,18 +146,93 @@ assert [c.name for c in t.subscriptions.c if isinstance(c.type, sa.Float)] == [_
 _REAL_ROWS = """
 SELECT id, rate_limit_per_second FROM subscriptions
  WHERE id IN (SELECT value FROM json_each(?)) AND rate_limit_per_second IS NOT NULL"""
-_CLAIMED_COLUMNS = [_column("d", c, c.name) for c in t.deliveries.c] + [
-    # the event's data (JSON text) goes in as JSON, not as a string of it: decoded once, with
-    # the rest, rather than escaped by SQLite and then decoded twice (``rows.event`` takes both)
-    ("json(e.data)" if c.name == "data" else f"e.{c.name}", "e_" + c.name)
-    for c in t.events.c
-]
-_CLAIMED_ROWS = _json_select(
-    _CLAIMED_COLUMNS,
-    """FROM deliveries AS d
+#: what a claim reads of each delivery it just leased: the columns the lease did not set (it
+#: set the state, the token, the next attempt's time as the lease's end, and updated_ms), and
+#: its event's. The event's data (JSON text) goes in as JSON, not as a string of it: decoded
+#: once, with the rest, rather than escaped by SQLite and then decoded twice
+_CLAIMED = """
+SELECT json_group_array(json_array(
+         d.id, d.subscription_id, d.attempts, d.first_attempt_ms, d.last_attempt_ms,
+         d.last_status, d.last_error, d.created_ms,
+         e.organization_id, e.id, e.type, e.mailbox_id, e.phone_number_id,
+         e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms))
+  FROM deliveries AS d
   JOIN events AS e ON e.organization_id = d.organization_id AND e.id = d.event_id
- WHERE d.id IN (SELECT value FROM json_each(?))""",
-)
+ WHERE d.id IN (SELECT value FROM json_each(?))"""
+# every column of the two tables, so that a new one is not left out of _CLAIMED unnoticed
+assert [c.name for c in t.deliveries.c] == [
+    "id", "organization_id", "event_id", "subscription_id", "state", "attempts",
+    "next_attempt_ms", "lease_token", "first_attempt_ms", "last_attempt_ms", "last_status",
+    "last_error", "created_ms", "updated_ms",
+]  # fmt: skip
+assert [c.name for c in t.events.c] == [
+    "organization_id", "id", "type", "mailbox_id", "phone_number_id", "agent_identity_id",
+    "domain", "data", "occurred_ms", "created_ms",
+]  # fmt: skip
+
+
+def claimed(
+    conn: sa.Connection, delivery_ids: Sequence[str], *, until_ms: int, now_ms: int
+) -> list[tuple[Delivery, Event]]:
+    """The deliveries just leased (by ``_LEASE`` with ``until_ms`` and ``now_ms``), each with
+    its event, one object per event: built from the aggregate's positions, with no row
+    mapping in between (the claim's Python holds the GIL the event loop needs)."""
+    found = conn.exec_driver_sql(_CLAIMED, (json.dumps(list(delivery_ids)),)).scalar_one()
+    events: dict[tuple[str, str], Event] = {}
+    out: list[tuple[Delivery, Event]] = []
+    for (
+        d_id,
+        sub_id,
+        attempts,
+        first_ms,
+        last_ms,
+        last_status,
+        last_error,
+        d_created_ms,
+        org_id,
+        event_id,
+        event_type,
+        mailbox_id,
+        phone_id,
+        identity_id,
+        domain,
+        data,
+        occurred_ms,
+        e_created_ms,
+    ) in json.loads(found):
+        event = events.get((org_id, event_id))
+        if event is None:
+            event = events[(org_id, event_id)] = Event(
+                id=event_id,
+                organization_id=org_id,
+                type=event_type,
+                data=data,
+                occurred_at_ms=occurred_ms,
+                created_at_ms=e_created_ms,
+                mailbox_id=mailbox_id,
+                phone_number_id=phone_id,
+                agent_identity_id=identity_id,
+                domain=domain,
+            )
+        delivery = Delivery(
+            id=d_id,
+            organization_id=org_id,
+            event_id=event_id,
+            subscription_id=sub_id,
+            state="delivering",
+            attempts=attempts,
+            next_attempt_at_ms=until_ms,
+            first_attempt_at_ms=first_ms,
+            last_attempt_at_ms=last_ms,
+            last_status=last_status,
+            last_error=last_error,
+            created_at_ms=d_created_ms,
+            updated_at_ms=now_ms,
+        )
+        out.append((delivery, event))
+    return out
+
+
 #: the subscription's JSON columns go in as JSON too, decoded with the rest (``rows.subscription``)
 _SUBSCRIPTION_JSON = ("event_types", "headers", "domains", "retry_schedule")
 _SUBSCRIPTION_COLUMNS = [
@@ -171,11 +247,6 @@ _SUBSCRIPTIONS = _json_select(
 def _rows(conn: sa.Connection, sql: str, labels: Sequence[str], ids: Sequence[str]) -> list[Row]:
     found = conn.exec_driver_sql(sql, (json.dumps(list(ids)),)).scalar_one()
     return [dict(zip(labels, values, strict=True)) for values in json.loads(found)]
-
-
-def claimed_rows(conn: sa.Connection, delivery_ids: Sequence[str]) -> list[Row]:
-    """The deliveries with their events' columns (prefixed ``e_``), as the generic query."""
-    return _rows(conn, _CLAIMED_ROWS, [label for _, label in _CLAIMED_COLUMNS], delivery_ids)
 
 
 def subscription_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> list[Row]:
