@@ -39,6 +39,7 @@ class EventInput:
 
 
 _OwnerKey = tuple[str | None, str | None, str | None]
+_OWNER_FIELDS = ("mailbox", "phone_number", "agent_handle")
 
 
 class Handoff(Protocol):
@@ -202,13 +203,12 @@ class PublishService:
             raise ValidationFailed(where + "data", "NaN and Infinity are not JSON numbers")
         if len(encoded) > MAX_DATA_BYTES:
             raise PayloadTooLarge(f"{where}data is larger than {MAX_DATA_BYTES} bytes")
-        owners = [
-            k for k in ("mailbox", "phone_number", "agent_handle") if getattr(data, k) is not None
-        ]
-        if len(owners) > 1:
-            raise ValidationFailed(where + owners[1], "an event belongs to at most one owner")
         mailbox_id = phone_id = identity_id = None
-        if data.mailbox is not None:
+        if data.mailbox is None and data.phone_number is None and data.agent_handle is None:
+            pass  # most events name no owner
+        elif len(owners := [k for k in _OWNER_FIELDS if getattr(data, k) is not None]) > 1:
+            raise ValidationFailed(where + owners[1], "an event belongs to at most one owner")
+        elif data.mailbox is not None:
             mailbox = await self._storage.mailbox_by_address(
                 org_id, validation.email(data.mailbox, where + "mailbox")
             )

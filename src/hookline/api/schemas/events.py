@@ -72,11 +72,14 @@ def published_json(results: Sequence[Published], *, batch: bool) -> bytes:
     """The answer to a publish, byte for byte as ``PublishedOut`` (or ``PublishedBatchOut``)
     serializes it, built from plain dicts: a batch answers 1,000 of these, and as models they
     cost about four times as much (measured: 6.0 against 1.6 ms per 1,000)."""
+    # a batch's events mostly share their instant (the publish's, when they name none)
+    stamps: dict[int, str] = {}
     out = [
         {
             "id": p.event.id,
             "type": p.event.type,
-            "timestamp": iso_from_ms(p.event.occurred_at_ms),
+            "timestamp": stamps.get(p.event.occurred_at_ms)
+            or stamps.setdefault(p.event.occurred_at_ms, iso_from_ms(p.event.occurred_at_ms)),
             "deliveries": p.deliveries,
             "duplicate": not p.created,
         }
