@@ -91,6 +91,12 @@ def test_malformed_bodies_are_422_naming_the_problem(server: Server) -> None:
         ("/events", b'{"type": "message.sent", "data": {"n": NaN}}', "data"),
         ("/events/batch", b'{"events": [{"type": "message.sent"},'
          b' {"type": "message.sent", "data": {"n": [Infinity]}}]}', "events[1].data"),
+        # an event belongs to at most one owner: the second one named is the problem
+        ("/events", json.dumps({"type": "message.sent", "mailbox": "a@example.com",
+                                "agent_handle": "ada"}).encode(), "agent_handle"),
+        ("/events/batch", json.dumps({"events": [{"type": "message.sent"}, {
+            "type": "message.sent", "phone_number": "+15551234567", "agent_handle": "ada"}]}
+        ).encode(), "events[1].agent_handle"),
     ]  # fmt: skip
     for path, content, field in cases:
         resp = _post(server, path, content, **key)
