@@ -22,7 +22,7 @@ from typing import Literal
 
 import asyncpg
 
-from bench.system import free_port, memory_kib
+from bench.system import cpu_seconds, free_port, memory_kib
 
 DbKind = Literal["sqlite", "postgresql"]
 ADMIN_KEY = "hl_bench_admin_key_0123456789abcdef"
@@ -192,6 +192,10 @@ class Hookline:
                 pass
             time.sleep(0.05)
         raise RuntimeError("hookline did not become ready")
+
+    def cpu_s(self) -> float:
+        """CPU time Hookline's processes have used so far (those still running)."""
+        return sum(cpu_seconds(p.pid) or 0.0 for p in self.procs)
 
     def check_alive(self) -> list[str]:
         """Processes that died on their own, with the end of their output."""

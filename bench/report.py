@@ -128,6 +128,8 @@ def _throughput(o: Outcome, base: Baselines, add: _Add) -> None:
     else:
         ok = None if celery is None else rate >= 5 * celery
         add(figure, _n(rate), ratios, ">= 5x Celery (one worker process)", ok)
+    if "cpu_ms_per_delivery" in f:
+        add("Hookline's CPU ms per event published and delivered", _n(f["cpu_ms_per_delivery"], 3))
 
 
 def _latency(o: Outcome, ref: Outcome | None, offered: float, add: _Add) -> None:
@@ -355,7 +357,10 @@ def _method(s: Sizes) -> list[str]:
         "request, one client), each to exactly one subscription: with 10 subscriptions each "
         "subscribes to its own event type and the events are spread evenly over them, so both "
         "runs make one delivery per event. deliveries/s = deliveries / (last receipt - first "
-        "publish); publishing runs while the worker delivers.",
+        "publish); publishing runs while the worker delivers. Hookline's CPU ms per event = "
+        "the user and system CPU time of its processes (from /proc) from the first publish "
+        "to the last receipt, per delivery: it does not count time spent waiting for a core, "
+        "so it moves less than the rate when the machine's speed does.",
         f"(b) {s.latency_rate} events/s for {s.latency_seconds} s, open loop, single "
         "`POST /events` (at most 256 in flight), spread evenly over 10 subscriptions by event "
         "type. Events still unsent after twice the run's length are dropped and reported. "

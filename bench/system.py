@@ -62,6 +62,16 @@ def memory_kib(pid: int) -> dict[str, int]:
     return out
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User and system CPU time a live process has used so far; None once it has exited."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # after the command's closing parenthesis: state is field 3 of stat(5), utime 14, stime 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _first_line(args: list[str]) -> str:
     try:
         done = subprocess.run(args, capture_output=True, text=True, timeout=10, check=False)

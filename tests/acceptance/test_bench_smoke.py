@@ -44,6 +44,10 @@ def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path
     ingest = next(o for o in outcomes if o["scenario"] == "f")["figures"]
     for load in ("single", "batch", "py_single", "py_batch"):  # wrk's and the Python client's
         assert ingest[f"{load}_per_s"] > 0, ingest
+    for o in outcomes:
+        if o["scenario"] in ("a1", "a10"):
+            # Hookline's own CPU per delivery: a real reading, not a placeholder
+            assert 0 < o["figures"]["cpu_ms_per_delivery"] < 1000, o["figures"]
     bare = results["baselines"]["bare"]
     assert set(bare) == {"1", "10"}
     for run in bare.values():
@@ -55,3 +59,4 @@ def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path
     for title in ("(a) throughput", "(b) latency", "(c) isolation", "(d) fan-out", "(e) backlog"):
         assert title in text
     assert "(f) ingest" in text
+    assert "Hookline's CPU ms per event published and delivered" in text
