@@ -152,6 +152,8 @@ def request_headers(
     if auth_token:
         own["Authorization"] = f"Bearer {auth_token}"
     own.update(signature_headers)
+    if not custom_headers:
+        return own  # most subscriptions set none
     # header names are case-insensitive: a custom "content-type" would otherwise be sent too
     taken = {name.lower() for name in own}
     headers = {k: v for k, v in custom_headers.items() if k.lower() not in taken}

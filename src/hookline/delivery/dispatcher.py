@@ -485,7 +485,8 @@ class Dispatcher:
             attempts_made=c.delivery.attempts + 1,
             first_attempt_at_ms=first,
             now_ms=now,
-            jitter_ms=self._rng.randrange(MAX_JITTER_MS),
+            # only a retry is jittered: no random draw for the usual success
+            jitter_ms=0 if outcome.success else self._rng.randrange(MAX_JITTER_MS),
         )
         (self._succeeded if outcome.success else self._failed).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
