@@ -3,6 +3,7 @@ endpoint never slowing a healthy one."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -171,3 +172,54 @@ def _wait_for_metric(server: Server, name: str, value: float, *, within_s: float
     while (seen := _metric(server, name)) != value:
         assert time.monotonic() < deadline, f"{name} is {seen}, not {value}"
         time.sleep(0.02)
+
+
+def _execute(database_url: str, sql: str, *params: object) -> None:
+    """One statement straight on Hookline's database, behind its back."""
+    if database_url.startswith("sqlite"):
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            db.execute(sql.replace("$1", "?").replace("$2", "?"), params)
+            db.commit()
+        return
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            await conn.execute(sql, *params)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def test_a_delivery_that_cannot_be_prepared_holds_no_slot_and_stops_no_one(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """A subscription row this version cannot send (a profile it does not know, as a newer
+    version might write) fails its own attempts, logged, and nobody else's: the deliveries
+    claimed with it still go out."""
+    server = launcher.serve(database_url)
+    bad = subscribe(server, receiver.url("/bad"), event_types=["message.bounced"], max_in_flight=1)
+    subscribe(server, receiver.url("/ok"), event_types=["message.delivered"], max_in_flight=1)
+    _execute(
+        database_url, "UPDATE subscriptions SET profile = $1 WHERE id = $2", "later", bad["id"]
+    )
+    events = [{"id": f"evt_bad_{i}", "type": "message.bounced", "data": {}} for i in range(4)]
+    events += [{"id": f"evt_fine_{i}", "type": "message.delivered", "data": {}} for i in range(6)]
+    resp = server.api("POST", "/events/batch", json={"events": events})
+    assert resp.status_code == 202, resp.text
+    got = receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/ok"]) >= 6)
+    assert sorted(r.headers["webhook-id"] for r in got if r.path == "/ok") == [
+        f"evt_fine_{i}" for i in range(6)
+    ]
+    # what the claims read of the bad subscription never went out (the one handed over at
+    # publish, from the routing cache's copy, may have), and the process lives on
+    time.sleep(0.5)
+    assert len(receiver.at("/bad")) <= 1
+    _wait_for_metric(server, "hookline_deliveries_in_flight", 0, within_s=5)
+    assert server.api("GET", "/webhooks/subscriptions").status_code == 200

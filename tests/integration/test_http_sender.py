@@ -824,3 +824,22 @@ async def test_at_once_refuses_what_post_would_refuse() -> None:
     assert refused.error is not None
     assert refused.error.startswith("InvalidHeader")
     assert len(server.requests) == 1
+
+
+async def test_an_attempt_begun_earlier_keeps_its_deadline() -> None:
+    """``post(started=...)``: the time since the attempt began counts against its timeout
+    (a stale connection's second try), and its duration runs from then."""
+
+    async def answer(request: Request, writer: asyncio.StreamWriter, server: Server) -> None:
+        return None  # never answers
+
+    async with serving(answer) as server, sending(timeout_s=1.0) as sender:
+        began = time.monotonic() - 0.8
+        result = await sender.post(server.url(), BODY, HEADERS, started=began)
+        waited_s = time.monotonic() - began
+        spent = await sender.post(server.url(), BODY, HEADERS, started=time.monotonic() - 2.0)
+    assert (result.status, result.error) == (None, "timed out after 1 s")
+    assert 1.0 <= waited_s < 1.6, "the second try had only what was left of the second"
+    assert result.duration_ms >= 1000
+    assert (spent.status, spent.error) == (None, "timed out after 1 s")
+    assert len(server.requests) == 1, "nothing is sent once the deadline has passed"

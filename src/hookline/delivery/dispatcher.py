@@ -361,17 +361,20 @@ class Dispatcher:
         one, its answer then taken by a callback (no task: under load nearly every attempt
         goes this way, and a task with its coroutines cost more than the exchange's own
         Python); otherwise, or when it cannot be sent at all, as a task."""
-        started_ms = self._clock.now_ms()
-        body, headers, problem = self._prepare(claimed, started_ms)
-        attempt = _Attempt(lane, claimed, body, headers, started_ms)
-        if problem is None:
-            answer = self._sender.post_at_once(claimed.subscription.url, body, headers)
-            if answer is not None:
-                self._tasks.add(answer)
-                answer.add_done_callback(
-                    functools.partial(self._answered, attempt, time.monotonic())
-                )
-                return
+        attempt = _Attempt(lane, claimed, self._clock.now_ms(), time.monotonic())
+        try:
+            problem = self._prepare(attempt)
+            headers = attempt.headers
+            if problem is None and headers is not None:
+                answer = self._sender.post_at_once(claimed.subscription.url, attempt.body, headers)
+                if answer is not None:
+                    self._tasks.add(answer)
+                    answer.add_done_callback(functools.partial(self._answered, attempt))
+                    return
+        except Exception:
+            # a fault of our own (say, a profile this version does not know): the task tries
+            # again, and its end frees the lane's slot and logs what went wrong
+            attempt.headers, problem = None, None
         self._start_task(attempt, problem)
 
     def _start_task(self, attempt: _Attempt, problem: SendResult | None) -> None:
@@ -387,15 +390,20 @@ class Dispatcher:
 
     async def _deliver(self, attempt: _Attempt, problem: SendResult | None) -> None:
         try:
-            url = attempt.claimed.subscription.url
-            result = problem or await self._sender.post(url, attempt.body, attempt.headers)
+            if attempt.headers is None:
+                problem = self._prepare(attempt)
+            assert attempt.headers is not None
+            result = problem or await self._sender.post(
+                attempt.claimed.subscription.url,
+                attempt.body,
+                attempt.headers,
+                started=attempt.started,  # a stale connection's attempt keeps its deadline
+            )
             self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
         finally:
             self._ended(attempt.lane, attempt.started_ms)
 
-    def _answered(
-        self, attempt: _Attempt, started: float, answer: asyncio.Future[Response]
-    ) -> None:
+    def _answered(self, attempt: _Attempt, answer: asyncio.Future[Response]) -> None:
         """An attempt ``_spawn`` wrote at once has its answer (or failed, or was cancelled)."""
         self._tasks.discard(answer)
         self._slot_freed.set()
@@ -404,13 +412,16 @@ class Dispatcher:
             self._ended(attempt.lane, attempt.started_ms)
             return
         try:
-            result = self._sender.result(answer, started)
-            if result is None:
+            result = self._sender.result(answer, attempt.started)
+            if result is None and not self._stopping:
                 # the idle connection had been closed by the server: nothing was sent, so it
-                # goes again as a task, on a new connection (this attempt's slot carries over)
+                # goes again as a task, on a new connection, within the attempt's deadline
+                # (the slot carries over)
                 self._start_task(attempt, None)
                 return
-            self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
+            if result is not None:
+                self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
+            # (stopping, and nothing was sent: the lease lapses and the delivery falls due)
         except Exception:
             log.exception("recording an attempt failed")
         self._ended(attempt.lane, attempt.started_ms)
@@ -423,10 +434,9 @@ class Dispatcher:
         if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
             self._lane_freed.set()
 
-    def _prepare(
-        self, c: ClaimedDelivery, started_ms: int
-    ) -> tuple[bytes, dict[str, str], SendResult | None]:
-        """The attempt's body and headers, or why it cannot be sent."""
+    def _prepare(self, attempt: _Attempt) -> SendResult | None:
+        """Give the attempt its body and headers; or why it cannot be sent."""
+        c, started_ms = attempt.claimed, attempt.started_ms
         sub, event = c.subscription, c.event
         try:
             secrets = [self._box.open(x) for x in c.secret_ciphertexts]
@@ -435,9 +445,10 @@ class Dispatcher:
             secrets, auth, problem = [], None, str(exc)
         else:
             problem = "no signing key is configured for this subscription's owner"
-        body = self._render(c)
+        body = attempt.body = self._render(c)
         if not secrets:
-            return body, {}, SendResult(status=None, body=None, error=problem, duration_ms=0)
+            attempt.headers = {}
+            return SendResult(status=None, body=None, error=problem, duration_ms=0)
         request = profiles.build_request(
             sub.profile,
             event_id=event.id,
@@ -454,7 +465,8 @@ class Dispatcher:
             auth_token=auth,
             body=body,
         )
-        return request.body, request.headers, None
+        attempt.body, attempt.headers = request.body, request.headers
+        return None
 
     def _render(self, c: ClaimedDelivery) -> bytes:
         event, profile = c.event, c.subscription.profile
@@ -566,12 +578,17 @@ class Dispatcher:
                 c = lane.queue.popleft().claimed
                 waiting.setdefault(c.lease_token, []).append(c.delivery.id)
         self._queued = 0
-        if self._tasks:
-            _, late = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+        # attempts under way may finish within the grace period; each wait is over a snapshot,
+        # and an attempt can start another (a stale connection's second try), hence the loops
+        loop = asyncio.get_running_loop()
+        grace_until = loop.time() + STOP_GRACE_S
+        while self._tasks and (left := grace_until - loop.time()) > 0:
+            await asyncio.wait(set(self._tasks), timeout=left)
+        while self._tasks:
+            late = set(self._tasks)
             for task in late:
                 task.cancel()
-            if late:
-                await asyncio.wait(late)
+            await asyncio.wait(late)
         now = self._clock.now_ms()
         for token, delivery_ids in waiting.items():
             try:
@@ -581,23 +598,21 @@ class Dispatcher:
 
 
 class _Attempt:
-    """One attempt under way: its lane, its delivery, and what is sent."""
+    """One attempt under way: its lane, its delivery, when it began (the clock's time, and
+    ``time.monotonic()`` for its deadline), and what is sent once prepared."""
 
-    __slots__ = ("body", "claimed", "headers", "lane", "started_ms")
+    __slots__ = ("body", "claimed", "headers", "lane", "started", "started_ms")
 
     def __init__(
-        self,
-        lane: Lane,
-        claimed: ClaimedDelivery,
-        body: bytes,
-        headers: dict[str, str],
-        started_ms: int,
+        self, lane: Lane, claimed: ClaimedDelivery, started_ms: int, started: float
     ) -> None:
         self.lane = lane
         self.claimed = claimed
-        self.body = body
-        self.headers = headers
         self.started_ms = started_ms
+        self.started = started
+        self.body = b""
+        #: None until prepared
+        self.headers: dict[str, str] | None = None
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

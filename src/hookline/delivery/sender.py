@@ -51,14 +51,25 @@ class Sender:
             self._pool = None
 
     async def post(
-        self, url: str, body: bytes, headers: Mapping[str, str], *, timeout_s: float | None = None
+        self,
+        url: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        *,
+        timeout_s: float | None = None,
+        started: float | None = None,
     ) -> SendResult:
-        """One attempt. Never raises for network trouble: that is a result too."""
+        """One attempt. Never raises for network trouble: that is a result too. ``started``
+        (``time.monotonic()``): when the attempt began, if before this call; the time since
+        counts against its timeout and its duration."""
         assert self._pool is not None, "Sender.start() first"
-        started = time.monotonic()
+        started = time.monotonic() if started is None else started
         limit_s = self._timeout_s if timeout_s is None else timeout_s
+        left_s = limit_s - (time.monotonic() - started)
+        if left_s <= 0:
+            return self._failed(TimeoutError(), started, limit_s)
         try:
-            response = await self._pool.post(url, body, headers, timeout_s=limit_s)
+            response = await self._pool.post(url, body, headers, timeout_s=left_s)
         except (BlockedAddress, RequestError, OSError) as exc:
             return self._failed(exc, started, limit_s)
         return _answered(response, started)
