@@ -363,15 +363,19 @@ class ConnectionPool:
         a connection the server closed while it was idle (send again on a new one) is the
         caller's to do here: such a failure comes as ``ServerDisconnected`` with
         ``before_response`` set (the request went nowhere)."""
-        if self._closed or not self._idle:
+        if self._closed:
             return None
         try:
-            target = parse_target(url)
-            request = serialize_request(target, body, headers)
+            target = parse_target(url)  # cached: a URL seen before costs a look-up
         except RequestError:
             return None
         conn = self._take_idle(target.origin)
         if conn is None:
+            return None
+        try:
+            request = serialize_request(target, body, headers)
+        except RequestError:
+            self._checkin(conn)  # untouched: idle again
             return None
         try:
             answer = conn.send(request, self._cap, self._loop.time() + timeout_s)
