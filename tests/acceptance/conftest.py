@@ -52,6 +52,9 @@ class Receiver:
     #: per path: requests being answered now, and the most there ever were at once
     busy: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
+    #: the same over every path
+    all_busy: int = 0
+    all_peak: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def url(self, path: str = "/hook") -> str:
@@ -101,12 +104,15 @@ class Receiver:
             headers = dict(self.headers.get(request.path, {}))
             busy = self.busy[request.path] = self.busy.get(request.path, 0) + 1
             self.peak[request.path] = max(self.peak.get(request.path, 0), busy)
+            self.all_busy += 1
+            self.all_peak = max(self.all_peak, self.all_busy)
         try:
             if delay:
                 await asyncio.sleep(delay)
         finally:
             with self.lock:
                 self.busy[request.path] -= 1
+                self.all_busy -= 1
         if 300 <= status < 400:
             headers["Location"] = "http://127.0.0.1:1/elsewhere"
         return web.Response(status=status, text=body, headers=headers)

@@ -92,13 +92,35 @@ def test_a_full_lane_takes_what_waited_for_it_as_soon_as_a_slot_frees(
     assert sorted(r.headers["webhook-id"] for r in got) == [f"evt_owed_{i}" for i in range(6)]
 
 
-def _empty_claims(server: Server) -> float:
+def _claims(server: Server, found: str) -> float:
     resp = server.client.get("/metrics")
     assert resp.status_code == 200, resp.text
     for line in resp.text.splitlines():
-        if line.startswith('hookline_claims_total{found="no"}'):
+        if line.startswith(f'hookline_claims_total{{found="{found}"}}'):
             return float(line.split()[-1])
     return 0.0
+
+
+def _empty_claims(server: Server) -> float:
+    return _claims(server, "no")
+
+
+def test_a_fan_out_wider_than_the_worker_cap_is_handed_over_whole_and_kept_under_it(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """One event to more subscriptions than the worker may have attempts under way: the
+    publish hands every delivery to the worker at once (no claim reads them back), and the
+    worker starts them in turn, never more than its cap at a time."""
+    server = launcher.serve(database_url, HOOKLINE_MAX_IN_FLIGHT="4")
+    for i in range(12):
+        receiver.delays[f"/fan{i}"] = 0.3
+        subscribe(server, receiver.url(f"/fan{i}"), event_types=["message.bounced"])
+    resp = server.api("POST", "/events", json={"id": "evt_fan", "type": "message.bounced"})
+    assert resp.status_code == 202, resp.text
+    got = receiver.wait_for(lambda rs: len(rs) >= 12, timeout_s=20)
+    assert sorted(r.path for r in got) == sorted(f"/fan{i}" for i in range(12))
+    assert receiver.all_peak == 4
+    assert _claims(server, "yes") == 0
 
 
 def test_a_full_lane_behind_a_hanging_endpoint_costs_healthy_deliveries_no_claims(

@@ -517,3 +517,68 @@ async def test_a_delivery_routed_to_a_subscription_gone_meanwhile_is_settled_not
         deleted.id: ("cancelled", "subscription deleted"),
     }
     assert await storage.claim_due(NOW_MS + LEASE_MS, 10, LEASE_MS) == []
+
+
+async def test_a_fan_out_routed_from_memory_is_handed_over_as_each_subscription_is_stored(
+    storage: Storage, org: Organization
+) -> None:
+    """The handoff may take a subscription from the routing cache rather than decode its row
+    (SQLite's, whose cache is exact): only while the row is that version. Here another
+    storage on the same database (another process) changes one behind the cache's back,
+    and disables another: the first is handed over as stored now, the second settled."""
+    subs = [
+        await add_subscription(storage, make_subscription(org.id, url=f"https://{i}.example.com"))
+        for i in range(3)
+    ]
+    routed = await storage.routing_candidates(
+        org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+    )
+    assert {s.id for s in routed} == {s.id for s in subs}  # now cached, where a cache is kept
+    other = open_storage(storage.url)
+    try:
+        await other.update_subscription(
+            org.id, subs[0].id, {"url": "https://moved.example.com"}, NOW_MS + 1
+        )
+        await other.update_subscription(
+            org.id, subs[1].id, {"enabled": False, "disabled_reason": "by hand"}, NOW_MS + 1
+        )
+    finally:
+        await other.close()
+    ev = make_event(org.id)
+    ds = [make_delivery(ev, s) for s in subs]
+
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=ds, lease=_lease(*subs))]
+    )
+
+    handed = {c.subscription.id: c for c in published.leased}
+    assert set(handed) == {subs[0].id, subs[2].id}
+    assert handed[subs[0].id].subscription.url == "https://moved.example.com"
+    assert handed[subs[0].id].subscription.updated_at_ms == NOW_MS + 1
+    assert handed[subs[2].id].subscription == subs[2]
+    assert (await reload(storage, ds[1])).state == "failed"
+
+
+async def test_a_fan_out_hands_over_deliveries_made_leased_without_remaking_them(
+    storage: Storage, org: Organization, sub: Subscription, sub_b: Subscription
+) -> None:
+    """The publish may make a delivery it hands over in its leased state already; one made
+    pending is leased by the storage. Either way the stored row and the handed-over delivery
+    are the leased ones."""
+    ev = make_event(org.id)
+    lease = _lease(sub, sub_b)
+    made_leased = dataclasses.replace(
+        make_delivery(ev, sub), state="delivering", next_attempt_at_ms=lease.until_ms
+    )
+    made_pending = make_delivery(ev, sub_b)
+
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=ev, deliveries=[made_leased, made_pending], lease=lease)]
+    )
+
+    by_id = {c.delivery.id: c.delivery for c in published.leased}
+    for d in (made_leased, made_pending):
+        assert by_id[d.id].state == "delivering"
+        assert by_id[d.id].next_attempt_at_ms == lease.until_ms
+        stored = await reload(storage, d)
+        assert (stored.state, stored.next_attempt_at_ms) == ("delivering", lease.until_ms)

@@ -13,6 +13,7 @@ import functools
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
@@ -44,6 +45,9 @@ MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
 MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
+#: deliveries held at most once a publish's handoff is counted: a fan-out's whole width is
+#: queued in memory (its deliveries share one event) rather than claimed back row by row
+HANDOFF_HELD = 10_000
 
 
 class Dispatcher:
@@ -86,6 +90,10 @@ class Dispatcher:
         self._horizon_ms = self._lease_ms // 2
         #: deliveries held at once (under way or waiting in lanes)
         self._max_held = max_in_flight + REFILL_BATCH
+        self._max_handoff = max(self._max_held, HANDOFF_HELD)
+        #: lanes with an attempt that may start but for the worker's own cap (max_in_flight),
+        #: oldest first; each starts in turn as attempts end
+        self._gated: deque[Lane] = deque()
         self._wakeup = asyncio.Event()
         self._slot_freed = asyncio.Event()
         #: lanes the last general claim left out, and set when one of them could take more
@@ -126,7 +134,7 @@ class Dispatcher:
         deliveries leased to us and hands them over with :meth:`take`."""
         if self._stopping:
             return None
-        room = self._room() - self._reserved
+        room = self._max_handoff - self._held - self._reserved
         granted: dict[str, int] = {}
         for sid, (sub, count) in wanted.items():
             if count > room:
@@ -286,12 +294,17 @@ class Dispatcher:
         """Start the lane's waiting deliveries while its cap and rate allow."""
         now = self._clock.now_ms()
         late: list[ClaimedDelivery] = []
-        while (held := lane.next_startable(now, self._needed_ms)) is not None:
+        open_ = self._max_in_flight - len(self._tasks)
+        while open_ > 0 and (held := lane.next_startable(now, self._needed_ms)) is not None:
             self._queued -= 1
             if held.lease_until_ms - now < self._needed_ms:
                 late.append(held.claimed)
             else:
                 self._spawn(lane, held.claimed)
+                open_ -= 1
+        if open_ <= 0 and lane.queue and lane.busy < lane.cap and not lane.gated:
+            lane.gated = True
+            self._gated.append(lane)
         if late:
             # waited too long: its lease might lapse mid-attempt, and another worker send it
             self._give_back(late, now)
@@ -308,6 +321,14 @@ class Dispatcher:
             task = asyncio.create_task(self._refill(lane), name="hookline-refill")
             self._refills.add(task)
             task.add_done_callback(self._refills.discard)
+
+    def _ungate(self) -> None:
+        """Start the waiting lanes' attempts, in turn, while the worker's cap allows."""
+        gated = self._gated
+        while gated and len(self._tasks) < self._max_in_flight:
+            lane = gated.popleft()
+            lane.gated = False
+            self._pump(lane)
 
     def _give_back(self, claimed: Sequence[ClaimedDelivery], now_ms: int) -> None:
         async def release() -> None:
@@ -384,7 +405,9 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._slot_freed.set()
+        if self._gated:
+            self._ungate()
+        self._freed()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
 
@@ -406,7 +429,6 @@ class Dispatcher:
     def _answered(self, attempt: _Attempt, answer: asyncio.Future[Response]) -> None:
         """An attempt ``_spawn`` wrote at once has its answer (or failed, or was cancelled)."""
         self._tasks.discard(answer)
-        self._slot_freed.set()
         if answer.cancelled():
             # stopping: as a cancelled task, nothing recorded
             self._ended(attempt.lane, attempt.started_ms)
@@ -430,9 +452,18 @@ class Dispatcher:
         """An attempt is over: its slot frees, and the lane starts what waits."""
         now = self._clock.now_ms()
         lane.attempt_ended(now - started_ms)
+        if self._gated:
+            self._ungate()  # lanes that waited for a slot go first
         self._pump(lane)
         if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
             self._lane_freed.set()
+        self._freed()
+
+    def _freed(self) -> None:
+        """Wake the claim loop waiting for room, once there is room: not at every attempt's
+        end while a fan-out handed over whole still fills the worker."""
+        if self._room() > 0:
+            self._slot_freed.set()
 
     def _prepare(self, attempt: _Attempt) -> SendResult | None:
         """Give the attempt its body and headers; or why it cannot be sent."""
@@ -574,10 +605,12 @@ class Dispatcher:
             if lane.timer is not None:
                 lane.timer.cancel()
                 lane.timer = None
+            lane.gated = False
             while lane.queue:
                 c = lane.queue.popleft().claimed
                 waiting.setdefault(c.lease_token, []).append(c.delivery.id)
         self._queued = 0
+        self._gated.clear()
         # attempts under way may finish within the grace period; each wait is over a snapshot,
         # and an attempt can start another (a stale connection's second try), hence the loops
         loop = asyncio.get_running_loop()

@@ -47,6 +47,8 @@ class Lane:
     #: refilled by claims of its own rather than by the general claim
     hot: bool = False
     refilling: bool = False
+    #: waiting in the dispatcher's turn for a slot of the worker's own cap
+    gated: bool = False
     #: running average of attempt durations (None until the first attempt ends)
     average_ms: float | None = None
     #: rate limiter state (theoretical arrival time) and when the next attempt may go

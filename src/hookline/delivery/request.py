@@ -18,6 +18,13 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 _PATH_SAFE = "/%:@!$&'()*+,;="  # besides letters, digits and "_.-~", which quote() keeps
 _QUERY_SAFE = _PATH_SAFE + "?"
+_MAX_PORT = 65_535
+#: a URL with nothing to escape or normalize (lower-case scheme and host name, a port without
+#: a leading zero, a path of characters quote() keeps, no query, user or fragment): as
+#: urlsplit and quote() would take it apart, without them
+_PLAIN_URL = re.compile(
+    r"(https?)://([a-z0-9.-]+)(?::([1-9][0-9]{0,4}))?(/[\w.~/%:@!$&'()*+,;=-]*)?", re.ASCII
+)
 #: headers the client writes itself: a second copy from the caller would break the framing
 _CLIENT_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
 
@@ -53,6 +60,18 @@ class Target:
 @functools.lru_cache(maxsize=TARGET_CACHE_SIZE)
 def parse_target(url: str) -> Target:
     """What an http(s) URL asks to connect to, and the start of a POST to it."""
+    plain = _PLAIN_URL.fullmatch(url)
+    if plain is not None:
+        # nothing to escape or normalize: urlsplit would find the same parts, at several
+        # times the cost (a fan-out to many subscriptions parses as many URLs)
+        scheme, host, port_text, path = plain.groups()
+        port = int(port_text) if port_text else _DEFAULT_PORTS[scheme]
+        if port <= _MAX_PORT:
+            return _target(scheme, host, port, path or "/")
+    return _parse_any(url)
+
+
+def _parse_any(url: str) -> Target:
     # urlsplit silently drops tabs and newlines, so they are refused before it sees them
     if _CONTROL_CHARS.search(url):
         raise InvalidURL("the URL contains control characters")
@@ -65,14 +84,17 @@ def parse_target(url: str) -> Target:
     if scheme not in _DEFAULT_PORTS:
         raise InvalidURL(f"only http and https URLs are supported, not {parts.scheme!r}")
     host = _ascii_host(parts.hostname or "")
-    default_port = _DEFAULT_PORTS[scheme]
-    port = default_port if port is None else port
-    host_header = f"[{host}]" if ":" in host else host
-    if port != default_port:
-        host_header = f"{host_header}:{port}"
+    port = _DEFAULT_PORTS[scheme] if port is None else port
     path = quote(parts.path or "/", safe=_PATH_SAFE)
     if parts.query:
         path = f"{path}?{quote(parts.query, safe=_QUERY_SAFE)}"
+    return _target(scheme, host, port, path)
+
+
+def _target(scheme: str, host: str, port: int, path: str) -> Target:
+    host_header = f"[{host}]" if ":" in host else host
+    if port != _DEFAULT_PORTS[scheme]:
+        host_header = f"{host_header}:{port}"
     head = f"POST {path} HTTP/1.1\r\nHost: {host_header}\r\n".encode("ascii")
     return Target(origin=Origin(scheme, host, port), head=head)
 

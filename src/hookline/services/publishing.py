@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import replace
 from typing import Any, Protocol
 
 from pydantic_core import to_json
@@ -13,7 +12,7 @@ from hookline.core import ids, routing, validation
 from hookline.core.catalog import CATALOG, INCOMING_CALL, SUBSCRIPTION_DISABLED
 from hookline.core.errors import PayloadTooLarge, ValidationFailed
 from hookline.core.frozen import frozen
-from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
+from hookline.core.models import ClaimedDelivery, Delivery, DeliveryState, Event, Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
@@ -133,17 +132,22 @@ class PublishService:
                 _, count = wanted.get(sub.id, (sub, 0))
                 wanted[sub.id] = (sub, count + 1)
             routed.append((event, subs))
-        # every delivery's id in one draw, handed out in order
+        lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
+        # the deliveries handed over are made leased already (the storage need not remake
+        # them); every delivery's id in one draw, handed out in order
+        leased_to = lease.subscription_ids if lease is not None else frozenset()
         new_ids = iter(ids.new_time_uuids(now, sum(len(subs) for _, subs in routed)))
         items = [
             NewDeliveries(
-                event=event, deliveries=[self._delivery(next(new_ids), event, s, now) for s in subs]
+                event=event,
+                deliveries=[
+                    self._delivery(next(new_ids), event, s, now, lease, s.id in leased_to)
+                    for s in subs
+                ],
+                lease=lease,
             )
             for event, subs in routed
         ]
-        lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
-        if lease is not None:
-            items = [replace(i, lease=lease) for i in items]
         leased: list[ClaimedDelivery] = []
         try:
             results = await self._storage.insert_events_with_deliveries(items)
@@ -160,16 +164,28 @@ class PublishService:
                 self._wake()
         return results
 
-    def _delivery(self, delivery_id: str, event: Event, sub: Subscription, now: int) -> Delivery:
-        schedule = sub.retry_schedule or self._schedule
+    def _delivery(
+        self,
+        delivery_id: str,
+        event: Event,
+        sub: Subscription,
+        now: int,
+        lease: Lease | None,
+        leased: bool,
+    ) -> Delivery:
+        if leased and lease is not None:
+            state: DeliveryState = "delivering"
+            next_ms = lease.until_ms
+        else:
+            state, next_ms = "pending", now + (sub.retry_schedule or self._schedule)[0] * 1000
         return Delivery(
             id=delivery_id,
             organization_id=event.organization_id,
             event_id=event.id,
             subscription_id=sub.id,
-            state="pending",
+            state=state,
             attempts=0,
-            next_attempt_at_ms=now + schedule[0] * 1000,
+            next_attempt_at_ms=next_ms,
             first_attempt_at_ms=None,
             last_attempt_at_ms=None,
             last_status=None,

@@ -24,6 +24,8 @@ V = TypeVar("V")
 
 #: PostgreSQL's channel for "configuration changed": its payload is never read
 CONFIG_CHANNEL = "hookline_config"
+#: the first part of a routing candidates' cache key (its value: a tuple of subscriptions)
+ROUTING = "routing"
 
 
 class CachedReads(SqlStorage):
@@ -82,7 +84,7 @@ class CachedReads(SqlStorage):
                 )
             )
 
-        key = ("routing", org_id, mailbox_id, phone_number_id, identity_id)
+        key = (ROUTING, org_id, mailbox_id, phone_number_id, identity_id)
         found = await self._cached(key, load)
         return list(found or ())
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 
 from hookline.core import ids, profiles
-from hookline.core.models import ClaimedDelivery, Delivery, Event
+from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
@@ -59,6 +59,22 @@ _CLAIMED_ROWS = (
     .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
 _SUBSCRIPTIONS = sa.select(_s).where(_s.c.id.in_(sa.bindparam("ids", expanding=True)))
+#: the columns _signing_rows reads (_gone and _subscription_secrets need them)
+SIGNING_COLUMNS = (
+    "id",
+    "updated_ms",
+    "deleted_ms",
+    "enabled",
+    "disabled_reason",
+    "profile",
+    "secret_enc",
+    "previous_secret_enc",
+    "previous_secret_until_ms",
+    "auth_token_enc",
+)
+_SIGNING_ROWS = sa.select(*[_s.c[c] for c in SIGNING_COLUMNS]).where(
+    _s.c.id.in_(sa.bindparam("ids", expanding=True))
+)
 _INSERTS = {t.deliveries.name: _d.insert(), t.attempts.name: t.attempts.insert()}
 Row = Mapping[Any, Any]
 
@@ -145,6 +161,16 @@ class QueueTransactions(abc.ABC):
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
 
+    def _known_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
+        """Of ``sub_ids``, those this process holds exactly as stored, up to their signing
+        material and deletion (see _attach_leased); none unless the dialect can tell."""
+        return {}
+
+    def _signing_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
+        """What a delivery needs of a subscription besides the subscription itself: its
+        secrets, whether it is gone, and ``updated_ms`` (the version a known one must match)."""
+        return conn.execute(_SIGNING_ROWS, {"ids": sub_ids}).mappings().all()
+
     def _insert_rows(
         self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]
     ) -> None:
@@ -198,7 +224,8 @@ class QueueTransactions(abc.ABC):
             lease = item.lease
             for dl in item.deliveries:
                 if lease is not None and dl.subscription_id in lease.subscription_ids:
-                    dl = replace(dl, state="delivering", next_attempt_at_ms=lease.until_ms)
+                    if dl.state != "delivering" or dl.next_attempt_at_ms != lease.until_ms:
+                        dl = replace(dl, state="delivering", next_attempt_at_ms=lease.until_ms)
                     leased.setdefault(n, []).append(dl)
                     new_rows.append(rows.delivery_values(dl, lease_token=lease.token))
                 else:
@@ -223,10 +250,23 @@ class QueueTransactions(abc.ABC):
         out: list[Published | None],
         leased: dict[int, list[Delivery]],
     ) -> None:
-        """The leased deliveries as a claim returns them: with their signing material."""
+        """The leased deliveries as a claim returns them: with their signing material.
+
+        A fan-out to many subscriptions the publish routed from memory reads only what the
+        subscriptions do not carry (secrets, deletion) when the dialect knows them exactly as
+        stored; any whose version moved since is read and decoded whole, as a claim does."""
         sub_ids = list({dl.subscription_id for dls in leased.values() for dl in dls})
-        sub_rows = {r["id"]: r for r in self._subscription_rows(conn, sub_ids)}
-        subs = {sid: rows.subscription(r) for sid, r in sub_rows.items()}
+        known = self._known_subscriptions(sub_ids)
+        sub_rows: dict[str, Row] = {}
+        subs: dict[str, Subscription] = {}
+        if known:
+            for r in self._signing_rows(conn, list(known)):
+                sub = known[r["id"]]
+                if r["updated_ms"] == sub.updated_at_ms:
+                    sub_rows[sub.id], subs[sub.id] = r, sub
+        unread = [sid for sid in sub_ids if sid not in subs]
+        for r in self._subscription_rows(conn, unread) if unread else ():
+            sub_rows[r["id"]], subs[r["id"]] = r, rows.subscription(r)
         claimed: list[ClaimedDelivery] = []
         owner: list[int] = []
         stale: list[tuple[str, str, str]] = []

@@ -9,9 +9,11 @@ before a drop is not kept. Writes of other processes drop it through :meth:`inva
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, ItemsView, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
+
+V = TypeVar("V")
 
 MAX_ENTRIES = 10_000  # past this the cache starts over (a bound, not an eviction policy)
 
@@ -24,6 +26,9 @@ class ReadCache:
         self._writing = 0
         #: bumped by every write, so a read that overlapped one is not kept
         self._generation = 0
+        #: bumped whenever the entries change; what :meth:`derived` built, and when
+        self._version = 0
+        self._derived: tuple[int, Any] | None = None
 
     @property
     def enabled(self) -> bool:
@@ -49,10 +54,22 @@ class ReadCache:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[key] = value
+        self._version += 1
+
+    def derived(self, build: Callable[[ItemsView[Hashable, Any]], V]) -> V | None:
+        """What ``build`` makes of the entries (one derivation, kept until they change), or
+        None while nothing is served. The caller passes the same ``build`` each time."""
+        if self._writing or not self._enabled:
+            return None
+        if self._derived is None or self._derived[0] != self._version:
+            self._derived = (self._version, build(self._entries.items()))
+        return self._derived[1]
 
     def invalidate(self) -> None:
         self._generation += 1
+        self._version += 1
         self._entries.clear()
+        self._derived = None
 
     @contextmanager
     def writing(self) -> Iterator[None]:

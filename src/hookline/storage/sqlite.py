@@ -7,7 +7,15 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Hashable,
+    ItemsView,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar, cast
@@ -18,11 +26,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from hookline.core.models import Delivery, Event
+from hookline.core.models import Delivery, Event, Subscription
 from hookline.storage import rows, sqlite_bulk
 from hookline.storage import tables as t
 from hookline.storage.base import NewDeliveries
-from hookline.storage.cached_reads import CachedReads
+from hookline.storage.cached_reads import ROUTING, CachedReads
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
@@ -78,6 +86,16 @@ def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
 
 def _is_busy(exc: sa.exc.OperationalError) -> bool:
     return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+
+
+def _subscriptions_by_id(entries: ItemsView[Hashable, Any]) -> dict[str, Subscription]:
+    """The subscriptions among the cached routing candidates (cached_reads.py), by id."""
+    return {
+        sub.id: sub
+        for key, subs in entries
+        if isinstance(key, tuple) and key[0] == ROUTING
+        for sub in subs
+    }
 
 
 def _on_begin(conn: sa.Connection) -> None:
@@ -266,6 +284,18 @@ class SqliteStorage(CachedReads):
 
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return sqlite_bulk.subscription_rows(conn, sub_ids)
+
+    def _known_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
+        # exact: every write of a SQLite database goes through this process and drops the
+        # cache, and the caller holds the write lock (no write is under way). A subscription
+        # an outcome disabled an instant ago has moved its updated_ms, and is read whole
+        index = self._cache.derived(_subscriptions_by_id)
+        if not index:
+            return {}
+        return {sid: sub for sid in sub_ids if (sub := index.get(sid)) is not None}
+
+    def _signing_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
+        return sqlite_bulk.signing_rows(conn, sub_ids)
 
     def _insert_rows(
         self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]

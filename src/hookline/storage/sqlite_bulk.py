@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from hookline.core.models import Delivery, Event
 from hookline.storage import tables as t
+from hookline.storage.queue_tx import SIGNING_COLUMNS
 
 #: SQLite's default bound on ``?`` parameters per statement (since 3.32)
 MAX_VARIABLES = 32_766
@@ -247,6 +248,17 @@ _SUBSCRIPTIONS = _json_select(
 def _rows(conn: sa.Connection, sql: str, labels: Sequence[str], ids: Sequence[str]) -> list[Row]:
     found = conn.exec_driver_sql(sql, (json.dumps(list(ids)),)).scalar_one()
     return [dict(zip(labels, values, strict=True)) for values in json.loads(found)]
+
+
+_SIGNING = _json_select(
+    [(f"s.{c}", c) for c in SIGNING_COLUMNS],
+    "FROM subscriptions AS s WHERE s.id IN (SELECT value FROM json_each(?))",
+)
+
+
+def signing_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> list[Row]:
+    """``queue_tx.SIGNING_COLUMNS`` of each subscription (text and integers only)."""
+    return _rows(conn, _SIGNING, SIGNING_COLUMNS, subscription_ids)
 
 
 def subscription_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> list[Row]:
