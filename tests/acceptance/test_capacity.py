@@ -123,6 +123,36 @@ def test_a_fan_out_wider_than_the_worker_cap_is_handed_over_whole_and_kept_under
     assert _claims(server, "yes") == 0
 
 
+def test_a_lane_with_a_backlog_keeps_going_while_a_fan_out_fills_the_worker(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """A slow subscription with a backlog in the database refills its lane with claims of its
+    own. While a fan-out handed over whole holds more than those claims may bring (404 here),
+    the lane goes back to the general claim, which serves it once there is room: it is not
+    left waiting for a refill that nothing would start."""
+    server = launcher.serve(database_url, HOOKLINE_MAX_IN_FLIGHT="4")
+    receiver.delays["/slow"] = 0.3
+    subscribe(server, receiver.url("/slow"), event_types=["message.bounced"], max_in_flight=1)
+    subscribe(server, receiver.url("/warm"), event_types=["message.sent"])
+    for i in range(100):
+        receiver.delays[f"/wide{i}"] = 0.02
+        subscribe(server, receiver.url(f"/wide{i}"))
+    backlog = [{"id": f"evt_slow_{i}", "type": "message.bounced", "data": {}} for i in range(20)]
+    resp = server.api("POST", "/events/batch", json={"events": backlog})
+    assert resp.status_code == 202, resp.text
+    # fast attempts first, so that the worker's pace lets it take the whole fan-out
+    warm = [{"id": f"evt_warm_{i}", "type": "message.sent", "data": {}} for i in range(40)]
+    resp = server.api("POST", "/events/batch", json={"events": warm})
+    assert resp.status_code == 202, resp.text
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/warm"]) >= 40)
+    publish_batch(server, "evt_wide", 10)  # 1,000 deliveries to 100 subscriptions
+    got = receiver.wait_for(lambda rs: len(rs) >= 1060, timeout_s=40)
+    assert sorted(r.headers["webhook-id"] for r in got if r.path == "/slow") == sorted(
+        e["id"] for e in backlog
+    )
+    assert len([r for r in got if r.path.startswith("/wide")]) == 1000
+
+
 def test_a_full_lane_behind_a_hanging_endpoint_costs_healthy_deliveries_no_claims(
     launcher: Launcher, database_url: str, receiver: Receiver
 ) -> None:

@@ -1,8 +1,8 @@
-"""The read cache's derivation: built once from the entries, rebuilt when they change."""
+"""The read cache's derivation: built once from the entries, then extended with what is put."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, ItemsView
+from collections.abc import Hashable, Iterable
 from typing import Any
 
 from hookline.storage.read_cache import ReadCache
@@ -10,22 +10,23 @@ from hookline.storage.read_cache import ReadCache
 
 class Builds:
     def __init__(self) -> None:
-        self.count = 0
+        self.calls: list[list[tuple[Hashable, Any]]] = []
 
-    def __call__(self, entries: ItemsView[Hashable, Any]) -> dict[Hashable, Any]:
-        self.count += 1
-        return dict(entries)
+    def __call__(self, entries: Iterable[tuple[Hashable, Any]]) -> dict[Hashable, Any]:
+        seen = list(entries)
+        self.calls.append(seen)
+        return dict(seen)
 
 
-def test_derived_is_built_once_until_the_entries_change() -> None:
+def test_derived_is_built_once_then_extended_with_only_what_was_put() -> None:
     cache, build = ReadCache(), Builds()
     cache.put("a", 1, cache.token())
     assert cache.derived(build) == {"a": 1}
     assert cache.derived(build) == {"a": 1}
-    assert build.count == 1
+    assert build.calls == [[("a", 1)]]
     cache.put("b", 2, cache.token())
     assert cache.derived(build) == {"a": 1, "b": 2}
-    assert build.count == 2
+    assert build.calls[1:] == [[("b", 2)]]
 
 
 def test_derived_starts_over_with_the_cache() -> None:
@@ -34,7 +35,17 @@ def test_derived_starts_over_with_the_cache() -> None:
     assert cache.derived(build) == {"a": 1}
     cache.invalidate()
     assert cache.derived(build) == {}
-    assert build.count == 2
+    cache.put("b", 2, cache.token())
+    assert cache.derived(build) == {"b": 2}
+
+
+def test_derived_starts_over_when_a_full_cache_starts_over() -> None:
+    cache, build = ReadCache(max_entries=2), Builds()
+    cache.put("a", 1, cache.token())
+    cache.put("b", 2, cache.token())
+    assert cache.derived(build) == {"a": 1, "b": 2}
+    cache.put("c", 3, cache.token())  # past the bound: the entries start over
+    assert cache.derived(build) == {"c": 3}
 
 
 def test_nothing_is_derived_during_a_write_or_while_the_cache_is_off() -> None:
@@ -45,4 +56,4 @@ def test_nothing_is_derived_during_a_write_or_while_the_cache_is_off() -> None:
     assert cache.derived(build) == {}  # the write dropped the entries
     cache.set_enabled(False)
     assert cache.derived(build) is None
-    assert build.count == 1
+    assert len(build.calls) == 1

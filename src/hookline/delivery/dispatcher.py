@@ -23,7 +23,7 @@ from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
 from hookline.delivery.http1 import Response
-from hookline.delivery.lanes import Held, Lane
+from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
@@ -91,6 +91,10 @@ class Dispatcher:
         #: deliveries held at once (under way or waiting in lanes)
         self._max_held = max_in_flight + REFILL_BATCH
         self._max_handoff = max(self._max_held, HANDOFF_HELD)
+        #: the running average of attempt durations over all lanes, and how long a handed-over
+        #: delivery may wait for its start: half of what its lease leaves before an attempt
+        self._pace_ms: float | None = None
+        self._wait_ms = (self._lease_ms - self._needed_ms) / 2
         #: lanes with an attempt that may start but for the worker's own cap (max_in_flight),
         #: oldest first; each starts in turn as attempts end
         self._gated: deque[Lane] = deque()
@@ -134,7 +138,7 @@ class Dispatcher:
         deliveries leased to us and hands them over with :meth:`take`."""
         if self._stopping:
             return None
-        room = self._max_handoff - self._held - self._reserved
+        room = self._handoff_limit() - self._held - self._reserved
         granted: dict[str, int] = {}
         for sid, (sub, count) in wanted.items():
             if count > room:
@@ -169,6 +173,16 @@ class Dispatcher:
             )
         elif leased:
             await self._accept(leased, lease.until_ms - self._lease_ms)
+
+    def _handoff_limit(self) -> int:
+        """How many deliveries the worker may hold once a handoff is counted: what its slots
+        start well within a lease at the recent pace of attempts (a fan-out to slow endpoints
+        would otherwise wait out its leases in the lanes and be given back), at most
+        HANDOFF_HELD; before any attempt has ended, what claims may bring."""
+        if self._pace_ms is None:
+            return self._max_held
+        startable = self._max_in_flight * self._wait_ms / max(self._pace_ms, 1.0)
+        return max(self._max_held, min(self._max_handoff, int(startable)))
 
     def would_claim(self, subscription_ids: Collection[str]) -> bool:
         """Whether a claim now could take due deliveries of any of these subscriptions. Not
@@ -289,6 +303,8 @@ class Dispatcher:
                     back.setdefault((c.lease_token, due), []).append(c.delivery.id)
         for (token, due_ms), delivery_ids in back.items():
             await self._storage.release(delivery_ids, token, now, due_ms=due_ms)
+        if back:
+            self._freed()
 
     def _pump(self, lane: Lane) -> None:
         """Start the lane's waiting deliveries while its cap and rate allow."""
@@ -345,6 +361,7 @@ class Dispatcher:
         task = asyncio.create_task(release(), name="hookline-give-back")
         self._refills.add(task)
         task.add_done_callback(self._refills.discard)
+        self._freed()  # they are no longer held
 
     def _on_timer(self, lane: Lane) -> None:
         lane.timer = None
@@ -361,6 +378,11 @@ class Dispatcher:
                 REFILL_BATCH,
             )
             if want <= 0:
+                # no room (a fan-out handed over whole fills the worker): the general claim
+                # serves the lane once there is; left hot with nothing under way, nothing
+                # would ever refill it
+                lane.hot = False
+                self._wakeup.set()
                 return
             claimed = await self._storage.claim_due(
                 now, want, self._lease_ms, only_subscription=sub_id
@@ -451,7 +473,10 @@ class Dispatcher:
     def _ended(self, lane: Lane, started_ms: int) -> None:
         """An attempt is over: its slot frees, and the lane starts what waits."""
         now = self._clock.now_ms()
-        lane.attempt_ended(now - started_ms)
+        duration_ms = now - started_ms
+        lane.attempt_ended(duration_ms)
+        pace = self._pace_ms
+        self._pace_ms = duration_ms if pace is None else pace + EWMA_WEIGHT * (duration_ms - pace)
         if self._gated:
             self._ungate()  # lanes that waited for a slot go first
         self._pump(lane)

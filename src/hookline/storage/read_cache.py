@@ -9,10 +9,11 @@ before a drop is not kept. Writes of other processes drop it through :meth:`inva
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, ItemsView, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+K = TypeVar("K")
 V = TypeVar("V")
 
 MAX_ENTRIES = 10_000  # past this the cache starts over (a bound, not an eviction policy)
@@ -26,9 +27,9 @@ class ReadCache:
         self._writing = 0
         #: bumped by every write, so a read that overlapped one is not kept
         self._generation = 0
-        #: bumped whenever the entries change; what :meth:`derived` built, and when
-        self._version = 0
-        self._derived: tuple[int, Any] | None = None
+        #: what :meth:`derived` built, and the entries put since (it takes them in next time)
+        self._derived: dict[Any, Any] | None = None
+        self._since: list[tuple[Hashable, Any]] = []
 
     @property
     def enabled(self) -> bool:
@@ -53,23 +54,35 @@ class ReadCache:
             return
         if len(self._entries) >= self._max:
             self._entries.clear()
+            self._drop_derived()
         self._entries[key] = value
-        self._version += 1
+        if self._derived is not None:
+            self._since.append((key, value))
 
-    def derived(self, build: Callable[[ItemsView[Hashable, Any]], V]) -> V | None:
-        """What ``build`` makes of the entries (one derivation, kept until they change), or
-        None while nothing is served. The caller passes the same ``build`` each time."""
+    def derived(
+        self, build: Callable[[Iterable[tuple[Hashable, Any]]], dict[K, V]]
+    ) -> dict[K, V] | None:
+        """A mapping ``build`` makes of the entries, or None while nothing is served. It is
+        built once and then extended with what ``build`` makes of the entries put since, so
+        ``build`` must make of several entries the union of what it makes of each; the
+        caller passes the same ``build`` each time. It starts over with the cache."""
         if self._writing or not self._enabled:
             return None
-        if self._derived is None or self._derived[0] != self._version:
-            self._derived = (self._version, build(self._entries.items()))
-        return self._derived[1]
+        if self._derived is None:
+            self._derived = build(self._entries.items())
+        elif self._since:
+            self._derived.update(build(self._since))
+        self._since.clear()
+        return self._derived
 
     def invalidate(self) -> None:
         self._generation += 1
-        self._version += 1
         self._entries.clear()
+        self._drop_derived()
+
+    def _drop_derived(self) -> None:
         self._derived = None
+        self._since.clear()
 
     @contextmanager
     def writing(self) -> Iterator[None]:

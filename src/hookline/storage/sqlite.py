@@ -12,7 +12,7 @@ from collections.abc import (
     Callable,
     Collection,
     Hashable,
-    ItemsView,
+    Iterable,
     Mapping,
     Sequence,
 )
@@ -88,8 +88,8 @@ def _is_busy(exc: sa.exc.OperationalError) -> bool:
     return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
-def _subscriptions_by_id(entries: ItemsView[Hashable, Any]) -> dict[str, Subscription]:
-    """The subscriptions among the cached routing candidates (cached_reads.py), by id."""
+def _subscriptions_by_id(entries: Iterable[tuple[Hashable, Any]]) -> dict[str, Subscription]:
+    """The subscriptions among cached routing candidates (cached_reads.py), by id."""
     return {
         sub.id: sub
         for key, subs in entries
@@ -288,7 +288,13 @@ class SqliteStorage(CachedReads):
     def _known_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
         # exact: every write of a SQLite database goes through this process and drops the
         # cache, and the caller holds the write lock (no write is under way). A subscription
-        # an outcome disabled an instant ago has moved its updated_ms, and is read whole
+        # an outcome disabled an instant ago has moved its updated_ms, and is read whole.
+        # Only on the event loop's thread: a publish that waits out another process's write
+        # lock runs on a thread (_transact), and the loop changes the cache meanwhile
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return {}
         index = self._cache.derived(_subscriptions_by_id)
         if not index:
             return {}

@@ -1,0 +1,90 @@
+"""SQLite only: a publish that finds another process holding the write lock waits for it on a
+thread; a publish that hands deliveries to its worker still gets them, read from the database,
+while the event loop goes on serving (and filling the routing cache) meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from hookline.core.models import Organization
+from hookline.storage.base import Lease, NewDeliveries, SubscriptionSecrets
+from hookline.storage.factory import open_storage
+from hookline.storage.sqlite import SqliteStorage
+
+from .conftest import (
+    LEASE_MS,
+    NOW_MS,
+    add_subscription,
+    make_delivery,
+    make_event,
+    make_subscription,
+)
+
+
+async def test_a_handed_over_publish_waits_out_another_process_on_a_thread(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "busy.db"
+    storage = open_storage(f"sqlite:///{path}")
+    assert isinstance(storage, SqliteStorage)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        await storage.migrate()
+        org = await storage.ensure_default_organization(
+            Organization(id="org_busy", name="busy", created_at_ms=NOW_MS)
+        )
+        subs = [await add_subscription(storage, make_subscription(org.id)) for _ in range(3)]
+        for i, sub in enumerate(subs):
+            secrets = SubscriptionSecrets(secret_enc=f"enc:s{i}")
+            assert await storage.update_subscription(org.id, sub.id, {}, NOW_MS, secrets)
+        routed = await storage.routing_candidates(
+            org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+        )
+        assert len(routed) == 3
+        lease = Lease(
+            token="lease-busy",
+            until_ms=NOW_MS + LEASE_MS,
+            subscription_ids=frozenset(s.id for s in subs),
+        )
+        ev = make_event(org.id)
+        item = NewDeliveries(event=ev, deliveries=[make_delivery(ev, s) for s in subs], lease=lease)
+
+        other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+        publish = asyncio.create_task(storage.insert_events_with_deliveries([item]))
+        await asyncio.sleep(0.2)
+        assert not publish.done()
+        # the loop serves on meanwhile: routing reads fill the cache
+        for k in range(20):
+            await storage.routing_candidates(
+                org.id, mailbox_id=f"mbx_{k}", phone_number_id=None, identity_id=None
+            )
+        other.execute("COMMIT")
+        [published] = await asyncio.wait_for(publish, timeout=10)
+
+        handed = {c.subscription.id: c.secret_ciphertexts for c in published.leased}
+        assert handed == {s.id: (f"enc:s{i}",) for i, s in enumerate(subs)}
+    finally:
+        other.close()
+        await storage.close()
+
+
+async def test_the_routing_cache_is_not_read_off_the_event_loop(tmp_path: Path) -> None:
+    """The cache is the event loop's: from another thread (the busy road above) the handoff
+    does not take subscriptions from it, and reads them instead."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'thread.db'}")
+    assert isinstance(storage, SqliteStorage)
+    try:
+        await storage.migrate()
+        org = await storage.ensure_default_organization(
+            Organization(id="org_thread", name="thread", created_at_ms=NOW_MS)
+        )
+        sub = await add_subscription(storage, make_subscription(org.id))
+        await storage.routing_candidates(
+            org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+        )
+        assert storage._known_subscriptions([sub.id]) == {sub.id: sub}
+        assert await asyncio.to_thread(storage._known_subscriptions, [sub.id]) == {}
+    finally:
+        await storage.close()
