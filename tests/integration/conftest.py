@@ -12,9 +12,11 @@ what matters to them with keyword arguments (or ``dataclasses.replace``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -39,6 +41,7 @@ from hookline.storage import tables
 from hookline.storage.base import NewDeliveries, OutcomeRecord, Storage, SubscriptionSecrets
 from hookline.storage.factory import open_storage
 from hookline.storage.sql import SqlStorage
+from hookline.storage.sqlite import SqliteStorage
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -385,3 +388,18 @@ async def reload(storage: Storage, delivery: Delivery) -> Delivery:
     """The stored state of ``delivery`` now."""
     found = by_id(await storage.deliveries_of_event(delivery.organization_id, delivery.event_id))
     return found[delivery.id]
+
+
+@contextlib.asynccontextmanager
+async def sqlite_file(path: Path, org_id: str) -> AsyncIterator[tuple[SqliteStorage, Organization]]:
+    """A migrated SQLite storage on its own file, with one organization (SQLite-only tests)."""
+    storage = open_storage(f"sqlite:///{path}")
+    assert isinstance(storage, SqliteStorage)
+    try:
+        await storage.migrate()
+        org = await storage.ensure_default_organization(
+            Organization(id=org_id, name=org_id, created_at_ms=NOW_MS)
+        )
+        yield storage, org
+    finally:
+        await storage.close()

@@ -8,10 +8,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from hookline.core.models import Organization
 from hookline.storage.base import Lease, NewDeliveries, SubscriptionSecrets
-from hookline.storage.factory import open_storage
-from hookline.storage.sqlite import SqliteStorage
 
 from .conftest import (
     LEASE_MS,
@@ -20,6 +17,7 @@ from .conftest import (
     make_delivery,
     make_event,
     make_subscription,
+    sqlite_file,
 )
 
 
@@ -27,14 +25,7 @@ async def test_a_handed_over_publish_waits_out_another_process_on_a_thread(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "busy.db"
-    storage = open_storage(f"sqlite:///{path}")
-    assert isinstance(storage, SqliteStorage)
-    other = sqlite3.connect(path, isolation_level=None)
-    try:
-        await storage.migrate()
-        org = await storage.ensure_default_organization(
-            Organization(id="org_busy", name="busy", created_at_ms=NOW_MS)
-        )
+    async with sqlite_file(path, "org_busy") as (storage, org):
         subs = [await add_subscription(storage, make_subscription(org.id)) for _ in range(3)]
         for i, sub in enumerate(subs):
             secrets = SubscriptionSecrets(secret_enc=f"enc:s{i}")
@@ -51,40 +42,33 @@ async def test_a_handed_over_publish_waits_out_another_process_on_a_thread(
         ev = make_event(org.id)
         item = NewDeliveries(event=ev, deliveries=[make_delivery(ev, s) for s in subs], lease=lease)
 
-        other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
-        publish = asyncio.create_task(storage.insert_events_with_deliveries([item]))
-        await asyncio.sleep(0.2)
-        assert not publish.done()
-        # the loop serves on meanwhile: routing reads fill the cache
-        for k in range(20):
-            await storage.routing_candidates(
-                org.id, mailbox_id=f"mbx_{k}", phone_number_id=None, identity_id=None
-            )
-        other.execute("COMMIT")
-        [published] = await asyncio.wait_for(publish, timeout=10)
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+            publish = asyncio.create_task(storage.insert_events_with_deliveries([item]))
+            await asyncio.sleep(0.2)
+            assert not publish.done()
+            # the loop serves on meanwhile: routing reads fill the cache
+            for k in range(20):
+                await storage.routing_candidates(
+                    org.id, mailbox_id=f"mbx_{k}", phone_number_id=None, identity_id=None
+                )
+            other.execute("COMMIT")
+            [published] = await asyncio.wait_for(publish, timeout=10)
+        finally:
+            other.close()
 
         handed = {c.subscription.id: c.secret_ciphertexts for c in published.leased}
         assert handed == {s.id: (f"enc:s{i}",) for i, s in enumerate(subs)}
-    finally:
-        other.close()
-        await storage.close()
 
 
 async def test_the_routing_cache_is_not_read_off_the_event_loop(tmp_path: Path) -> None:
     """The cache is the event loop's: from another thread (the busy road above) the handoff
     does not take subscriptions from it, and reads them instead."""
-    storage = open_storage(f"sqlite:///{tmp_path / 'thread.db'}")
-    assert isinstance(storage, SqliteStorage)
-    try:
-        await storage.migrate()
-        org = await storage.ensure_default_organization(
-            Organization(id="org_thread", name="thread", created_at_ms=NOW_MS)
-        )
+    async with sqlite_file(tmp_path / "thread.db", "org_thread") as (storage, org):
         sub = await add_subscription(storage, make_subscription(org.id))
         await storage.routing_candidates(
             org.id, mailbox_id=None, phone_number_id=None, identity_id=None
         )
         assert storage._known_subscriptions([sub.id]) == {sub.id: sub}
         assert await asyncio.to_thread(storage._known_subscriptions, [sub.id]) == {}
-    finally:
-        await storage.close()

@@ -7,23 +7,15 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from hookline.core.models import Organization
 from hookline.storage.base import NewDeliveries
-from hookline.storage.factory import open_storage
-from hookline.storage.sqlite import CHECKPOINT_INTERVAL_S, SqliteStorage
+from hookline.storage.sqlite import CHECKPOINT_INTERVAL_S
 
-from .conftest import NOW_MS, add_subscription, make_delivery, make_event, make_subscription
+from .conftest import add_subscription, make_delivery, make_event, make_subscription, sqlite_file
 
 
 async def test_queue_writes_are_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
-    storage = open_storage(f"sqlite:///{path}")
-    assert isinstance(storage, SqliteStorage)
-    try:
-        await storage.migrate()
-        org = await storage.ensure_default_organization(
-            Organization(id="org_wal", name="wal", created_at_ms=NOW_MS)
-        )
+    async with sqlite_file(path, "org_wal") as (storage, org):
         sub = await add_subscription(storage, make_subscription(org.id))
         # the aiosqlite writer's own autocheckpoint has run by now; start from a clean WAL
         with sqlite3.connect(path) as c:
@@ -41,5 +33,3 @@ async def test_queue_writes_are_checkpointed_off_the_event_loop(tmp_path: Path) 
         # the first write's checkpoint found nothing yet; later ones copied what came before
         assert path.stat().st_size > before + 100_000
         assert await storage.count_deliveries(org.id) == {"pending": 1500}
-    finally:
-        await storage.close()
