@@ -123,6 +123,32 @@ def test_a_fan_out_wider_than_the_worker_cap_is_handed_over_whole_and_kept_under
     assert _claims(server, "yes") == 0
 
 
+def test_a_worker_whose_attempts_are_slow_takes_only_what_it_starts_in_time(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    """The handoff holds only what the worker's slots start well within a lease at the recent
+    pace of attempts: here (one slot, half-second attempts, 3 s to spare) less than the
+    fan-out, whose rest is claimed as its turn comes, rather than left to outwait its lease."""
+    server = launcher.serve(
+        database_url, HOOKLINE_MAX_IN_FLIGHT="1", HOOKLINE_DELIVERY_TIMEOUT_S="1"
+    )
+    receiver.delays["/pace"] = 0.5
+    subscribe(server, receiver.url("/pace"), event_types=["message.sent"])
+    for i in range(450):
+        subscribe(server, receiver.url(f"/many{i}"), event_types=["message.bounced"])
+    for i in range(2):
+        resp = server.api("POST", "/events", json={"id": f"evt_pace_{i}", "type": "message.sent"})
+        assert resp.status_code == 202, resp.text
+        receiver.wait_for(lambda rs, n=i: len(rs) > n)
+    resp = server.api("POST", "/events", json={"id": "evt_many", "type": "message.bounced"})
+    assert resp.status_code == 202, resp.text
+    got = receiver.wait_for(lambda rs: len(rs) >= 452, timeout_s=60)
+    assert sorted(r.path for r in got if r.path.startswith("/many")) == sorted(
+        f"/many{i}" for i in range(450)
+    )
+    assert _claims(server, "yes") > 0
+
+
 def test_a_lane_with_a_backlog_keeps_going_while_a_fan_out_fills_the_worker(
     launcher: Launcher, database_url: str, receiver: Receiver
 ) -> None:
