@@ -70,5 +70,5 @@ async def test_the_routing_cache_is_not_read_off_the_event_loop(tmp_path: Path) 
         await storage.routing_candidates(
             org.id, mailbox_id=None, phone_number_id=None, identity_id=None
         )
-        assert storage._known_subscriptions([sub.id]) == {sub.id: sub}
-        assert await asyncio.to_thread(storage._known_subscriptions, [sub.id]) == {}
+        assert storage._cached_subscriptions([sub.id]) == {sub.id: sub}
+        assert await asyncio.to_thread(storage._cached_subscriptions, [sub.id]) == {}

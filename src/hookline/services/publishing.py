@@ -135,13 +135,13 @@ class PublishService:
         lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
         # the deliveries handed over are made leased already (the storage need not remake
         # them); every delivery's id in one draw, handed out in order
-        leased_to = lease.subscription_ids if lease is not None else frozenset()
+        leased_until = dict.fromkeys(lease.subscription_ids, lease.until_ms) if lease else {}
         new_ids = iter(ids.new_time_uuids(now, sum(len(subs) for _, subs in routed)))
         items = [
             NewDeliveries(
                 event=event,
                 deliveries=[
-                    self._delivery(next(new_ids), event, s, now, lease, s.id in leased_to)
+                    self._delivery(next(new_ids), event, s, now, leased_until.get(s.id))
                     for s in subs
                 ],
                 lease=lease,
@@ -170,12 +170,12 @@ class PublishService:
         event: Event,
         sub: Subscription,
         now: int,
-        lease: Lease | None,
-        leased: bool,
+        leased_until_ms: int | None,
     ) -> Delivery:
-        if leased and lease is not None:
+        """A new delivery: pending, or leased to this process's worker until the time given."""
+        if leased_until_ms is not None:
             state: DeliveryState = "delivering"
-            next_ms = lease.until_ms
+            next_ms = leased_until_ms
         else:
             state, next_ms = "pending", now + (sub.retry_schedule or self._schedule)[0] * 1000
         return Delivery(

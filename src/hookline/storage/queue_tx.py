@@ -59,7 +59,8 @@ _CLAIMED_ROWS = (
     .where(_d.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
 _SUBSCRIPTIONS = sa.select(_s).where(_s.c.id.in_(sa.bindparam("ids", expanding=True)))
-#: the columns _signing_rows reads (_gone and _subscription_secrets need them)
+#: what a delivery needs of a subscription besides the subscription itself: its secrets,
+#: whether it is gone (_gone and _subscription_secrets read these) and its version
 SIGNING_COLUMNS = (
     "id",
     "updated_ms",
@@ -71,9 +72,6 @@ SIGNING_COLUMNS = (
     "previous_secret_enc",
     "previous_secret_until_ms",
     "auth_token_enc",
-)
-_SIGNING_ROWS = sa.select(*[_s.c[c] for c in SIGNING_COLUMNS]).where(
-    _s.c.id.in_(sa.bindparam("ids", expanding=True))
 )
 _INSERTS = {t.deliveries.name: _d.insert(), t.attempts.name: t.attempts.insert()}
 Row = Mapping[Any, Any]
@@ -161,15 +159,14 @@ class QueueTransactions(abc.ABC):
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return conn.execute(_SUBSCRIPTIONS, {"ids": sub_ids}).mappings().all()
 
-    def _known_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
-        """Of ``sub_ids``, those this process holds exactly as stored, up to their signing
-        material and deletion (see _attach_leased); none unless the dialect can tell."""
+    def _known_subscriptions(
+        self, conn: sa.Connection, sub_ids: Collection[str]
+    ) -> dict[str, tuple[Subscription, Row]]:
+        """Of ``sub_ids``, those this process holds in memory exactly as stored now, each with
+        its ``SIGNING_COLUMNS`` read in ``conn`` (see _attach_leased); none unless the dialect
+        keeps them."""
+        del conn, sub_ids
         return {}
-
-    def _signing_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
-        """What a delivery needs of a subscription besides the subscription itself: its
-        secrets, whether it is gone, and ``updated_ms`` (the version a known one must match)."""
-        return conn.execute(_SIGNING_ROWS, {"ids": sub_ids}).mappings().all()
 
     def _insert_rows(
         self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]
@@ -256,14 +253,9 @@ class QueueTransactions(abc.ABC):
         subscriptions do not carry (secrets, deletion) when the dialect knows them exactly as
         stored; any whose version moved since is read and decoded whole, as a claim does."""
         sub_ids = list({dl.subscription_id for dls in leased.values() for dl in dls})
-        known = self._known_subscriptions(sub_ids)
-        sub_rows: dict[str, Row] = {}
-        subs: dict[str, Subscription] = {}
-        if known:
-            for r in self._signing_rows(conn, list(known)):
-                sub = known[r["id"]]
-                if r["updated_ms"] == sub.updated_at_ms:
-                    sub_rows[sub.id], subs[sub.id] = r, sub
+        known = self._known_subscriptions(conn, sub_ids)
+        subs = {sid: sub for sid, (sub, _) in known.items()}
+        sub_rows = {sid: row for sid, (_, row) in known.items()}
         unread = [sid for sid in sub_ids if sid not in subs]
         for r in self._subscription_rows(conn, unread) if unread else ():
             sub_rows[r["id"]], subs[r["id"]] = r, rows.subscription(r)

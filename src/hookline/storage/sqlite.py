@@ -285,12 +285,28 @@ class SqliteStorage(CachedReads):
     def _subscription_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
         return sqlite_bulk.subscription_rows(conn, sub_ids)
 
-    def _known_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
-        # exact: every write of a SQLite database goes through this process and drops the
-        # cache, and the caller holds the write lock (no write is under way). A subscription
-        # an outcome disabled an instant ago has moved its updated_ms, and is read whole.
-        # Only on the event loop's thread: a publish that waits out another process's write
-        # lock runs on a thread (_transact), and the loop changes the cache meanwhile
+    def _known_subscriptions(
+        self, conn: sa.Connection, sub_ids: Collection[str]
+    ) -> dict[str, tuple[Subscription, Row]]:
+        cached = self._cached_subscriptions(sub_ids)
+        if not cached:
+            return {}
+        known: dict[str, tuple[Subscription, Row]] = {}
+        for row in sqlite_bulk.signing_rows(conn, list(cached)):
+            sub = cached[row["id"]]
+            # one changed since it was cached (by another process, say) has moved its
+            # updated_ms: it is read whole
+            if row["updated_ms"] == sub.updated_at_ms:
+                known[sub.id] = (sub, row)
+        return known
+
+    def _cached_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
+        """Of ``sub_ids``, the subscriptions the routing cache holds. Exact but for other
+        processes' writes: every write of this one drops the cache, and the caller holds the
+        write lock (no write is under way); a subscription an outcome disabled an instant ago
+        has moved its updated_ms. Only on the event loop's thread: a publish that waits out
+        another process's write lock runs on a thread (_transact), and the loop changes the
+        cache meanwhile."""
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -299,9 +315,6 @@ class SqliteStorage(CachedReads):
         if not index:
             return {}
         return {sid: sub for sid in sub_ids if (sub := index.get(sid)) is not None}
-
-    def _signing_rows(self, conn: sa.Connection, sub_ids: list[str]) -> Sequence[Row]:
-        return sqlite_bulk.signing_rows(conn, sub_ids)
 
     def _insert_rows(
         self, conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]
