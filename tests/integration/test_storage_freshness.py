@@ -9,20 +9,31 @@ listening on. Other processes' changes: ``test_pg_configuration_cache.py``.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any, cast
 
 import pytest
+import sqlalchemy as sa
 
-from hookline.core.models import Organization
+from hookline.core.models import Identity, Mailbox, Organization, PhoneNumber, Subscription
 from hookline.storage.base import Storage
+from hookline.storage.cached_reads import ROUTING
+from hookline.storage.sql import SqlStorage
+from hookline.storage.sqlite import SqliteStorage
 
 from .conftest import (
     NOW_MS,
+    OTHER_ORG_ID,
+    add_organization,
     add_subscription,
     make_api_key,
     make_identity,
     make_mailbox,
+    make_org,
     make_outcome,
+    make_phone_number,
     make_subscription,
     publish,
     serving_from_memory,
@@ -141,3 +152,134 @@ async def test_owner_lookups_follow_changes(storage: Storage, org: Organization)
 
     owned = await add_subscription(storage, make_subscription(org.id, mailbox_id=box.id))
     assert await _candidates(storage, org.id, mailbox_id=box.id) == {owned.id}
+
+
+# the routing keys a publish may ask for: no owner, a mailbox (and its agent), another
+# mailbox, a phone number, an agent alone
+def _routing_keys(
+    box: Mailbox, other: Mailbox, phone: PhoneNumber, agent: Identity
+) -> list[tuple[str | None, str | None, str | None]]:
+    return [
+        (None, None, None),
+        (box.id, None, agent.id),
+        (other.id, None, None),
+        (None, phone.id, None),
+        (None, None, agent.id),
+    ]
+
+
+async def _routing(
+    storage: Storage, org_id: str, key: tuple[str | None, str | None, str | None]
+) -> dict[str, Subscription]:
+    mailbox_id, phone_number_id, identity_id = key
+    subs = await storage.routing_candidates(
+        org_id, mailbox_id=mailbox_id, phone_number_id=phone_number_id, identity_id=identity_id
+    )
+    return {s.id: s for s in subs}
+
+
+async def _stored_routing(
+    storage: Storage, org_id: str, key: tuple[str | None, str | None, str | None]
+) -> dict[str, Subscription]:
+    """What the database itself answers, past the cache."""
+    mailbox_id, phone_number_id, identity_id = key
+    subs = await SqlStorage.routing_candidates(
+        cast(SqlStorage, storage),
+        org_id,
+        mailbox_id=mailbox_id,
+        phone_number_id=phone_number_id,
+        identity_id=identity_id,
+    )
+    return {s.id: s for s in subs}
+
+
+async def test_routing_candidates_match_the_database_through_any_subscription_changes(
+    storage: Storage, org: Organization
+) -> None:
+    """Random subscription writes (any owner; created, changed, disabled, enabled, deleted),
+    each followed by every routing read a publish may make, from memory, against the
+    database's own answer. SQLite brings its cached candidates up to date after each write
+    rather than reading them again; a mistake there shows here."""
+    agent = make_identity(org.id, "agent-r")
+    await storage.insert_identity(agent)
+    box = make_mailbox(org.id, "r@mail.example.com", identity_id=agent.id)
+    other = make_mailbox(org.id, "s@mail.example.com")
+    phone = make_phone_number(org.id, "+14155550142")
+    for m in (box, other):
+        await storage.insert_mailbox(m)
+    await storage.insert_phone_number(phone)
+    keys = _routing_keys(box, other, phone, agent)
+    owners: list[dict[str, Any]] = [
+        {},
+        {"mailbox_id": box.id, "owner_identity_id": agent.id},
+        {"mailbox_id": other.id},
+        {"phone_number_id": phone.id},
+        {"agent_identity_id": agent.id, "owner_identity_id": agent.id},
+    ]
+    rng = random.Random(20261203)
+    live: list[str] = []
+    for step in range(80):
+        at = NOW_MS + step + 1
+        action = rng.choice(["add", "add", "change", "disable", "enable", "delete"])
+        if action == "add" or not live:
+            sub = make_subscription(org.id, at=at, **rng.choice(owners))
+            live.append((await add_subscription(storage, sub)).id)
+        elif action == "delete":
+            gone = live.pop(rng.randrange(len(live)))
+            assert await storage.delete_subscription(org.id, gone, at)
+        else:
+            by_action: dict[str, dict[str, Any]] = {
+                "change": {"url": f"https://h{step}.example.com", "event_types": ("a.b",)},
+                "disable": {"enabled": False, "disabled_reason": "test"},
+                "enable": {"enabled": True},
+            }
+            changes = by_action[action]
+            assert await storage.update_subscription(org.id, rng.choice(live), changes, at)
+        for key in keys:
+            assert await _routing(storage, org.id, key) == await _stored_routing(
+                storage, org.id, key
+            ), (step, action, key)
+    # another organization's subscription routes for none of these
+    await add_organization(storage, make_org(OTHER_ORG_ID, name="Other"))
+    await add_subscription(storage, make_subscription(OTHER_ORG_ID))
+    for key in keys:
+        assert await _routing(storage, org.id, key) == await _stored_routing(storage, org.id, key)
+
+
+async def test_sqlite_keeps_its_routing_candidates_through_a_subscription_write(
+    storage: Storage, org: Organization
+) -> None:
+    """SQLite's cached candidates are updated, not dropped, by a subscription's own write:
+    the next publish reads nothing (an organization's 10,000 took a quarter of a second to
+    read again, on the event loop). Any other configuration write still drops them."""
+    if not isinstance(storage, SqliteStorage):
+        pytest.skip("PostgreSQL drops its cache on every write (other processes' included)")
+    cache = storage._cache
+    key = (ROUTING, org.id, None, None, None)
+    first = await add_subscription(storage, make_subscription(org.id))
+    assert set(await _routing(storage, org.id, (None, None, None))) == {first.id}
+    assert cache.get(key) is not None
+
+    second = await add_subscription(storage, make_subscription(org.id, url="https://b.example"))
+    kept = cache.get(key)
+    assert kept is not None and set(kept) == {first.id, second.id}
+    await storage.update_subscription(org.id, first.id, {"enabled": False}, NOW_MS + 1)
+    kept = cache.get(key)
+    assert kept is not None and set(kept) == {second.id}
+    await storage.update_subscription(org.id, second.id, {"url": "https://c.example"}, NOW_MS + 2)
+    kept = cache.get(key)
+    assert kept is not None and kept[second.id].url == "https://c.example"
+    assert kept[second.id].updated_at_ms == NOW_MS + 2
+    assert await storage.delete_subscription(org.id, second.id, NOW_MS + 3)
+    assert cache.get(key) == {}
+
+    # a write that fails keeps nothing: it may have changed what it did not say
+    with pytest.raises(sa.exc.IntegrityError):
+        await add_subscription(storage, replace(make_subscription(org.id), id=first.id))
+    assert cache.get(key) is None
+    assert set(await _routing(storage, org.id, (None, None, None))) == set()
+
+    # nor does any other configuration write
+    assert cache.get(key) is not None
+    await storage.insert_identity(make_identity(org.id, "agent-z"))
+    assert cache.get(key) is None

@@ -57,3 +57,34 @@ def test_nothing_is_derived_during_a_write_or_while_the_cache_is_off() -> None:
     cache.set_enabled(False)
     assert cache.derived(build) is None
     assert len(build.calls) == 1
+
+
+def _is_kept(key: Hashable) -> bool:
+    return isinstance(key, str) and key.startswith("k")
+
+
+def test_a_write_keeps_what_it_says_and_brings_it_up_to_date() -> None:
+    cache, build = ReadCache(), Builds()
+    cache.put("k1", 1, cache.token())
+    cache.put("k2", 2, cache.token())
+    cache.put("other", 3, cache.token())
+    assert cache.derived(build) == {"k1": 1, "k2": 2, "other": 3}
+    before = cache.token()
+    with cache.writing(keep=_is_kept):
+        assert cache.get("k1") is None  # nothing is served during the write
+        cache.update(lambda key, value: None if key == "k2" else value * 10)
+    assert (cache.get("k1"), cache.get("k2"), cache.get("other")) == (10, None, None)
+    assert cache.derived(build) == {"k1": 10}  # derived again from what was kept
+    cache.put("k3", 3, before)  # a read that began before the write is not kept
+    assert cache.get("k3") is None
+
+
+def test_a_write_that_fails_keeps_nothing() -> None:
+    cache = ReadCache()
+    cache.put("k1", 1, cache.token())
+    try:
+        with cache.writing(keep=_is_kept):
+            raise RuntimeError("the write failed")
+    except RuntimeError:
+        pass
+    assert cache.get("k1") is None

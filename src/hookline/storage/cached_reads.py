@@ -24,7 +24,8 @@ V = TypeVar("V")
 
 #: PostgreSQL's channel for "configuration changed": its payload is never read
 CONFIG_CHANNEL = "hookline_config"
-#: the first part of a routing candidates' cache key (its value: a tuple of subscriptions)
+#: the first part of a routing candidates' cache key, ``(ROUTING, org_id, mailbox_id,
+#: phone_number_id, identity_id)``; its value: the subscriptions by id, handed out as copies
 ROUTING = "routing"
 
 
@@ -74,19 +75,18 @@ class CachedReads(SqlStorage):
         phone_number_id: str | None,
         identity_id: str | None,
     ) -> list[Subscription]:
-        async def load() -> tuple[Subscription, ...]:
-            return tuple(
-                await super(CachedReads, self).routing_candidates(
-                    org_id,
-                    mailbox_id=mailbox_id,
-                    phone_number_id=phone_number_id,
-                    identity_id=identity_id,
-                )
+        async def load() -> dict[str, Subscription]:
+            found = await super(CachedReads, self).routing_candidates(
+                org_id,
+                mailbox_id=mailbox_id,
+                phone_number_id=phone_number_id,
+                identity_id=identity_id,
             )
+            return {sub.id: sub for sub in found}
 
         key = (ROUTING, org_id, mailbox_id, phone_number_id, identity_id)
         found = await self._cached(key, load)
-        return list(found or ())
+        return list(found.values()) if found else []
 
     async def record_outcomes(
         self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None = None

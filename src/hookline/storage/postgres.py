@@ -105,9 +105,11 @@ class PostgresStorage(CachedReads):
             return await conn.run_sync(fn)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
+    async def _write(self, *, subscription: str | None = None) -> AsyncIterator[AsyncConnection]:
         """Every other write may change configuration: this process's cache starts over, and
-        the others' when the transaction commits."""
+        the others' when the transaction commits (their notification drops this process's
+        too, so a subscription's write keeps nothing either)."""
+        del subscription
         with self._cache.writing():
             async with self.engine.begin() as conn:
                 await conn.execute(_NOTIFY_CONFIG)

@@ -3,8 +3,12 @@
 Every publish authenticates its key, looks up its owner and the subscriptions that may want
 it; those rows change rarely. Every configuration write of this process drops the cache
 (before and after), no read fills it while such a write is under way, and a read that started
-before a drop is not kept. Writes of other processes drop it through :meth:`invalidate`
-(cached_reads.py says when); a cache that cannot hear of them is turned off meanwhile.
+before a drop is not kept. A write that knows exactly what it changes may keep some entries
+instead and bring them up to date itself before it ends (:meth:`writing`, :meth:`update`):
+reloading an organization's 10,000 routing candidates after each subscription change stalls
+the event loop for a quarter of a second. Writes of other processes drop it through
+:meth:`invalidate` (cached_reads.py says when); a cache that cannot hear of them is turned
+off meanwhile.
 """
 
 from __future__ import annotations
@@ -75,9 +79,13 @@ class ReadCache:
         self._since.clear()
         return self._derived
 
-    def invalidate(self) -> None:
+    def invalidate(self, keep: Callable[[Hashable], bool] | None = None) -> None:
+        """Start over (reads under way are not kept), but for the entries ``keep`` accepts."""
         self._generation += 1
-        self._entries.clear()
+        if keep is None:
+            self._entries.clear()
+        else:
+            self._entries = {k: v for k, v in self._entries.items() if keep(k)}
         self._drop_derived()
 
     def _drop_derived(self) -> None:
@@ -85,12 +93,30 @@ class ReadCache:
         self._since.clear()
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Around a configuration write: nothing is served or kept until it is over."""
+    def writing(self, keep: Callable[[Hashable], bool] | None = None) -> Iterator[None]:
+        """Around a configuration write: nothing is served or kept until it is over.
+
+        ``keep``: the entries it accepts outlive the write, and the writer makes them what
+        they would be read as after it, with :meth:`update`, before the block ends. A block
+        that raises drops them too."""
         self._writing += 1
-        self.invalidate()
+        self.invalidate(keep)
+        kept = False
         try:
             yield
+            kept = True
         finally:
             self._writing -= 1
-            self.invalidate()
+            self.invalidate(keep if kept else None)
+
+    def update(self, change: Callable[[Hashable, Any], Any | None]) -> None:
+        """Each entry becomes ``change(key, value)``, or goes when that is None. For a writer
+        inside :meth:`writing`, for the entries it kept. ``change`` may change a value in
+        place only if no reader holds it (routing candidates are handed out as copies)."""
+        for key, value in list(self._entries.items()):
+            new = change(key, value)
+            if new is None:
+                del self._entries[key]
+            else:
+                self._entries[key] = new
+        self._drop_derived()

@@ -67,8 +67,11 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
             return await conn.run_sync(fn)
 
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction. SQLite serializes these in-process (see sqlite.py)."""
+    async def _write(self, *, subscription: str | None = None) -> AsyncIterator[AsyncConnection]:
+        """A write transaction. SQLite serializes these in-process (see sqlite.py).
+        ``subscription``: the write changes that subscription's row and no other configuration
+        but its mailbox's ``webhook_url`` (a dialect may then keep its cached routing)."""
+        del subscription
         async with self.engine.begin() as conn:
             yield conn
 
@@ -433,7 +436,7 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
             deleted_ms=None,
             failing_since_ms=None,
         )
-        async with self._write() as conn:
+        async with self._write(subscription=sub.id) as conn:
             await conn.execute(t.subscriptions.insert().values(**values))
 
     def _live_subscription(self, org_id: str, sub_id: str) -> Any:
@@ -503,7 +506,7 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
             )
         if changes.get("enabled") is True:
             values["failing_since_ms"] = None
-        async with self._write() as conn:
+        async with self._write(subscription=sub_id) as conn:
             res = await conn.execute(
                 s.update().where(self._live_subscription(org_id, sub_id)).values(**values)
             )
@@ -537,7 +540,7 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
 
     async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
         s, d = t.subscriptions, t.deliveries
-        async with self._write() as conn:
+        async with self._write(subscription=sub_id) as conn:
             row = (
                 (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
                 .mappings()
@@ -593,6 +596,31 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
             sa.or_(*owner),
         )
         return [rows.subscription(r) for r in await self._all_quick(stmt)]
+
+    @staticmethod
+    def is_routing_candidate(
+        row: Mapping[Any, Any],
+        org_id: str,
+        mailbox_id: str | None,
+        phone_number_id: str | None,
+        identity_id: str | None,
+    ) -> bool:
+        """Whether :meth:`routing_candidates` with these arguments finds this subscription
+        row: the same conditions, for one row in memory."""
+        if row["organization_id"] != org_id or row["deleted_ms"] is not None:
+            return False
+        if not row["enabled"]:
+            return False
+        return (
+            (
+                row["mailbox_id"] is None
+                and row["phone_number_id"] is None
+                and row["agent_identity_id"] is None
+            )
+            or (mailbox_id is not None and row["mailbox_id"] == mailbox_id)
+            or (phone_number_id is not None and row["phone_number_id"] == phone_number_id)
+            or (identity_id is not None and row["agent_identity_id"] == identity_id)
+        )
 
     # -- events and deliveries ----------------------------------------------------------------
     async def insert_events_with_deliveries(
