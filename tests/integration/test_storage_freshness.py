@@ -283,3 +283,25 @@ async def test_sqlite_keeps_its_routing_candidates_through_a_subscription_write(
     assert cache.get(key) is not None
     await storage.insert_identity(make_identity(org.id, "agent-z"))
     assert cache.get(key) is None
+
+
+async def test_routing_candidates_match_the_database_after_concurrent_subscription_writes(
+    storage: Storage, org: Organization
+) -> None:
+    """Many subscription writes at once (each waits its turn for the write lock, and SQLite
+    updates its cached candidates after each): what is cached is what is stored."""
+    subs = [make_subscription(org.id, url=f"https://c{i}.example.com") for i in range(12)]
+    for sub in subs[:6]:
+        await add_subscription(storage, sub)
+    key = (None, None, None)
+    assert set(await _routing(storage, org.id, key)) == {s.id for s in subs[:6]}
+    writes = [add_subscription(storage, sub) for sub in subs[6:]]
+    writes += [
+        storage.update_subscription(org.id, subs[0].id, {"enabled": False}, NOW_MS + 1),
+        storage.update_subscription(org.id, subs[1].id, {"url": "https://x.example"}, NOW_MS + 1),
+        storage.delete_subscription(org.id, subs[2].id, NOW_MS + 1),
+        storage.update_subscription(org.id, subs[3].id, {"enabled": False}, NOW_MS + 1),
+        storage.update_subscription(org.id, subs[3].id, {"enabled": True}, NOW_MS + 2),
+    ]
+    await asyncio.gather(*writes)
+    assert await _routing(storage, org.id, key) == await _stored_routing(storage, org.id, key)

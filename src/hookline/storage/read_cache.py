@@ -44,6 +44,10 @@ class ReadCache:
         self._enabled = enabled
         self.invalidate()
 
+    def __len__(self) -> int:
+        """How many entries it holds (during a write: how many the write kept)."""
+        return len(self._entries)
+
     def get(self, key: Hashable) -> Any | None:
         if self._writing or not self._enabled:
             return None

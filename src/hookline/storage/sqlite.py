@@ -98,6 +98,9 @@ def _subscriptions_by_id(entries: Iterable[tuple[Hashable, Any]]) -> dict[str, S
     }
 
 
+_SUBSCRIPTION_ROW = "SELECT * FROM subscriptions WHERE id = ?"
+
+
 def _is_routing(key: Hashable) -> bool:
     return isinstance(key, tuple) and key[0] == ROUTING
 
@@ -182,11 +185,20 @@ class SqliteStorage(CachedReads):
         with self._cache.writing(keep=_is_routing):
             async with self._write_lock.hold(), self._writer.begin() as conn:
                 yield conn
-                # the row as it is committed: this transaction holds the write lock
-                s = t.subscriptions
-                found = await conn.execute(sa.select(s).where(s.c.id == subscription))
-                row = found.mappings().first()
-            self._cache.update(functools.partial(_routing_after, subscription, row))
+            if len(self._cache):  # the routing candidates kept
+                self._update_routing(subscription)
+
+    def _update_routing(self, sub_id: str) -> None:
+        """The cached routing candidates with subscription ``sub_id`` as committed, read
+        inline: nothing else runs between the read and the update, so no other write's
+        newer row can be overtaken by this one's. A busy database drops them instead."""
+        try:
+            with self._inline.connect() as conn:
+                row = conn.exec_driver_sql(_SUBSCRIPTION_ROW, (sub_id,)).mappings().first()
+        except sa.exc.OperationalError:
+            self._cache.invalidate()
+            return
+        self._cache.update(functools.partial(_routing_after, sub_id, row))
 
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
         if background:
