@@ -55,3 +55,14 @@ def test_a_changed_ciphertext_is_refused() -> None:
         SecretBox(MASTER).open("v2." + base64.urlsafe_b64encode(bytes(raw)).decode())
     with pytest.raises(RuntimeError, match="cannot be decrypted"):
         SecretBox(MASTER).open("v2.not base64!")
+
+
+def test_what_a_box_sealed_it_opens_without_decrypting() -> None:
+    """A fan-out to 10,000 subscriptions made by this process opens 10,000 secrets: those it
+    sealed itself come from memory, not from AES-GCM."""
+    box = SecretBox(MASTER)
+    sealed = box.seal(SECRET)
+    box._gcm = None  # type: ignore[assignment]  # any decryption now fails
+    assert box.open(sealed) == SECRET
+    with pytest.raises(AttributeError):
+        box.open(SecretBox(MASTER).seal(SECRET))  # sealed elsewhere: decrypted

@@ -47,9 +47,13 @@ class SecretBox:
         self._cache: dict[str, str] = {}
 
     def seal(self, plaintext: str) -> str:
+        """Encrypt. What this process seals it opens from memory: a fan-out to subscriptions
+        made here need not decrypt each one's secret (10,000: ~0.1 s of the event loop)."""
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._gcm.encrypt(nonce, plaintext.encode(), _ASSOCIATED)
-        return _GCM_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+        ciphertext = _GCM_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+        self._remember(ciphertext, plaintext)
+        return ciphertext
 
     def open(self, ciphertext: str) -> str:
         """Decrypt; results are cached since the same few secrets sign most deliveries."""
@@ -69,10 +73,13 @@ class SecretBox:
                 "a stored secret cannot be decrypted: HOOKLINE_SECRET_KEY differs from the one "
                 "that encrypted it"
             ) from exc
+        self._remember(ciphertext, plain)
+        return plain
+
+    def _remember(self, ciphertext: str, plaintext: str) -> None:
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
-        self._cache[ciphertext] = plain
-        return plain
+        self._cache[ciphertext] = plaintext
 
 
 def key_file_for(db_path: Path) -> Path:
