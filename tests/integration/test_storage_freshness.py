@@ -11,17 +11,13 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from typing import Any, cast
 
 import pytest
-import sqlalchemy as sa
 
 from hookline.core.models import Identity, Mailbox, Organization, PhoneNumber, Subscription
 from hookline.storage.base import Storage
-from hookline.storage.cached_reads import ROUTING
 from hookline.storage.sql import SqlStorage
-from hookline.storage.sqlite import SqliteStorage
 
 from .conftest import (
     NOW_MS,
@@ -244,45 +240,6 @@ async def test_routing_candidates_match_the_database_through_any_subscription_ch
     await add_subscription(storage, make_subscription(OTHER_ORG_ID))
     for key in keys:
         assert await _routing(storage, org.id, key) == await _stored_routing(storage, org.id, key)
-
-
-async def test_sqlite_keeps_its_routing_candidates_through_a_subscription_write(
-    storage: Storage, org: Organization
-) -> None:
-    """SQLite's cached candidates are updated, not dropped, by a subscription's own write:
-    the next publish reads nothing (an organization's 10,000 took a quarter of a second to
-    read again, on the event loop). Any other configuration write still drops them."""
-    if not isinstance(storage, SqliteStorage):
-        pytest.skip("PostgreSQL drops its cache on every write (other processes' included)")
-    cache = storage._cache
-    key = (ROUTING, org.id, None, None, None)
-    first = await add_subscription(storage, make_subscription(org.id))
-    assert set(await _routing(storage, org.id, (None, None, None))) == {first.id}
-    assert cache.get(key) is not None
-
-    second = await add_subscription(storage, make_subscription(org.id, url="https://b.example"))
-    kept = cache.get(key)
-    assert kept is not None and set(kept) == {first.id, second.id}
-    await storage.update_subscription(org.id, first.id, {"enabled": False}, NOW_MS + 1)
-    kept = cache.get(key)
-    assert kept is not None and set(kept) == {second.id}
-    await storage.update_subscription(org.id, second.id, {"url": "https://c.example"}, NOW_MS + 2)
-    kept = cache.get(key)
-    assert kept is not None and kept[second.id].url == "https://c.example"
-    assert kept[second.id].updated_at_ms == NOW_MS + 2
-    assert await storage.delete_subscription(org.id, second.id, NOW_MS + 3)
-    assert cache.get(key) == {}
-
-    # a write that fails keeps nothing: it may have changed what it did not say
-    with pytest.raises(sa.exc.IntegrityError):
-        await add_subscription(storage, replace(make_subscription(org.id), id=first.id))
-    assert cache.get(key) is None
-    assert set(await _routing(storage, org.id, (None, None, None))) == set()
-
-    # nor does any other configuration write
-    assert cache.get(key) is not None
-    await storage.insert_identity(make_identity(org.id, "agent-z"))
-    assert cache.get(key) is None
 
 
 async def test_routing_candidates_match_the_database_after_concurrent_subscription_writes(
