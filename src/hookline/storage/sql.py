@@ -609,7 +609,7 @@ class SqlStorage(QueueTransactions, Storage, abc.ABC):
         row: the same conditions, for one row in memory."""
         if row["organization_id"] != org_id or row["deleted_ms"] is not None:
             return False
-        if not row["enabled"]:
+        if row["enabled"] != 1:  # as the SQL's ``enabled IS 1`` (True == 1 too)
             return False
         return (
             (

@@ -111,14 +111,18 @@ def _is_routing(key: Hashable) -> bool:
 
 
 def _routing_after(
-    sub_id: str, row: Mapping[Any, Any] | None, key: Hashable, subs: dict[str, Subscription]
+    sub_id: str,
+    row: Mapping[Any, Any] | None,
+    sub: Subscription | None,
+    key: Hashable,
+    subs: dict[str, Subscription],
 ) -> dict[str, Subscription]:
     """Cached routing candidates (``key``: cached_reads.py) once subscription ``sub_id`` is
-    stored as ``row`` (None: not at all)."""
+    stored as ``row``, which is ``sub`` (both None: not at all)."""
     assert isinstance(key, tuple)
     subs.pop(sub_id, None)
-    if row is not None and CachedReads.is_routing_candidate(row, *key[1:]):
-        subs[sub_id] = rows.subscription(row)
+    if row is not None and sub is not None and CachedReads.is_routing_candidate(row, *key[1:]):
+        subs[sub_id] = sub
     return subs
 
 
@@ -196,14 +200,18 @@ class SqliteStorage(CachedReads):
     def _update_routing(self, sub_id: str) -> None:
         """The cached routing candidates with subscription ``sub_id`` as committed, read
         inline: nothing else runs between the read and the update, so no other write's
-        newer row can be overtaken by this one's. A busy database drops them instead."""
+        newer row can be overtaken by this one's. Should that fail (a busy database, say),
+        the cache is dropped: the write itself has committed, and its caller must hear so."""
         try:
             with self._inline.connect() as conn:
                 row = conn.exec_driver_sql(_SUBSCRIPTION_ROW, (sub_id,)).mappings().first()
-        except sa.exc.OperationalError:
+            sub = rows.subscription(row) if row is not None else None
+            self._cache.update(functools.partial(_routing_after, sub_id, row, sub))
+        except sa.exc.OperationalError:  # busy: the next publish reads them again
             self._cache.invalidate()
-            return
-        self._cache.update(functools.partial(_routing_after, sub_id, row))
+        except Exception:
+            log.exception("the routing cache could not follow subscription %s", sub_id)
+            self._cache.invalidate()
 
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
         if background:
@@ -348,7 +356,8 @@ class SqliteStorage(CachedReads):
 
     def _cached_subscriptions(self, sub_ids: Collection[str]) -> dict[str, Subscription]:
         """Of ``sub_ids``, the subscriptions the routing cache holds. Exact but for other
-        processes' writes: every write of this one drops the cache, and the caller holds the
+        processes' writes: every write of this one drops the cache or, a subscription's own,
+        brings its routing candidates up to date before it ends, and the caller holds the
         write lock (no write is under way); a subscription an outcome disabled an instant ago
         has moved its updated_ms. Only on the event loop's thread: a publish that waits out
         another process's write lock runs on a thread (_transact), and the loop changes the
