@@ -113,14 +113,9 @@ class ReadCache:
             self._writing -= 1
             self.invalidate(keep if kept else None)
 
-    def update(self, change: Callable[[Hashable, Any], Any | None]) -> None:
-        """Each entry becomes ``change(key, value)``, or goes when that is None. For a writer
-        inside :meth:`writing`, for the entries it kept. ``change`` may change a value in
-        place only if no reader holds it (routing candidates are handed out as copies)."""
-        for key, value in list(self._entries.items()):
-            new = change(key, value)
-            if new is None:
-                del self._entries[key]
-            else:
-                self._entries[key] = new
+    def update(self, change: Callable[[Hashable, Any], Any]) -> None:
+        """Each entry becomes ``change(key, value)``. For a writer inside :meth:`writing`,
+        for the entries it kept. ``change`` may change a value in place only if no reader
+        holds it (routing candidates are handed out as copies)."""
+        self._entries = {key: change(key, value) for key, value in self._entries.items()}
         self._drop_derived()

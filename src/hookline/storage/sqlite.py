@@ -93,21 +93,16 @@ def _is_busy(exc: sa.exc.OperationalError) -> bool:
     return "locked" in str(exc.orig) or "busy" in str(exc.orig)
 
 
+def _is_routing(key: Hashable) -> bool:
+    return isinstance(key, tuple) and key[0] == ROUTING
+
+
 def _subscriptions_by_id(entries: Iterable[tuple[Hashable, Any]]) -> dict[str, Subscription]:
     """The subscriptions among cached routing candidates (cached_reads.py), by id."""
-    return {
-        sub.id: sub
-        for key, subs in entries
-        if isinstance(key, tuple) and key[0] == ROUTING
-        for sub in subs.values()
-    }
+    return {sub.id: sub for key, subs in entries if _is_routing(key) for sub in subs.values()}
 
 
 _SUBSCRIPTION_ROW = "SELECT * FROM subscriptions WHERE id = ?"
-
-
-def _is_routing(key: Hashable) -> bool:
-    return isinstance(key, tuple) and key[0] == ROUTING
 
 
 def _routing_after(
