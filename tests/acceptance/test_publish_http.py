@@ -23,6 +23,18 @@ def _post(server: Server, path: str, content: bytes, **headers: str) -> httpx.Re
     )
 
 
+def _post_chunked(server: Server, path: str, body: Any) -> httpx.Response:
+    """``body`` sent in two chunks, with no Content-Length."""
+    raw = json.dumps(body).encode()
+    half = len(raw) // 2
+    return httpx.post(
+        f"{server.base}/api/v1{path}",
+        content=iter([raw[:half], raw[half:]]),
+        headers={"Content-Type": "application/json", "X-API-Key": ADMIN_KEY},
+        timeout=30,
+    )
+
+
 def _fields(resp: httpx.Response) -> list[str]:
     return [e["field"] for e in resp.json()["errors"]]
 
@@ -124,6 +136,13 @@ def test_oversized_bodies_are_413(launcher: Launcher, database_url: str) -> None
         resp = server.api("POST", path, json=body)
         assert resp.status_code == 413, resp.text
         assert "2000" in resp.json()["detail"]
+        # a chunked body declares no length: it is counted as it comes
+        chunked = _post_chunked(server, path, body)
+        assert chunked.status_code == 413, chunked.text
+        assert "2000" in chunked.json()["detail"]
+    fits = _post_chunked(server, "/events", {"type": "message.sent", "data": {"pad": "x" * 100}})
+    assert fits.status_code == 202, fits.text
+    assert server.api("GET", f"/events/{fits.json()['id']}").status_code == 200
     assert server.api("GET", "/webhooks/deliveries").json()["deliveries"] == []
 
 

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from hookline import __version__
 from hookline.api import errors
@@ -29,6 +30,24 @@ API_PREFIX = "/api/v1"
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
+class HooklineApp(FastAPI):
+    """FastAPI, with the publish endpoints answered ahead of its middleware stack.
+
+    ``POST /events`` and ``/events/batch`` are most of a busy server's requests; the stack's
+    layers (telemetry checks, the error and exception middlewares, the body limit) each wrap
+    the request and its every message, so those two go to ``PublishPath`` first, which keeps
+    the body limit and the 500 answer itself."""
+
+    publish_path: PublishPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        road = self.publish_path
+        if road is not None and (headers := road.takes(scope)) is not None:
+            await road(scope, receive, send, headers)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) -> FastAPI:
     """The API over ``services``. ``extra_lifespan`` runs inside (e.g. the embedded worker)."""
 
@@ -43,7 +62,7 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         finally:
             await services.storage.close()
 
-    app = FastAPI(
+    app = HooklineApp(
         title="Hookline",
         version=__version__,
         description="Webhook delivery for messaging, email and phone platforms.",
@@ -55,7 +74,6 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)
-    # added first, so the body limit (added after) still wraps it
-    app.add_middleware(PublishPath, services=services)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
+    app.publish_path = PublishPath(services, services.settings.max_body_bytes)
     return app

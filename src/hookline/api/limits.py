@@ -56,15 +56,30 @@ class BodyLimit:
                 await self._reject(send)
 
     async def _reject(self, send: Send) -> None:
-        body = json.dumps({"detail": f"request body larger than {self.max_bytes} bytes"}).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await reject_too_large(send, self.max_bytes)
+
+
+def declared_too_large(headers: dict[bytes, bytes], max_bytes: int) -> bool:
+    """Whether the request's Content-Length says its body is larger than ``max_bytes``."""
+    value = headers.get(b"content-length")
+    if value is None:
+        return False
+    try:
+        return int(value) > max_bytes
+    except ValueError:
+        return False
+
+
+async def reject_too_large(send: Send, max_bytes: int) -> None:
+    body = json.dumps({"detail": f"request body larger than {max_bytes} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
