@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hookline.api import create_app
 from hookline.config import Settings
@@ -98,7 +99,11 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
         lifespan="on",
+        proxy_headers=False,
     )
+    # uvicorn would put the proxy headers' middleware in front of the whole app; it matters to
+    # the routes that build URLs, not to the publish road, which HooklineApp answers first
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)
     return uvicorn.Server(config)
 
 

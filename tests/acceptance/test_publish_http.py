@@ -171,3 +171,15 @@ def test_the_words_nan_and_infinity_in_strings_are_only_text(server: Server) -> 
     )
     assert resp.status_code == 202, resp.text
     assert server.api("GET", "/events/evt_words").json()["data"] == data
+
+
+def test_a_trusted_proxys_headers_still_shape_the_urls_the_app_builds(server: Server) -> None:
+    """uvicorn's proxy-headers layer sits inside the app (behind the publish road), so the
+    routes that build URLs still take X-Forwarded-Proto from a proxy on loopback."""
+    url = f"{server.base}/api/v1/webhooks/subscriptions/"
+    headers = {"X-API-Key": ADMIN_KEY}
+    proxied = httpx.get(url, headers={**headers, "X-Forwarded-Proto": "https"}, timeout=30)
+    direct = httpx.get(url, headers=headers, timeout=30)
+    assert proxied.status_code == direct.status_code == 307
+    assert proxied.headers["location"].startswith("https://")
+    assert direct.headers["location"].startswith("http://")
