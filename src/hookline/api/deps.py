@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 
 from hookline.services.container import Services
 from hookline.services.principal import Principal
@@ -33,3 +33,11 @@ async def get_principal(
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+#: the largest ``offset`` a list takes: the databases' OFFSET is a signed 64-bit integer, and
+#: past this no list holds rows anyway
+MAX_OFFSET = 1_000_000_000
+
+#: how many rows of a list to skip (``GET`` lists page with ``limit`` and ``offset``)
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.schemas.events import AttemptList, AttemptOut
 from hookline.storage.base import AttemptFilter
 
@@ -24,7 +24,7 @@ async def list_deliveries(
     success: bool | None = None,
     # clamped, not refused: the contract says 1-200
     limit: Annotated[int, Query()] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AttemptList:
     attempts = await services.deliveries.attempts(
         principal,

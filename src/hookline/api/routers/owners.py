@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Response
 
-from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.schemas.owners import (
     IdentityCreate,
     IdentityList,
@@ -24,7 +24,6 @@ from hookline.api.schemas.owners import (
 
 router = APIRouter(tags=["owners"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.post("/identities", status_code=201, operation_id="create_identity")

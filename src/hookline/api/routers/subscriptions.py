@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from hookline.api.deps import PrincipalDep, ServicesDep
+from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.schemas.events import AttemptOut
 from hookline.api.schemas.subscriptions import (
     RecoverIn,
@@ -51,7 +51,7 @@ async def list_subscriptions(
     url: str | None = None,
     event_type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 1000,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> SubscriptionList:
     flt = SubscriptionFilter(
         mailbox_id=mailbox_id,
