@@ -437,6 +437,9 @@ class SqliteStorage(CachedReads):
             return await self._all(stmt)
 
     async def close(self) -> None:
+        if self._checkpoint is not None and not self._checkpoint.done():
+            self._checkpoint.cancel()  # a thread's checkpoint under way ends with the thread
+            await asyncio.gather(self._checkpoint, return_exceptions=True)
         self._inline.dispose()
         self._transact_thread.shutdown(wait=True)
         self._checkpoint_thread.shutdown(wait=True)
