@@ -278,14 +278,14 @@ class SqliteStorage(CachedReads):
         reader, copies the bulk of the WAL. SQLite starts the WAL over only when a write
         finds all of it copied, and under a steady load more is written while a checkpoint
         runs: the WAL grew without end (1 GB in 30 s at 500 publishes/s). So once the WAL is
-        past ``WAL_RESTART_FRAMES`` and all copied, what was written meanwhile is copied with
-        the write lock held (a few frames), and the next write starts the WAL over, cut back
-        to ``WAL_SIZE_LIMIT_BYTES``."""
+        past ``WAL_RESTART_FRAMES`` and nearly all copied, the rest is copied with the write
+        lock held (a few frames), and the next write starts the WAL over, cut back to
+        ``WAL_SIZE_LIMIT_BYTES``."""
         loop = asyncio.get_running_loop()
         in_log, copied = await loop.run_in_executor(self._checkpoint_thread, self._checkpoint_wal)
-        if in_log < WAL_RESTART_FRAMES or copied < in_log:
-            # (a reader still on an older snapshot held the copy back: what is left for the
-            # writers to wait on would not be small, so the next turn tries again)
+        if in_log < WAL_RESTART_FRAMES or in_log - copied > WAL_RESTART_FRAMES:
+            # (a reader still on an older snapshot held much of the copy back: what is left
+            # for the writers to wait on would not be small, so the next turn tries again)
             return
         async with self._write_lock.hold(background=True):
             await loop.run_in_executor(self._checkpoint_thread, self._checkpoint_wal)
