@@ -71,5 +71,4 @@ async def test_the_wal_starts_over_under_a_steady_load(tmp_path: Path) -> None:
         assert max(frames) >= WAL_RESTART_FRAMES, f"too few frames to test: {max(frames)}"
         restarts = sum(1 for a, b in itertools.pairwise(frames) if b < a)
         assert restarts >= 2, f"the WAL never started over: {frames[::50]}"
-        assert _wal_frames(path) < max(frames)
         assert await storage.count_deliveries(org.id) == {"pending": writes}
