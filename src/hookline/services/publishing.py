@@ -113,7 +113,12 @@ class PublishService:
         wanted: dict[str, tuple[Subscription, int]] = {}
         for i, data in enumerate(inputs):
             where = f"events[{i}]." if batch else ""
-            event = await self._event(org_id, data, now, where)
+            head = self._head(data, where)
+            if data.mailbox is None and data.phone_number is None and data.agent_handle is None:
+                event = self._event(org_id, data, now, where, head, None)  # most: no owner
+            else:
+                owner = await self._owner(org_id, data, where)
+                event = self._event(org_id, data, now, where, head, owner)
             if event.id in seen:
                 # the later copy of an id in one batch is a repeat: it routes to nothing new
                 routed.append((event, []))
@@ -194,7 +199,9 @@ class PublishService:
             updated_at_ms=now,
         )
 
-    async def _event(self, org_id: str, data: EventInput, now: int, where: str) -> Event:
+    @staticmethod
+    def _head(data: EventInput, where: str) -> tuple[str, str]:
+        """The event's id and its data as JSON, once its type, id and data are checked."""
         if data.type == INCOMING_CALL:
             raise ValidationFailed(
                 where + "type",
@@ -219,12 +226,49 @@ class PublishService:
             raise ValidationFailed(where + "data", "NaN and Infinity are not JSON numbers")
         if len(encoded) > MAX_DATA_BYTES:
             raise PayloadTooLarge(f"{where}data is larger than {MAX_DATA_BYTES} bytes")
+        return event_id, encoded.decode()
+
+    @staticmethod
+    def _event(
+        org_id: str,
+        data: EventInput,
+        now: int,
+        where: str,
+        head: tuple[str, str],
+        owner: _OwnerKey | None,
+    ) -> Event:
+        """The event ``data`` describes, with what ``_head`` and ``_owner`` made of it.
+
+        Not a coroutine: most events name no owner, and a batch makes a thousand."""
+        event_id, data_json = head
+        mailbox_id, phone_id, identity_id = owner or (None, None, None)
+        occurred = data.occurred_at_ms if data.occurred_at_ms is not None else now
+        if occurred - now > MAX_FUTURE_SKEW_MS:
+            raise ValidationFailed(where + "occurred_at", "more than a day in the future")
+        if occurred < 0:
+            raise ValidationFailed(where + "occurred_at", "before 1970")
+        return Event(
+            id=event_id,
+            organization_id=org_id,
+            type=data.type,
+            data=dict(data.data),
+            data_json=data_json,
+            occurred_at_ms=occurred,
+            created_at_ms=now,
+            mailbox_id=mailbox_id,
+            phone_number_id=phone_id,
+            agent_identity_id=identity_id,
+            domain=validation.domain(data.domain, where + "domain")
+            if data.domain is not None
+            else None,
+        )
+
+    async def _owner(self, org_id: str, data: EventInput, where: str) -> _OwnerKey:
+        """The mailbox, phone number and identity of an event that names an owner (only one)."""
         mailbox_id = phone_id = identity_id = None
-        if data.mailbox is None and data.phone_number is None and data.agent_handle is None:
-            pass  # most events name no owner
-        elif len(owners := [k for k in _OWNER_FIELDS if getattr(data, k) is not None]) > 1:
+        if len(owners := [k for k in _OWNER_FIELDS if getattr(data, k) is not None]) > 1:
             raise ValidationFailed(where + owners[1], "an event belongs to at most one owner")
-        elif data.mailbox is not None:
+        if data.mailbox is not None:
             mailbox = await self._storage.mailbox_by_address(
                 org_id, validation.email(data.mailbox, where + "mailbox")
             )
@@ -246,26 +290,7 @@ class PublishService:
             if ident is None:
                 raise ValidationFailed(where + "agent_handle", f"no identity {data.agent_handle!r}")
             identity_id = ident.id
-        occurred = data.occurred_at_ms if data.occurred_at_ms is not None else now
-        if occurred - now > MAX_FUTURE_SKEW_MS:
-            raise ValidationFailed(where + "occurred_at", "more than a day in the future")
-        if occurred < 0:
-            raise ValidationFailed(where + "occurred_at", "before 1970")
-        return Event(
-            id=event_id,
-            organization_id=org_id,
-            type=data.type,
-            data=dict(data.data),
-            data_json=encoded.decode(),
-            occurred_at_ms=occurred,
-            created_at_ms=now,
-            mailbox_id=mailbox_id,
-            phone_number_id=phone_id,
-            agent_identity_id=identity_id,
-            domain=validation.domain(data.domain, where + "domain")
-            if data.domain is not None
-            else None,
-        )
+        return mailbox_id, phone_id, identity_id
 
 
 def _encode_data(data: Mapping[str, Any]) -> bytes | None:

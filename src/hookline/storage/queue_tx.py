@@ -174,6 +174,14 @@ class QueueTransactions(abc.ABC):
         """Insert many rows of the deliveries or attempts table."""
         execute_many(conn, _INSERTS[table.name], values)
 
+    def _insert_deliveries(
+        self, conn: sa.Connection, made: Sequence[tuple[Delivery, str | None]]
+    ) -> None:
+        """Insert new deliveries, each with its lease token (None: not leased)."""
+        self._insert_rows(
+            conn, t.deliveries, [rows.delivery_values(d, lease_token=tok) for d, tok in made]
+        )
+
     def _insert_new_events(
         self, conn: sa.Connection, items: Sequence[NewDeliveries]
     ) -> set[tuple[str, str]]:
@@ -210,7 +218,7 @@ class QueueTransactions(abc.ABC):
     ) -> list[Published]:
         out: list[Published | None] = [None] * len(items)
         created = self._insert_new_events(conn, items)
-        new_rows: list[dict[str, Any]] = []
+        made: list[tuple[Delivery, str | None]] = []
         leased: dict[int, list[Delivery]] = {}
         pending = False
         for n, item in enumerate(items):
@@ -224,13 +232,13 @@ class QueueTransactions(abc.ABC):
                     if dl.state != "delivering" or dl.next_attempt_at_ms != lease.until_ms:
                         dl = replace(dl, state="delivering", next_attempt_at_ms=lease.until_ms)
                     leased.setdefault(n, []).append(dl)
-                    new_rows.append(rows.delivery_values(dl, lease_token=lease.token))
+                    made.append((dl, lease.token))
                 else:
                     pending = True
-                    new_rows.append(rows.delivery_values(dl))
+                    made.append((dl, None))
             out[n] = Published(event=item.event, deliveries=len(item.deliveries), created=True)
-        if new_rows:
-            self._insert_rows(conn, t.deliveries, new_rows)
+        if made:
+            self._insert_deliveries(conn, made)
         if pending:
             self._announce_due(conn)
         if leased:

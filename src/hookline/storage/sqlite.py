@@ -411,15 +411,21 @@ class SqliteStorage(CachedReads):
             for event_id in sqlite_bulk.existing_event_ids(conn, org, event_ids)
         }
         created: set[tuple[str, str]] = set()
-        new_rows: list[dict[str, Any]] = []
+        new_rows: list[tuple[Any, ...]] = []
         for item in items:
             key = (item.event.organization_id, item.event.id)
             if key in known or key in created:
                 continue  # stored already, or a later copy within this batch
             created.add(key)
-            new_rows.append(rows.event_values(item.event))
-        sqlite_bulk.insert_rows(conn, t.events, new_rows)
+            new_rows.append(rows.event_tuple(item.event))
+        sqlite_bulk.insert_tuples(conn, t.events, rows.EVENT_COLUMNS, new_rows)
         return created
+
+    def _insert_deliveries(
+        self, conn: sa.Connection, made: Sequence[tuple[Delivery, str | None]]
+    ) -> None:
+        new_rows = [rows.delivery_tuple(d, token) for d, token in made]
+        sqlite_bulk.insert_tuples(conn, t.deliveries, rows.DELIVERY_COLUMNS, new_rows)
 
     def _apply_outcomes(self, conn: sa.Connection, params: list[dict[str, Any]]) -> int:
         return sqlite_bulk.apply_outcomes(conn, params)

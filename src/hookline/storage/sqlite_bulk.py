@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +56,19 @@ def insert_rows(
     for chunk in _chunks(rows, len(cols)):
         sql = _values_sql(head, len(cols), len(chunk))
         conn.exec_driver_sql(sql, tuple([r[c] for r in chunk for c in cols]))
+
+
+def insert_tuples(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """``insert_rows`` of rows given as tuples in ``columns``' order: no mapping per row."""
+    if not rows:
+        return
+    names = ", ".join(columns)
+    head = f"INSERT INTO {table.name} ({names}) VALUES "  # noqa: S608 - the schema's own names
+    for chunk in _chunks(rows, len(columns)):
+        sql = _values_sql(head, len(columns), len(chunk))
+        conn.exec_driver_sql(sql, tuple(chain.from_iterable(chunk)))
 
 
 # the VALUES as a FROM subquery, not a WITH: Python 3.11's driver counts changed rows only for
