@@ -11,10 +11,20 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hookline.storage.base import NewDeliveries
 from hookline.storage.factory import open_storage
 from hookline.storage.sqlite import SqliteStorage
 
-from .conftest import LEASE_MS, NOW_MS, add_subscription, make_org, make_subscription, publish
+from .conftest import (
+    LEASE_MS,
+    NOW_MS,
+    add_subscription,
+    make_delivery,
+    make_event,
+    make_org,
+    make_subscription,
+    publish,
+)
 
 
 async def test_waiting_background_transactions_share_one_and_fail_alone(tmp_path: Path) -> None:
@@ -65,5 +75,64 @@ async def test_waiting_background_transactions_share_one_and_fail_alone(tmp_path
                 sa.text("SELECT count(*) FROM deliveries WHERE last_error = 'broken'")
             )
             assert errors.scalar_one() == 0
+    finally:
+        await storage.close()
+
+
+async def test_a_large_publish_queues_on_the_thread_and_an_inline_write_is_not_overtaken(
+    tmp_path: Path,
+) -> None:
+    """A publish of 500 rows or more runs on the SQLite thread, straight behind the thread's
+    transaction under way (they hold the write lock together). Once an inline write waits for
+    the lock, later thread transactions wait behind it rather than keep it from the lock."""
+    storage = open_storage(f"sqlite:///{tmp_path / 'pipeline.db'}")
+    assert isinstance(storage, SqliteStorage)
+    try:
+        await storage.migrate()
+        org = await storage.ensure_default_organization(make_org())
+        sub = await add_subscription(storage, make_subscription(org.id))
+
+        gate = threading.Event()
+        begun: list[str] = []  # the thread each transaction began on, in order
+
+        def trace(sql: str) -> None:
+            if sql == "BEGIN IMMEDIATE":
+                begun.append(threading.current_thread().name)
+
+        def blocker(conn: sa.Connection) -> str:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.set_trace_callback(trace)  # type: ignore[attr-defined]
+            gate.wait(5)  # holds the SQLite thread while the others queue up
+            return "first"
+
+        def inline(conn: sa.Connection) -> str:
+            conn.exec_driver_sql("UPDATE deliveries SET last_error = 'inline'")
+            return "inline"
+
+        first = asyncio.create_task(storage._transact(blocker, background=True))
+        await asyncio.sleep(0.05)
+        events = [make_event(org.id) for _ in range(300)]  # 600 rows with their deliveries
+        large = asyncio.create_task(
+            storage.insert_events_with_deliveries(
+                [NewDeliveries(event=e, deliveries=[make_delivery(e, sub)]) for e in events]
+            )
+        )
+        await asyncio.sleep(0.05)
+        assert storage._on_thread_count == 2  # queued behind the blocker, not at the lock
+        waiting = asyncio.create_task(storage._transact(inline))
+        await asyncio.sleep(0.05)
+        later = asyncio.create_task(storage._transact(lambda conn: "later", background=True))
+        await asyncio.sleep(0.05)
+        assert storage._on_thread_count == 2  # the later one waits for the lock
+        gate.set()
+
+        assert await first == "first"
+        assert [p.created for p in await large] == [True] * len(events)
+        assert await waiting == "inline"
+        assert await later == "later"
+        # the large publish on the thread, the inline write on the loop's, the later one last
+        assert [name.startswith("hookline-sqlite") for name in begun] == [True, False, True]
+        assert (await storage.count_deliveries(org.id)).get("pending") == len(events)
     finally:
         await storage.close()

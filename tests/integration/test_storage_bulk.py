@@ -76,6 +76,24 @@ async def test_a_repeated_batch_creates_nothing_and_reports_the_stored_events(
     assert (await storage.count_deliveries(org.id)).get("pending") == 51
 
 
+async def test_a_large_batch_with_some_stored_ids_creates_only_the_new_ones(
+    storage: Storage, org: Organization
+) -> None:
+    """Large enough for SQLite's thread road (500 rows or more), whose first look finds
+    stored ids among them and so takes the exact road."""
+    sub = await add_subscription(storage, make_subscription(org.id))
+    stored = [make_event(org.id) for _ in range(300)]
+    first = [NewDeliveries(event=e, deliveries=[make_delivery(e, sub)]) for e in stored]
+    assert all(p.created for p in await storage.insert_events_with_deliveries(first))
+    fresh = [make_event(org.id) for _ in range(400)]
+    again = [*fresh[:200], *stored[:100], *fresh[200:]]
+    items = [NewDeliveries(event=e, deliveries=[make_delivery(e, sub)]) for e in again]
+    published = await storage.insert_events_with_deliveries(items)
+    assert [p.event.id for p in published] == [e.id for e in again]
+    assert [p.created for p in published] == [True] * 200 + [False] * 100 + [True] * 200
+    assert (await storage.count_deliveries(org.id)).get("pending") == 700
+
+
 @pytest.mark.parametrize("rate", [0.1 + 0.2, 1 / 3, 123456.789012345678, 5.0])
 async def test_a_claim_carries_the_subscription_as_stored(
     storage: Storage, org: Organization, rate: float

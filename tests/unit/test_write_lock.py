@@ -85,3 +85,17 @@ async def test_a_waiter_cancelled_as_it_is_handed_the_lock_passes_it_on() -> Non
         await first
     await second
     assert order == ["second"] and not lock.locked
+
+
+async def test_waited_for_says_whether_anyone_waits() -> None:
+    lock = WriteLock()
+    await lock.acquire()
+    assert not lock.waited_for
+    waiter = asyncio.create_task(lock.acquire(background=True))
+    await asyncio.sleep(0)
+    assert lock.waited_for
+    waiter.cancel()
+    await asyncio.gather(waiter, return_exceptions=True)
+    assert not lock.waited_for  # a cancelled waiter waits no more
+    lock.release()
+    assert not lock.locked

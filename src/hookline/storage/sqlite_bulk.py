@@ -292,6 +292,16 @@ SELECT json_group_array(id) FROM events
  WHERE organization_id = ? AND id IN (SELECT value FROM json_each(?))"""
 
 
+_ANY_EVENT_STORED = """
+SELECT EXISTS (SELECT 1 FROM events
+                WHERE organization_id = ? AND id IN (SELECT value FROM json_each(?)))"""
+
+
+def any_event_stored(conn: sa.Connection, org_id: str, event_ids_json: str) -> bool:
+    """Whether the organization has stored any of the event ids (a JSON array) already."""
+    return bool(conn.exec_driver_sql(_ANY_EVENT_STORED, (org_id, event_ids_json)).scalar_one())
+
+
 def existing_event_ids(conn: sa.Connection, org_id: str, event_ids: Sequence[str]) -> set[str]:
     """Which of ``event_ids`` the organization has stored already."""
     found = conn.exec_driver_sql(_EXISTING_EVENTS, (org_id, json.dumps(list(event_ids))))

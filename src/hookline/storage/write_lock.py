@@ -27,6 +27,13 @@ class WriteLock:
     def locked(self) -> bool:
         return self._locked
 
+    @property
+    def waited_for(self) -> bool:
+        """Whether anyone is waiting for the lock."""
+        return any(not w.done() for w in self._foreground) or any(
+            not w.done() for w in self._background
+        )
+
     @asynccontextmanager
     async def hold(self, *, background: bool = False) -> AsyncIterator[None]:
         await self.acquire(background=background)
