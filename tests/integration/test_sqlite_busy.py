@@ -8,6 +8,9 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
+
 from hookline.storage.base import Lease, NewDeliveries, SubscriptionSecrets
 
 from .conftest import (
@@ -72,3 +75,38 @@ async def test_the_routing_cache_is_not_read_off_the_event_loop(tmp_path: Path) 
         )
         assert storage._cached_subscriptions([sub.id]) == {sub.id: sub}
         assert await asyncio.to_thread(storage._cached_subscriptions, [sub.id]) == {}
+
+
+async def test_a_cancelled_wait_for_another_process_keeps_the_connection_until_it_ends(
+    tmp_path: Path,
+) -> None:
+    """An inline transaction that found another process's write lock waits on the thread;
+    if its caller stops waiting, the write lock stays held until that transaction ends, so
+    no other transaction gets the connection meanwhile."""
+    path = tmp_path / "cancel.db"
+    async with sqlite_file(path, "org_cancel") as (storage, _org):
+        ran: list[str] = []
+
+        def write(conn: sa.Connection) -> str:
+            conn.exec_driver_sql("UPDATE organizations SET name = 'waited'")
+            ran.append("waited")
+            return "waited"
+
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
+            waiting = asyncio.create_task(storage._transact(write))
+            await asyncio.sleep(0.2)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert storage._write_lock.locked  # still: the transaction waits on the thread
+            after = asyncio.create_task(storage._transact(lambda conn: ran.append("after")))
+            await asyncio.sleep(0.1)
+            assert not after.done()
+            other.execute("COMMIT")
+            await asyncio.wait_for(after, timeout=10)
+        finally:
+            other.close()
+        assert ran == ["waited", "after"]  # the cancelled caller's write still landed first
+        assert not storage._write_lock.locked

@@ -99,3 +99,16 @@ async def test_waited_for_says_whether_anyone_waits() -> None:
     assert not lock.waited_for  # a cancelled waiter waits no more
     lock.release()
     assert not lock.locked
+
+
+async def test_a_waiter_cancelled_as_the_lock_is_let_go_is_cancelled_and_the_lock_free() -> None:
+    lock = WriteLock()
+    await lock.acquire()
+    waiter = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0)
+    waiter.cancel()  # its future is cancelled; the task resumes on the next turn of the loop
+    lock.release()  # in between: the cancelled future is dropped from the queue
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert not lock.locked
+    assert not lock.waited_for

@@ -219,14 +219,27 @@ class SqliteStorage(CachedReads):
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
         if background:
             return await self._transact_on_thread(fn)
-        async with self._write_lock.hold():
-            try:
-                result = self._run(fn, busy_timeout_ms=0)
-            except sa.exc.OperationalError as exc:
-                if not _is_busy(exc):
-                    raise
-                # another process (a CLI migrate, say) holds the write lock: wait on a thread
-                result = await asyncio.to_thread(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS)
+        await self._write_lock.acquire()
+        try:
+            result = self._run(fn, busy_timeout_ms=0)
+        except sa.exc.OperationalError as exc:
+            if not _is_busy(exc):
+                self._write_lock.release()
+                raise
+            # another process (a CLI migrate, say) holds SQLite's write lock: wait on the
+            # thread. Ours is let go when that transaction ends, not when our caller stops
+            # waiting: the connection must not be lent to another transaction meanwhile
+            waited = asyncio.get_running_loop().run_in_executor(
+                self._transact_thread,
+                functools.partial(self._run, fn, busy_timeout_ms=BUSY_TIMEOUT_MS),
+            )
+            waited.add_done_callback(lambda _: self._write_lock.release())
+            result = await asyncio.shield(waited)
+        except BaseException:
+            self._write_lock.release()
+            raise
+        else:
+            self._write_lock.release()
         self._maybe_checkpoint()
         return result
 

@@ -55,7 +55,7 @@ class WriteLock:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 self.release()  # it had been handed the lock as it was cancelled: pass it on
-            else:
+            elif waiter in queue:  # (a release in between may have dropped it already)
                 queue.remove(waiter)
             raise
 
