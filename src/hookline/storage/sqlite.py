@@ -247,7 +247,7 @@ class SqliteStorage(CachedReads):
         """The worker's transactions run on a thread of their own: SQLite lets go of the GIL
         while it works, so its share of a claim or an outcome batch overlaps the event loop's
         sending (measured: the worker alone 2,900 -> 5,200 deliveries/s). Publishes stay
-        inline, where they answer fastest, but for large batches (_insert_on_thread).
+        inline, where they answer fastest, but for large batches (_insert_events_with_deliveries).
 
         Those that wait while one runs go together in the next transaction (group commit):
         a claim and an outcome batch then share one commit and one turn of the write lock,
@@ -361,7 +361,7 @@ class SqliteStorage(CachedReads):
         self, items: Sequence[NewDeliveries]
     ) -> list[Published]:
         """A large publish (a batch, a group of them) runs on the thread, with its rows
-        built here beforehand: SQLite's inserts, a third of a batch's time and done without
+        built here beforehand: SQLite's inserts, a third of a batch's time and mostly done without
         the GIL, then overlap the event loop's parsing of the next request. A publish that
         hands deliveries to this process's worker, or repeats an id within itself, keeps the
         common road."""

@@ -44,18 +44,11 @@ def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
     return [rows[at : at + per] for at in range(0, len(rows), per)]
 
 
-def insert_rows(
-    conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]], *, ignore: bool = False
-) -> None:
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT`` of many rows (each a mapping of every column it sets), a step per chunk."""
-    if not rows:
-        return
-    cols = tuple(rows[0])
-    verb = "INSERT OR IGNORE" if ignore else "INSERT"
-    head = f"{verb} INTO {table.name} ({', '.join(cols)}) VALUES "
-    for chunk in _chunks(rows, len(cols)):
-        sql = _values_sql(head, len(cols), len(chunk))
-        conn.exec_driver_sql(sql, tuple([r[c] for r in chunk for c in cols]))
+    if rows:
+        cols = tuple(rows[0])
+        insert_tuples(conn, table, cols, [tuple([r[c] for c in cols]) for r in rows])
 
 
 def insert_tuples(
