@@ -1,4 +1,4 @@
-"""The ``hookline`` command. Every option also reads its ``HOOKLINE_*`` variable."""
+"""What every command group shares: the Typer app, common options, settings and running."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import uvloop
 from pydantic import ValidationError
 from rich.console import Console
 
-from hookline import __version__
 from hookline.config import Settings
 
 app = typer.Typer(
@@ -50,7 +49,7 @@ LogLevel = Annotated[
 ]
 
 
-def _settings(**overrides: Any) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         settings = Settings(**given)
@@ -69,7 +68,7 @@ def _settings(**overrides: Any) -> Settings:
     return settings
 
 
-def _run(coro: Any) -> None:
+def run(coro: Any) -> None:
     from hookline.server import SchemaNotCurrent
 
     try:
@@ -80,58 +79,3 @@ def _run(coro: Any) -> None:
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass
-
-
-@app.command()
-def serve(
-    database_url: DatabaseUrl = None,
-    host: Host = None,
-    port: Port = None,
-    log_level: LogLevel = None,
-) -> None:
-    """Run the API and the delivery worker in one process (migrates on start)."""
-    from hookline import server
-
-    settings = _settings(database_url=database_url, host=host, port=port, log_level=log_level)
-    _run(server.serve(settings, with_worker=True))
-
-
-@app.command()
-def api(
-    database_url: DatabaseUrl = None,
-    host: Host = None,
-    port: Port = None,
-    log_level: LogLevel = None,
-) -> None:
-    """Run the API only (the schema must be current: see `hookline migrate`)."""
-    from hookline import server
-
-    settings = _settings(database_url=database_url, host=host, port=port, log_level=log_level)
-    _run(server.serve(settings, with_worker=False))
-
-
-@app.command()
-def worker(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
-    """Run a delivery worker only. Run as many as you like against PostgreSQL."""
-    from hookline import server
-
-    _run(server.worker(_settings(database_url=database_url, log_level=log_level)))
-
-
-@app.command()
-def migrate(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
-    """Bring the database schema up to date, then exit."""
-    from hookline import server
-
-    _run(server.migrate(_settings(database_url=database_url, log_level=log_level)))
-    print("schema is current")
-
-
-@app.command()
-def version() -> None:
-    """Print the version."""
-    print(__version__)
-
-
-def main() -> None:
-    app()

@@ -1,0 +1,57 @@
+"""Running Hookline: ``serve``, ``api``, ``worker``, ``migrate``, ``version``."""
+
+from __future__ import annotations
+
+from hookline import __version__
+from hookline.cli._common import DatabaseUrl, Host, LogLevel, Port, app, load_settings, run
+
+
+@app.command()
+def serve(
+    database_url: DatabaseUrl = None,
+    host: Host = None,
+    port: Port = None,
+    log_level: LogLevel = None,
+) -> None:
+    """Run the API and the delivery worker in one process (migrates on start)."""
+    from hookline import server
+
+    settings = load_settings(database_url=database_url, host=host, port=port, log_level=log_level)
+    run(server.serve(settings, with_worker=True))
+
+
+@app.command()
+def api(
+    database_url: DatabaseUrl = None,
+    host: Host = None,
+    port: Port = None,
+    log_level: LogLevel = None,
+) -> None:
+    """Run the API only (the schema must be current: see `hookline migrate`)."""
+    from hookline import server
+
+    settings = load_settings(database_url=database_url, host=host, port=port, log_level=log_level)
+    run(server.serve(settings, with_worker=False))
+
+
+@app.command()
+def worker(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
+    """Run a delivery worker only. Run as many as you like against PostgreSQL."""
+    from hookline import server
+
+    run(server.worker(load_settings(database_url=database_url, log_level=log_level)))
+
+
+@app.command()
+def migrate(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
+    """Bring the database schema up to date, then exit."""
+    from hookline import server
+
+    run(server.migrate(load_settings(database_url=database_url, log_level=log_level)))
+    print("schema is current")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    print(__version__)
