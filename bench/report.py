@@ -301,7 +301,8 @@ def markdown(
         "## What limits it",
         "",
         "Profiles of the unmet targets (py-spy on the running processes) and what they point "
-        "to are in [profiles.md](profiles.md); they are taken by hand, not by this harness.",
+        "to are in [perf/README.md](perf/README.md), one dated note per decision; they are "
+        "taken by hand, not by this harness.",
         "",
     ]
     return "\n".join(out)
