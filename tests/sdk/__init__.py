@@ -1,0 +1,1 @@
+"""Tests of the hookline-sdk distribution (sdk/), against the real server and CLI."""
