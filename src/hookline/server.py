@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hookline.api import create_app
+from hookline.api.request_head import HeadLimitedProtocol
 from hookline.config import Settings
 from hookline.delivery.dispatcher import Dispatcher
 from hookline.delivery.sender import Sender
@@ -100,6 +101,8 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         access_log=settings.log_level == "debug",
         lifespan="on",
         proxy_headers=False,
+        # uvicorn's httptools protocol with the request head bounded in size and time
+        http=HeadLimitedProtocol.configured(header_timeout_s=settings.header_timeout_s),
     )
     # uvicorn would put the proxy headers' middleware in front of the whole app; it matters to
     # the routes that build URLs, not to the publish road, which HooklineApp answers first

@@ -316,7 +316,7 @@ def test_auth_and_validation(server: Server, inbox: httpx.Client) -> None:
     assert httpx.get(base).status_code == 401
     assert httpx.get(base, headers={"Authorization": "Bearer hl_wrong"}).status_code == 401
     assert httpx.get(base, headers={"Authorization": f"Basic {ADMIN_KEY}"}).status_code == 401
-    assert inbox.get("/v1/webhooks").json() == {"webhooks": []}
+    assert inbox.get("/v1/webhooks").json() == {"webhooks": [], "has_more": False}
 
     for body, field_name in (
         ({"url": "https://hooks.example.com/x", "events": []}, "events"),
@@ -339,6 +339,10 @@ def test_auth_and_validation(server: Server, inbox: httpx.Client) -> None:
     bad_type = inbox.post("/v1/webhooks/test", json={"webhook_id": hook["id"], "event_type": "x"})
     assert bad_type.status_code == 422
     assert bad_type.json()["errors"][0]["field"] == "event_type"
+    untaken = {"webhook_id": hook["id"], "event_type": "message.failed"}
+    not_taken = inbox.post("/v1/webhooks/test", json=untaken)
+    assert not_taken.status_code == 422, "the webhook takes only message.read"
+    assert not_taken.json()["errors"][0]["field"] == "event_type"
     unknown = "00000000-0000-4000-8000-000000000000"
     assert inbox.get(f"/v1/webhooks/{unknown}/logs").status_code == 404
-    assert inbox.get(f"/v1/webhooks/{hook['id']}/logs").json() == {"logs": []}
+    assert inbox.get(f"/v1/webhooks/{hook['id']}/logs").json() == {"logs": [], "has_more": False}

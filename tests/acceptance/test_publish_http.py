@@ -183,3 +183,51 @@ def test_a_trusted_proxys_headers_still_shape_the_urls_the_app_builds(server: Se
     assert proxied.status_code == direct.status_code == 307
     assert proxied.headers["location"].startswith("https://")
     assert direct.headers["location"].startswith("http://")
+
+
+def test_a_repeated_id_with_other_content_is_409_naming_it(server: Server) -> None:
+    """On both endpoints, and on both roads through the app (``publish_path.py``'s, and the
+    routers' for a JSON type it leaves to them); the same content again stays a repeat."""
+    body = {"id": "evt_c1", "type": "message.sent", "data": {"message_id": "m"}}
+    assert server.api("POST", "/events", json=body).status_code == 202
+    conflicts: list[dict[str, Any]] = [
+        {**body, "type": "message.delivered"},
+        {**body, "data": {"message_id": "other"}},
+        {**body, "data": {}},
+    ]
+    for content_type in ("application/json", "application/vnd.hookline+json"):
+        for other in conflicts:
+            single = _post(server, "/events", json.dumps(other).encode(), **_key(content_type))
+            assert single.status_code == 409, (content_type, single.text)
+            assert "evt_c1" in single.json()["detail"]
+            assert _fields(single) == ["id"]
+            batch = _post(
+                server,
+                "/events/batch",
+                json.dumps({"events": [{"id": "evt_c2", "type": "text.sent"}, other]}).encode(),
+                **_key(content_type),
+            )
+            assert batch.status_code == 409, (content_type, batch.text)
+            assert "evt_c1" in batch.json()["detail"]
+            assert _fields(batch) == ["events[1].id"]
+        # a batch is all or nothing: its new event was not published either
+        assert server.api("GET", "/events/evt_c2").status_code == 404
+        # a batch that names one id twice with other content is a conflict within itself
+        twice = {"events": [{"id": "evt_c3", "type": "text.sent"}, {**body, "id": "evt_c3"}]}
+        inner = _post(server, "/events/batch", json.dumps(twice).encode(), **_key(content_type))
+        assert inner.status_code == 409, inner.text
+        assert _fields(inner) == ["events[1].id"]
+        assert server.api("GET", "/events/evt_c3").status_code == 404
+        # the same content again (key order and spacing aside) is the idempotent answer
+        again = _post(
+            server,
+            "/events",
+            b'{"data": {"message_id": "m"}, "type": "message.sent", "id": "evt_c1"}',
+            **_key(content_type),
+        )
+        assert again.status_code == 202 and again.json()["duplicate"] is True, again.text
+    assert server.api("GET", "/events/evt_c1").json()["type"] == "message.sent"
+
+
+def _key(content_type: str) -> dict[str, str]:
+    return {"X-API-Key": ADMIN_KEY, "Content-Type": content_type}

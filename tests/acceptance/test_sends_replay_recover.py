@@ -49,7 +49,7 @@ def test_catalog_lists_every_type_with_example(server: Server) -> None:
 
 
 def test_test_send_delivers_the_example_signed_now(server: Server, receiver: Receiver) -> None:
-    sub = make_sub(server, receiver.url("/t"))
+    sub = make_sub(server, receiver.url("/t"), event_types=["message.bounced", "message.read"])
     catalog = {t["type"]: t for t in server.api("GET", "/webhooks/catalog").json()["event_types"]}
     resp = server.api(
         "POST", f"/webhooks/subscriptions/{sub['id']}/test", json={"event_type": "message.read"}
@@ -69,6 +69,15 @@ def test_test_send_delivers_the_example_signed_now(server: Server, receiver: Rec
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "event_type"
+    # a type the subscription does not take is not sent (it could not be replayed)
+    untaken = server.api(
+        "POST", f"/webhooks/subscriptions/{sub['id']}/test", json={"event_type": "message.sent"}
+    )
+    assert untaken.status_code == 422, untaken.text
+    assert untaken.json()["errors"][0]["field"] == "event_type"
+    assert "message.sent" in untaken.json()["detail"]
+    listed = server.api("GET", "/webhooks/deliveries", params={"subscription_id": sub["id"]}).json()
+    assert [a["id"] for a in listed["deliveries"]] == [logged["id"]], "nothing was logged"
 
 
 def test_replay_same_event_fresh_signature(server: Server, receiver: Receiver) -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from hookline.core import ids
+from hookline.core.errors import EventConflict
 from hookline.core.models import Organization, Subscription
 from hookline.storage.base import NewDeliveries, Published, Storage
 
@@ -78,7 +81,9 @@ async def test_repeated_event_id_writes_nothing_and_reports_the_stored_event(
     first = [make_delivery(ev, s) for s in subs[:2]]
     await storage.insert_events_with_deliveries([NewDeliveries(event=ev, deliveries=first)])
 
-    again = dataclasses.replace(ev, data={"v": 2}, type="message.sent", created_at_ms=NOW_MS + 9)
+    # the same event again (a retry): its times may differ, and its data's encoding
+    again = dataclasses.replace(ev, created_at_ms=NOW_MS + 9, occurred_at_ms=NOW_MS + 9)
+    assert again.data_json is None  # written by the storage's own encoder
     [published] = await storage.insert_events_with_deliveries(
         [NewDeliveries(event=again, deliveries=[make_delivery(again, s) for s in subs])]
     )
@@ -87,6 +92,93 @@ async def test_repeated_event_id_writes_nothing_and_reports_the_stored_event(
     assert await storage.get_event(org.id, ev.id) == ev
     assert await storage.deliveries_of_event(org.id, ev.id) == sorted(first, key=lambda d: d.id)
     assert await storage.count_deliveries(org.id) == {"pending": 2}
+
+
+@pytest.mark.parametrize(
+    ("change", "differs"),
+    [
+        ({"type": "message.sent"}, "type"),
+        ({"data": {"v": 2}}, "data"),
+        ({"data": {"v": True}}, "data"),  # Python's == takes True for 1: JSON does not
+        ({"data": {"v": 1.0}}, "data"),
+        ({"domain": "example.org"}, "domain"),
+        ({"agent_identity_id": "00000000-0000-0000-0000-000000000001"}, "owner"),
+        ({"mailbox_id": "00000000-0000-0000-0000-000000000002"}, "owner"),
+        ({"phone_number_id": "00000000-0000-0000-0000-000000000003"}, "owner"),
+    ],
+)
+async def test_repeated_event_id_with_other_content_is_a_conflict(
+    storage: Storage,
+    org: Organization,
+    subs: list[Subscription],
+    change: dict[str, Any],
+    differs: str,
+) -> None:
+    ev = make_event(org.id, data={"v": 1}, domain="example.com")
+    first = [make_delivery(ev, subs[0])]
+    await storage.insert_events_with_deliveries([NewDeliveries(event=ev, deliveries=first)])
+    other = dataclasses.replace(ev, **change)
+    fresh = make_event(org.id)
+
+    with pytest.raises(EventConflict) as caught:
+        await storage.insert_events_with_deliveries(
+            [
+                NewDeliveries(event=fresh, deliveries=[make_delivery(fresh, subs[1])]),
+                NewDeliveries(event=other, deliveries=[make_delivery(other, subs[2])]),
+            ]
+        )
+
+    assert (caught.value.event_id, caught.value.differs, caught.value.index) == (ev.id, differs, 1)
+    # nothing of that call is written: not even its new event
+    assert await storage.get_event(org.id, fresh.id) is None
+    assert await storage.get_event(org.id, ev.id) == ev
+    assert await storage.deliveries_of_event(org.id, ev.id) == first
+    assert await storage.count_deliveries(org.id) == {"pending": 1}
+
+
+async def test_data_of_a_repeat_compares_as_json_not_as_text(
+    storage: Storage, org: Organization
+) -> None:
+    """The stored text and the repeat's own encoding may differ (key order, spacing)."""
+    ev = dataclasses.replace(
+        make_event(org.id, data={"a": 1, "b": [1, 2]}), data_json='{"a":1,"b":[1,2]}'
+    )
+    await storage.insert_events_with_deliveries([NewDeliveries(event=ev, deliveries=[])])
+    again = dataclasses.replace(ev, data={"b": [1, 2], "a": 1}, data_json='{"b": [1, 2], "a": 1}')
+    [published] = await storage.insert_events_with_deliveries(
+        [NewDeliveries(event=again, deliveries=[])]
+    )
+    assert not published.created
+
+
+async def test_a_conflict_fails_only_its_own_call_among_concurrent_publishes(
+    storage: Storage, org: Organization, subs: list[Subscription]
+) -> None:
+    """Publishes that wait together share a transaction (group commit): the one whose event
+    conflicts fails alone, the others are written."""
+    known = make_event(org.id, data={"v": 1})
+    await storage.insert_events_with_deliveries([NewDeliveries(event=known, deliveries=[])])
+    fresh = [make_event(org.id) for _ in range(4)]
+    calls = [
+        storage.insert_events_with_deliveries(
+            [NewDeliveries(event=e, deliveries=[make_delivery(e, subs[0])])]
+        )
+        for e in fresh
+    ]
+    calls.insert(
+        2,
+        storage.insert_events_with_deliveries(
+            [NewDeliveries(event=dataclasses.replace(known, data={"v": 2}), deliveries=[])]
+        ),
+    )
+
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+
+    assert isinstance(outcomes[2], EventConflict)
+    assert [o[0].created for o in outcomes if isinstance(o, list)] == [True] * 4
+    for e in fresh:
+        assert await storage.get_event(org.id, e.id) == e
+    assert await storage.count_deliveries(org.id) == {"pending": 4}
 
 
 async def test_batch_mixes_new_known_and_repeated_ids_in_order(
@@ -98,7 +190,7 @@ async def test_batch_mixes_new_known_and_repeated_ids_in_order(
     )
     fresh = make_event(org.id)
     fresh_ds = [make_delivery(fresh, s) for s in subs]
-    twin = dataclasses.replace(fresh, data={"copy": True})
+    twin = dataclasses.replace(fresh, created_at_ms=NOW_MS + 1)
 
     published = await storage.insert_events_with_deliveries(
         [
@@ -115,6 +207,47 @@ async def test_batch_mixes_new_known_and_repeated_ids_in_order(
     ]
     assert await storage.get_event(org.id, fresh.id) == fresh
     assert await storage.count_deliveries(org.id) == {"pending": 4}
+
+
+async def test_a_later_copy_with_other_content_in_one_batch_is_a_conflict(
+    storage: Storage, org: Organization, subs: list[Subscription]
+) -> None:
+    fresh = make_event(org.id)
+    twin = dataclasses.replace(fresh, data={"copy": True})
+
+    with pytest.raises(EventConflict) as caught:
+        await storage.insert_events_with_deliveries(
+            [
+                NewDeliveries(event=fresh, deliveries=[make_delivery(fresh, subs[0])]),
+                NewDeliveries(event=twin, deliveries=[]),
+            ]
+        )
+
+    assert (caught.value.event_id, caught.value.differs, caught.value.index) == (
+        fresh.id,
+        "data",
+        1,
+    )
+    assert await storage.get_event(org.id, fresh.id) is None
+    assert await storage.count_deliveries(org.id) == {}
+
+
+async def test_a_conflict_in_a_large_batch_writes_nothing(
+    storage: Storage, org: Organization, subs: list[Subscription]
+) -> None:
+    """Large enough for SQLite's own road for big publishes (sqlite.py, on its thread)."""
+    known = make_event(org.id, data={"v": 1})
+    await storage.insert_events_with_deliveries([NewDeliveries(event=known, deliveries=[])])
+    batch = [make_event(org.id) for _ in range(300)]
+    items = [NewDeliveries(event=e, deliveries=[make_delivery(e, s) for s in subs]) for e in batch]
+    items.insert(150, NewDeliveries(event=dataclasses.replace(known, data={"v": 2}), deliveries=[]))
+
+    with pytest.raises(EventConflict) as caught:
+        await storage.insert_events_with_deliveries(items)
+
+    assert (caught.value.event_id, caught.value.index) == (known.id, 150)
+    assert await storage.get_event(org.id, batch[0].id) is None
+    assert await storage.count_deliveries(org.id) == {}
 
 
 async def test_batch_is_atomic(

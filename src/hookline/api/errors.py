@@ -51,6 +51,8 @@ def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str
     body: dict[str, Any] = {"detail": exc.message}
     if isinstance(exc, ValidationFailed):
         body["errors"] = [{"field": exc.field, "message": exc.reason}]
+    elif isinstance(exc, Conflict) and exc.field is not None:
+        body["errors"] = [{"field": exc.field, "message": exc.message}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     return status, body, headers
 

@@ -8,6 +8,7 @@
     ├── Unauthenticated       no key, unknown key, revoked key            → 401
     ├── Forbidden             a known caller acting outside its scope     → 403
     ├── Conflict              the resource's state forbids the action     → 409
+    │   └── EventConflict     an event id published before, other content
     └── PayloadTooLarge       a body past the configured bound            → 413
 
 The HTTP status for each is chosen in one place, ``hookline.api.errors``.
@@ -51,7 +52,29 @@ class Forbidden(HooklineError):
 
 
 class Conflict(HooklineError):
-    """The resource's current state forbids the action."""
+    """The resource's current state forbids the action; ``field`` names the input at stake,
+    when one is."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class EventConflict(Conflict):
+    """An event id stored already with other content: its type, data, owner or domain
+    (``differs`` says which). ``index`` is the event's place in the items written."""
+
+    def __init__(
+        self, event_id: str, *, differs: str, index: int = 0, field: str | None = None
+    ) -> None:
+        super().__init__(
+            f"event {event_id!r} was published before with a different {differs}: "
+            "an event id names one event, and a repeat must carry the same content",
+            field=field,
+        )
+        self.event_id = event_id
+        self.differs = differs
+        self.index = index
 
 
 class PayloadTooLarge(HooklineError):

@@ -6,6 +6,7 @@ from hookline.core import ids, validation
 from hookline.core.errors import NotFound, ValidationFailed
 from hookline.core.models import Identity, Mailbox, PhoneNumber
 from hookline.services.clock import Clock
+from hookline.services.page import Page
 from hookline.services.principal import Principal
 from hookline.storage.base import Storage
 
@@ -32,13 +33,14 @@ class OwnerService:
 
     async def list_identities(
         self, principal: Principal, limit: int, offset: int
-    ) -> list[Identity]:
+    ) -> Page[Identity]:
         if not principal.is_admin:
             own = await self._storage.identity_by_id(
                 principal.organization_id, principal.identity_id or ""
             )
-            return [own][offset : offset + limit] if own else []
-        return await self._storage.list_identities(principal.organization_id, limit, offset)
+            return Page.of([own][offset:] if own else [], limit)
+        found = await self._storage.list_identities(principal.organization_id, limit + 1, offset)
+        return Page.of(found, limit)
 
     async def identity(self, principal: Principal, agent_handle: str) -> Identity:
         ident = await self._storage.identity_by_handle(principal.organization_id, agent_handle)
@@ -75,13 +77,14 @@ class OwnerService:
         await self._storage.insert_mailbox(mailbox)
         return mailbox
 
-    async def list_mailboxes(self, principal: Principal, limit: int, offset: int) -> list[Mailbox]:
-        return await self._storage.list_mailboxes(
+    async def list_mailboxes(self, principal: Principal, limit: int, offset: int) -> Page[Mailbox]:
+        found = await self._storage.list_mailboxes(
             principal.organization_id,
-            limit,
+            limit + 1,
             offset,
             None if principal.is_admin else principal.identity_id,
         )
+        return Page.of(found, limit)
 
     async def mailbox(self, principal: Principal, email_address: str) -> Mailbox:
         mailbox = await self._storage.mailbox_by_address(
@@ -110,13 +113,14 @@ class OwnerService:
 
     async def list_phone_numbers(
         self, principal: Principal, limit: int, offset: int
-    ) -> list[PhoneNumber]:
-        return await self._storage.list_phone_numbers(
+    ) -> Page[PhoneNumber]:
+        found = await self._storage.list_phone_numbers(
             principal.organization_id,
-            limit,
+            limit + 1,
             offset,
             None if principal.is_admin else principal.identity_id,
         )
+        return Page.of(found, limit)
 
     async def phone_number(self, principal: Principal, number_id: str) -> PhoneNumber:
         phone = await self._storage.phone_number_by_id(principal.organization_id, number_id)

@@ -10,7 +10,7 @@ from pydantic_core import to_json
 
 from hookline.core import ids, routing, validation
 from hookline.core.catalog import CATALOG, INCOMING_CALL, SUBSCRIPTION_DISABLED
-from hookline.core.errors import PayloadTooLarge, ValidationFailed
+from hookline.core.errors import EventConflict, PayloadTooLarge, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import ClaimedDelivery, Delivery, DeliveryState, Event, Subscription
 from hookline.core.timefmt import iso_from_ms
@@ -77,7 +77,9 @@ class PublishService:
     async def publish(
         self, principal: Principal, inputs: Sequence[EventInput], *, batch: bool
     ) -> list[Published]:
-        """Publish one or more events. A repeated id yields the stored event, nothing new."""
+        """Publish one or more events. A repeated id yields the stored event, nothing new; one
+        whose type, data, owner or domain differ from the stored event's is ``EventConflict``,
+        and nothing of the call is written (a batch is all or nothing)."""
         principal.require_admin()
         return await self._publish(principal.organization_id, inputs, batch=batch)
 
@@ -157,6 +159,12 @@ class PublishService:
         try:
             results = await self._storage.insert_events_with_deliveries(items)
             leased = [c for r in results for c in r.leased]
+        except EventConflict as exc:
+            # the storage's items are these inputs, in order
+            field = f"events[{exc.index}].id" if batch else "id"
+            raise EventConflict(
+                exc.event_id, differs=exc.differs, index=exc.index, field=field
+            ) from None
         finally:
             if lease is not None and self._handoff is not None:
                 await self._handoff.take(lease, leased)

@@ -41,6 +41,13 @@ class SendService:
         sub = await self._subscriptions.get(principal, sub_id)
         if event_type not in CATALOG or event_type in NOT_SUBSCRIBABLE:
             raise ValidationFailed("event_type", f"{event_type!r} is not a subscribable type")
+        if event_type not in sub.event_types:
+            # it could be sent, but not replayed: replays go only where the type is taken
+            raise ValidationFailed(
+                "event_type",
+                f"the subscription does not take {event_type!r} "
+                f"(it takes {', '.join(sub.event_types)})",
+            )
         example = CATALOG[event_type].example
         now = self._clock.now_ms()
         return await self._send(

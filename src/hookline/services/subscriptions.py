@@ -13,6 +13,7 @@ from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.services.clock import Clock
+from hookline.services.page import Page
 from hookline.services.principal import Principal
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
@@ -262,10 +263,11 @@ class SubscriptionService:
 
     async def list(
         self, principal: Principal, flt: SubscriptionFilter, limit: int = 1000, offset: int = 0
-    ) -> list[Subscription]:
-        return await self._storage.list_subscriptions(
-            principal.organization_id, self.owner_filter(principal, flt), limit, offset
+    ) -> Page[Subscription]:
+        found = await self._storage.list_subscriptions(
+            principal.organization_id, self.owner_filter(principal, flt), limit + 1, offset
         )
+        return Page.of(found, limit)
 
     async def get(self, principal: Principal, sub_id: str) -> Subscription:
         sub = await self._storage.get_subscription(principal.organization_id, sub_id)

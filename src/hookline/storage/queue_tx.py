@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 
 from hookline.core import ids, profiles
+from hookline.core.errors import EventConflict
 from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.core.timefmt import iso_from_ms
@@ -245,7 +246,9 @@ class QueueTransactions(abc.ABC):
             self._attach_leased(conn, items, out, leased)
         for n, item in enumerate(items):
             if out[n] is None:
-                out[n] = _stored(conn, item.event)
+                # an id stored already, or repeated within these items: a repeat if it carries
+                # the same content, else a conflict that rolls the whole transaction back
+                out[n] = _stored(conn, item.event, n)
         return [p for p in out if p is not None]
 
     def _attach_leased(
@@ -446,14 +449,18 @@ def _settle(
         )
 
 
-def _stored(conn: sa.Connection, ev: Event) -> Published:
-    """The stored event of a repeated id, and how many deliveries it has."""
+def _stored(conn: sa.Connection, ev: Event, index: int) -> Published:
+    """The stored event of a repeated id, and how many deliveries it has; ``EventConflict``
+    if ``ev`` (``index`` among the items) is not the same event."""
     e, d = t.events, t.deliveries
     row = (
         conn.execute(sa.select(e).where(e.c.organization_id == ev.organization_id, e.c.id == ev.id))
         .mappings()
         .one()
     )
+    differs = rows.event_difference(row, ev)
+    if differs is not None:
+        raise EventConflict(ev.id, differs=differs, index=index)
     count = conn.execute(
         sa.select(sa.func.count()).where(
             d.c.organization_id == ev.organization_id, d.c.event_id == ev.id

@@ -38,7 +38,9 @@ async def list_deliveries(
             offset=offset,
         ),
     )
-    return AttemptList(deliveries=[AttemptOut.of(a) for a in attempts])
+    return AttemptList(
+        deliveries=[AttemptOut.of(a) for a in attempts.items], has_more=attempts.has_more
+    )
 
 
 @router.post("/{attempt_id}/replay", operation_id="replay_delivery")

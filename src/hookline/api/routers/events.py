@@ -55,5 +55,6 @@ async def get_event_deliveries(
     return EventDeliveriesOut(
         event=EventOut.of(event),
         deliveries=[DeliveryOut.of(d) for d in deliveries],
-        attempts=[AttemptOut.of(a) for a in attempts],
+        attempts=[AttemptOut.of(a) for a in attempts.items],
+        has_more=attempts.has_more,
     )

@@ -60,10 +60,14 @@ class WebhookCreated(WebhookOut):
 
 class WebhookList(Out):
     webhooks: list[WebhookOut]
+    #: more webhooks than the first 1000 exist
+    has_more: bool
 
 
 class WebhookLogs(Out):
     logs: list[AttemptOut]
+    #: more attempts than these (the latest) were logged
+    has_more: bool
 
 
 @contextmanager
@@ -108,7 +112,7 @@ async def create_webhook(
 @router.get("", operation_id="inbox_list_webhooks")
 async def list_webhooks(principal: PrincipalDep, services: ServicesDep) -> WebhookList:
     subs = await services.subscriptions.list(principal, SubscriptionFilter(source=INBOX_SOURCE))
-    return WebhookList(webhooks=[WebhookOut.of(s) for s in subs])
+    return WebhookList(webhooks=[WebhookOut.of(s) for s in subs.items], has_more=subs.has_more)
 
 
 @router.put("/{webhook_id}", operation_id="inbox_update_webhook")
@@ -150,4 +154,4 @@ async def webhook_logs(
     attempts = await services.deliveries.attempts(
         principal, AttemptFilter(subscription_id=webhook_id, limit=LOG_PAGE)
     )
-    return WebhookLogs(logs=[AttemptOut.of(a) for a in attempts])
+    return WebhookLogs(logs=[AttemptOut.of(a) for a in attempts.items], has_more=attempts.has_more)

@@ -38,7 +38,9 @@ async def list_identities(
     principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
 ) -> IdentityList:
     found = await services.owners.list_identities(principal, limit, offset)
-    return IdentityList(identities=[IdentityOut.of(i) for i in found])
+    return IdentityList(
+        identities=[IdentityOut.of(i) for i in found.items], has_more=found.has_more
+    )
 
 
 @router.get("/identities/{agent_handle}", operation_id="get_identity")
@@ -70,7 +72,7 @@ async def list_mailboxes(
     principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
 ) -> MailboxList:
     found = await services.owners.list_mailboxes(principal, limit, offset)
-    return MailboxList(mailboxes=[MailboxOut.of(m) for m in found])
+    return MailboxList(mailboxes=[MailboxOut.of(m) for m in found.items], has_more=found.has_more)
 
 
 @router.get("/mail/mailboxes/{email_address}", operation_id="get_mailbox")
@@ -94,7 +96,9 @@ async def list_phone_numbers(
     principal: PrincipalDep, services: ServicesDep, limit: Limit = 100, offset: Offset = 0
 ) -> PhoneNumberList:
     found = await services.owners.list_phone_numbers(principal, limit, offset)
-    return PhoneNumberList(phone_numbers=[PhoneNumberOut.of(p) for p in found])
+    return PhoneNumberList(
+        phone_numbers=[PhoneNumberOut.of(p) for p in found.items], has_more=found.has_more
+    )
 
 
 @router.get("/phone/numbers/{number_id}", operation_id="get_phone_number")

@@ -61,7 +61,9 @@ async def list_subscriptions(
         event_type=event_type,
     )
     subs = await services.subscriptions.list(principal, flt, limit, offset)
-    return SubscriptionList(subscriptions=[SubscriptionOut.of(s) for s in subs])
+    return SubscriptionList(
+        subscriptions=[SubscriptionOut.of(s) for s in subs.items], has_more=subs.has_more
+    )
 
 
 @router.get("/{subscription_id}", operation_id="get_subscription")

@@ -164,6 +164,8 @@ class AttemptOut(Out):
 
 class AttemptList(Out):
     deliveries: list[AttemptOut]
+    #: more rows follow: ask again with a larger ``offset``
+    has_more: bool
 
 
 class DeliveryOut(Out):
@@ -204,3 +206,5 @@ class EventDeliveriesOut(Out):
     event: EventOut
     deliveries: list[DeliveryOut]
     attempts: list[AttemptOut]
+    #: more attempts than these (the latest) were logged: the delivery log has them all
+    has_more: bool

@@ -49,3 +49,5 @@ class ApiKeyCreated(Out):
 
 class ApiKeyList(Out):
     api_keys: list[ApiKeyOut]
+    #: always false: every key is listed
+    has_more: bool = False

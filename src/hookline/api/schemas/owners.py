@@ -31,6 +31,8 @@ class IdentityOut(Out):
 
 class IdentityList(Out):
     identities: list[IdentityOut]
+    #: more rows follow: ask again with a larger ``offset``
+    has_more: bool
 
 
 class MailboxCreate(In):
@@ -58,6 +60,8 @@ class MailboxOut(Out):
 
 class MailboxList(Out):
     mailboxes: list[MailboxOut]
+    #: more rows follow: ask again with a larger ``offset``
+    has_more: bool
 
 
 class PhoneNumberCreate(In):
@@ -87,6 +91,8 @@ class PhoneNumberOut(Out):
 
 class PhoneNumberList(Out):
     phone_numbers: list[PhoneNumberOut]
+    #: more rows follow: ask again with a larger ``offset``
+    has_more: bool
 
 
 class MailboxUpdate(In):

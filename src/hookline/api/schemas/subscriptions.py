@@ -133,6 +133,8 @@ class SubscriptionCreated(SubscriptionOut):
 
 class SubscriptionList(Out):
     subscriptions: list[SubscriptionOut]
+    #: more rows follow: ask again with a larger ``offset``
+    has_more: bool
 
 
 class TestSendIn(In):
