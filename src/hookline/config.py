@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: a console session ends after this long unused, and this long after sign-in at most
+    console_session_idle_s: int = Field(1800, ge=1, le=30 * 86400)
+    console_session_max_s: int = Field(43_200, ge=1, le=90 * 86400)
+    #: failed console sign-ins an account may have in a quarter hour (an address: 4 times it)
+    console_sign_in_limit: int = Field(5, ge=1, le=1000)
 
     @field_validator("default_profile")
     @classmethod
