@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     #: longest a client may take to send a request's line and headers
     header_timeout_s: float = Field(10.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: a console session ends after this long unused, and this long after sign-in at most
+    console_session_idle_s: int = Field(1800, ge=1, le=30 * 86400)
+    console_session_max_s: int = Field(43_200, ge=1, le=90 * 86400)
+    #: failed console sign-ins an account may have in a quarter hour (an address: 4 times it)
+    console_sign_in_limit: int = Field(5, ge=1, le=1000)
 
     @field_validator("default_profile")
     @classmethod

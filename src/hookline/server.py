@@ -36,11 +36,21 @@ class SchemaNotCurrent(RuntimeError):
 
 async def prepare(services: Services, *, migrate: bool) -> Bootstrap:
     """Migrate (or check the schema is current), then make sure an admin key exists."""
+    await prepare_schema(services, migrate=migrate)
+    return await services.keys.bootstrap(services.settings.admin_key)
+
+
+async def prepare_users(services: Services) -> None:
+    """What the ``users`` commands need: on SQLite the schema brought up to date (as
+    ``serve`` would), elsewhere a current one."""
+    await prepare_schema(services, migrate=services.settings.is_sqlite)
+
+
+async def prepare_schema(services: Services, *, migrate: bool) -> None:
     if migrate:
         await services.storage.migrate()
     elif not await services.storage.schema_is_current():
         raise SchemaNotCurrent("the database schema is not current: run `hookline migrate` first")
-    return await services.keys.bootstrap(services.settings.admin_key)
 
 
 def build_sender(settings: Settings) -> Sender:
@@ -117,6 +127,13 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
     boot = await prepare(services, migrate=with_worker)
     if announce:
         _announce(settings, boot, with_worker)
+        setup = await services.users.setup_token_if_no_users()
+        if setup is not None:
+            print(
+                "No console user exists yet. Create the first admin, once, at:\n"
+                f"  http://{settings.host}:{settings.port}/console/setup?token={setup}",
+                flush=True,
+            )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from starlette.types import Receive, Scope, Send
 
 from hookline import __version__
@@ -23,6 +24,7 @@ from hookline.api.routers import (
     signing_keys,
     subscriptions,
 )
+from hookline.console.app import create_console
 from hookline.services.container import Services
 
 API_PREFIX = "/api/v1"
@@ -74,6 +76,12 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)
+    app.mount("/console", create_console(services))
+
+    @app.get("/", include_in_schema=False)
+    async def _home() -> RedirectResponse:
+        return RedirectResponse("/console/", status_code=307)
+
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.publish_path = PublishPath(services, services.settings.max_body_bytes)
     return app

@@ -5,7 +5,7 @@ One module per command group registers its commands on the shared Typer ``app``.
 
 from __future__ import annotations
 
-from hookline.cli import server, verify  # noqa: F401  (each registers its commands)
+from hookline.cli import server, users, verify  # noqa: F401  (each registers its commands)
 from hookline.cli._common import app
 
 

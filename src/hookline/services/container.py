@@ -19,6 +19,7 @@ from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
+from hookline.services.users import UserService
 from hookline.storage import Storage, open_storage
 
 
@@ -48,6 +49,7 @@ class Services:
     sends: SendService
     calls: CallService
     mailbox_webhooks: MailboxWebhookService
+    users: UserService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -103,6 +105,12 @@ class Services:
             ),
             mailbox_webhooks=MailboxWebhookService(
                 storage, owners, subscriptions, allow_http=settings.allow_http
+            ),
+            users=UserService(
+                storage,
+                clock,
+                idle_s=settings.console_session_idle_s,
+                max_age_s=settings.console_session_max_s,
             ),
             wakers=wakers,
         )

@@ -25,6 +25,7 @@ from hookline.core.models import (
     PhoneNumber,
     Subscription,
 )
+from hookline.core.users import ConsoleSession, User
 
 
 @frozen
@@ -375,3 +376,59 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:
         """Deliveries by state."""
+
+    # console users and sessions ------------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_user(self, user: User, password_hash: str) -> None:
+        """Raise ``Conflict`` when the organization has a user of that email."""
+
+    @abc.abstractmethod
+    async def user_by_id(self, org_id: str, user_id: str) -> User | None: ...
+
+    @abc.abstractmethod
+    async def user_credentials(self, org_id: str, email: str) -> tuple[User, str] | None:
+        """The user of that (lower-case) email and its password hash."""
+
+    @abc.abstractmethod
+    async def list_users(self, org_id: str, limit: int, offset: int) -> list[User]: ...
+
+    @abc.abstractmethod
+    async def count_users(self, org_id: str) -> int: ...
+
+    @abc.abstractmethod
+    async def set_user_password(
+        self, org_id: str, user_id: str, password_hash: str, now_ms: int
+    ) -> bool:
+        """Store a new hash and revoke the user's sessions, together. False: no such user."""
+
+    @abc.abstractmethod
+    async def disable_user(self, org_id: str, user_id: str, now_ms: int) -> bool:
+        """Disable the user and revoke its sessions, together. False: no such user."""
+
+    @abc.abstractmethod
+    async def insert_console_session(self, session: ConsoleSession) -> None: ...
+
+    @abc.abstractmethod
+    async def console_session(self, session_id: str) -> tuple[ConsoleSession, User] | None:
+        """The session (revoked or expired ones too: the caller judges) and its user."""
+
+    @abc.abstractmethod
+    async def touch_console_session(self, session_id: str, now_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_console_sessions(
+        self, now_ms: int, *, session_id: str | None = None, user_id: str | None = None
+    ) -> int:
+        """Revoke one session, or every live session of a user. Returns how many."""
+
+    @abc.abstractmethod
+    async def insert_setup_token(
+        self, org_id: str, token_hash: str, now_ms: int, expires_ms: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def redeem_setup_token(
+        self, token_hash: str, now_ms: int, user: User, password_hash: str
+    ) -> bool:
+        """Mark an unused, unexpired token of ``user``'s organization used and insert ``user``,
+        in one transaction, only while that organization has no user. False otherwise."""

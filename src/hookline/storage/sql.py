@@ -42,6 +42,7 @@ from hookline.storage.base import (
     SubscriptionFilter,
     SubscriptionSecrets,
 )
+from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
@@ -49,7 +50,7 @@ from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undel
 T = TypeVar("T")
 
 
-class SqlStorage(QueueTransactions, Storage, abc.ABC):
+class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:

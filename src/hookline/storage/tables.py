@@ -202,3 +202,43 @@ attempts = Table(
     Index("ix_attempts_subscription", "subscription_id", "created_ms"),
     Index("ix_attempts_delivery", "delivery_id"),
 )
+
+# -- the console ------------------------------------------------------------------------------
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("email", String(254), nullable=False),  # lower case
+    Column("password_hash", Text, nullable=False),  # argon2id, in its own encoded form
+    Column("role", String(10), nullable=False),  # admin, agent, viewer
+    Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("password_changed_ms", BigInteger, nullable=False),
+    Column("disabled_ms", BigInteger, nullable=True),
+    UniqueConstraint("organization_id", "email", name="uq_users_email"),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    # the SHA-256 of the cookie's token: a database leak gives no usable cookie
+    Column("id", String(64), primary_key=True),
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),  # the absolute end
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("csrf_secret", String(64), nullable=False),
+    Index("ix_console_sessions_user", "user_id"),
+)
+
+setup_tokens = Table(
+    "setup_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the SHA-256 of the token
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+)

@@ -1,0 +1,75 @@
+"""The console's ASGI app, mounted at ``/console`` by the API's app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from hookline.console.render import render
+from hookline.console.security import SecurityHeaders
+from hookline.console.throttle import SignInThrottle
+from hookline.console.views import pages, session, webhooks
+from hookline.console.visit import page
+from hookline.core.errors import HooklineError
+from hookline.services.container import Services
+
+_STATIC = Path(__file__).parent / "static"
+
+
+async def _domain_error(request: Request, exc: Exception) -> Response:
+    # the API's table of statuses, the one place they are chosen; imported here because the
+    # API's package mounts this console (a module-level import would go round in a circle)
+    from hookline.api.errors import status_of
+
+    assert isinstance(exc, HooklineError)
+    status = status_of(exc)
+    title = "Not found" if status == 404 else "Not allowed" if status in (401, 403) else "Error"
+    return render(request, "error.html", status_code=status, title=title, message=exc.message)
+
+
+def create_console(services: Services) -> Starlette:
+    get, post = ["GET"], ["POST"]
+    routes = [
+        Route("/", page(pages.home), methods=get),
+        Route("/sign-in", session.sign_in_form, methods=get),
+        Route("/sign-in", session.sign_in, methods=post),
+        Route("/sign-out", page(session.sign_out, changes=False), methods=post),
+        Route("/account", page(session.account_form), methods=get),
+        # a viewer may change its own password: that changes nothing of the organization's
+        Route("/account/password", page(session.change_password, changes=False), methods=post),
+        Route("/setup", session.setup_form, methods=get),
+        Route("/setup", session.setup, methods=post),
+        Route("/webhooks", page(webhooks.listing), methods=get),
+        Route("/webhooks/new", page(webhooks.new_form), methods=get),
+        Route("/webhooks/new", page(webhooks.create), methods=post),
+        Route("/webhooks/{id}", page(webhooks.detail), methods=get),
+        Route("/webhooks/{id}/edit", page(webhooks.edit_form), methods=get),
+        Route("/webhooks/{id}/edit", page(webhooks.edit), methods=post),
+        Route("/webhooks/{id}/secret", page(webhooks.secret), methods=get),
+        Route("/webhooks/{id}/rotate", page(webhooks.rotate), methods=post),
+        Route("/webhooks/{id}/enable", page(webhooks.enable), methods=post),
+        Route("/webhooks/{id}/disable", page(webhooks.disable), methods=post),
+        Route("/webhooks/{id}/delete", page(webhooks.delete_form), methods=get),
+        Route("/webhooks/{id}/delete", page(webhooks.delete), methods=post),
+        Route("/catalog", page(pages.catalog), methods=get),
+        Route("/users", page(pages.users), methods=get),
+        Route("/events", page(pages.coming("Events")), methods=get),
+        Route("/owners", page(pages.coming("Owners")), methods=get),
+        Route("/api-keys", page(pages.coming("API keys")), methods=get),
+        Route("/signing-keys", page(pages.coming("Signing keys")), methods=get),
+        Mount("/static", StaticFiles(directory=_STATIC), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HooklineError: _domain_error},
+    )
+    app.state.services = services
+    app.state.throttle = SignInThrottle(services.settings.console_sign_in_limit)
+    return app

@@ -1,0 +1,108 @@
+"""Reading the console's forms into the services' inputs, and their errors back to fields."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
+from hookline.core.errors import ValidationFailed
+from hookline.core.models import Subscription
+from hookline.services.principal import Principal
+from hookline.services.subscriptions import SubscriptionInput
+
+#: the catalog's groups as the add form shows them, in this order
+CHANNELS = (("mail", "Mail"), ("text", "Text"), ("phone", "Phone"), ("operational", "Operational"))
+
+
+def text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def event_groups() -> list[tuple[str, list[tuple[str, str]]]]:
+    """``(group label, [(type, description), ...])`` of every type a webhook may want."""
+    return [
+        (
+            label,
+            [
+                (t.name, t.description)
+                for t in CATALOG.values()
+                if t.channel == channel and t.name not in NOT_SUBSCRIBABLE
+            ],
+        )
+        for channel, label in CHANNELS
+    ]
+
+
+def form_field(error_field: str) -> str:
+    """The form's field of a service's error: ``headers.X-Foo`` and ``event_types[2]`` are
+    the headers and event types fields."""
+    return re.split(r"[.\[]", error_field, maxsplit=1)[0]
+
+
+def _headers(value: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in value.splitlines():
+        if not line.strip():
+            continue
+        name, sep, header_value = line.partition(":")
+        if not sep or not name.strip():
+            raise ValidationFailed(
+                "headers", f"write one header per line as Name: value ({line!r})"
+            )
+        out[name.strip()] = header_value.strip()
+    return out
+
+
+def webhook_changes(form: FormData) -> dict[str, Any]:
+    """The edit form as an update: every field it shows (the owner cannot change)."""
+    data = webhook_input(form, None)
+    changes: dict[str, Any] = {
+        "url": data.url,
+        "event_types": data.event_types,
+        "name": data.name,
+        "domains": data.domains,
+        "headers": data.headers,
+    }
+    if data.profile is not None:
+        changes["profile"] = data.profile
+    return changes
+
+
+def webhook_values(sub: Subscription) -> dict[str, Any]:
+    """A webhook's settings as the form's values."""
+    return {
+        "name": sub.name or "",
+        "url": sub.url,
+        "event_types": list(sub.event_types),
+        "domains": " ".join(sub.domains),
+        "profile": sub.profile,
+        "headers": "\n".join(f"{k}: {v}" for k, v in sub.headers.items()),
+    }
+
+
+def submitted_values(form: FormData) -> dict[str, Any]:
+    """What was typed, to show again beside the errors."""
+    values: dict[str, Any] = {
+        k: text(form, k) for k in ("name", "url", "domains", "profile", "headers")
+    }
+    values["event_types"] = [v for v in form.getlist("event_types") if isinstance(v, str)]
+    return values
+
+
+def webhook_input(form: FormData, principal: Principal | None) -> SubscriptionInput:
+    """The add form as a create request. An agent's webhooks belong to its identity."""
+    identity = None if principal is None or principal.is_admin else principal.identity_id
+    domains = [d for d in re.split(r"[\s,]+", text(form, "domains")) if d]
+    return SubscriptionInput(
+        url=text(form, "url"),
+        event_types=[v for v in form.getlist("event_types") if isinstance(v, str)],
+        name=text(form, "name") or None,
+        domains=domains,
+        profile=text(form, "profile") or None,
+        headers=_headers(text(form, "headers")),
+        agent_identity_id=identity,
+    )
