@@ -27,15 +27,15 @@ def _offset(request: Request) -> int:
 
 async def listing(request: Request, visit: Visit) -> Response:
     offset = _offset(request)
-    subs = await services_of(request).subscriptions.list(
-        visit.principal, SubscriptionFilter(), PAGE_SIZE + 1, offset
+    page = await services_of(request).subscriptions.list(
+        visit.principal, SubscriptionFilter(), PAGE_SIZE, offset
     )
     return render(
         request,
         "webhooks/list.html",
         visit=visit,
-        webhooks=subs[:PAGE_SIZE],
-        next_offset=offset + PAGE_SIZE if len(subs) > PAGE_SIZE else None,
+        webhooks=page.items,
+        next_offset=offset + PAGE_SIZE if page.has_more else None,
     )
 
 
