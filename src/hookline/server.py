@@ -131,7 +131,7 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
         if setup is not None:
             print(
                 "No console user exists yet. Create the first admin, once, at:\n"
-                f"  http://{settings.host}:{settings.port}/console/setup?token={setup}",
+                f"  {base_url(settings)}/console/setup?token={setup}",
                 flush=True,
             )
 
@@ -208,18 +208,34 @@ def _tune_runtime() -> None:
 
 
 def _announce(settings: Settings, boot: Bootstrap, with_worker: bool) -> None:
-    role = "API and worker" if with_worker else "API"
-    print(
-        f"Hookline {role} on http://{settings.host}:{settings.port} "
-        f"({_safe_url(settings.database_url)})",
-        flush=True,
-    )
+    print(banner(settings, with_worker=with_worker), flush=True)
     if boot.new_admin_key:
         print(
             "A new admin API key was created for the default organization. It is shown only once:\n"
             f"  HOOKLINE_ADMIN_KEY={boot.new_admin_key}",
             flush=True,
         )
+
+
+def base_url(settings: Settings) -> str:
+    """Where ``serve`` and ``api`` answer, as a URL to print."""
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    return f"http://{host}:{settings.port}"
+
+
+def banner(settings: Settings, *, with_worker: bool) -> str:
+    """What ``serve`` and ``api`` print first: where to go, and which database is in use."""
+    role = "API and worker" if with_worker else "API"
+    base = base_url(settings)
+    path = settings.sqlite_path
+    # the file itself, wherever the process was started: a relative URL hides which it is
+    database = str(path.resolve()) if path is not None else _safe_url(settings.database_url)
+    return (
+        f"Hookline {role} on {base}\n"
+        f"  console   {base}/console/\n"
+        f"  API docs  {base}/docs\n"
+        f"  database  {database}"
+    )
 
 
 def _safe_url(url: str) -> str:

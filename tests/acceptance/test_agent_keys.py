@@ -380,6 +380,11 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, Any, int]]] = {
         (ADMIN, "/v1/webhooks", None, 200),
         (AGENT, "/v1/webhooks", None, 200),
     ],
+    ("GET", "/v1/webhooks/{webhook_id}"): [
+        (ADMIN, "/v1/webhooks/{wh}", None, 200),
+        (AGENT, "/v1/webhooks/{wh}", None, 404),
+        (AGENT, "/v1/webhooks/{sub_b_mail}", None, 404),
+    ],
     ("PUT", "/v1/webhooks/{webhook_id}"): [
         (ADMIN, "/v1/webhooks/{wh}", INBOX_BODY, 200),
         (AGENT, "/v1/webhooks/{wh}", INBOX_BODY, 404),

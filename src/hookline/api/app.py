@@ -6,11 +6,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from starlette.types import Receive, Scope, Send
 
 from hookline import __version__
-from hookline.api import errors
+from hookline.api import docs, errors, openapi, wire_docs
 from hookline.api.limits import BodyLimit
 from hookline.api.publish_path import PublishPath
 from hookline.api.routers import (
@@ -28,6 +27,29 @@ from hookline.console.app import create_console
 from hookline.services.container import Services
 
 API_PREFIX = "/api/v1"
+
+DESCRIPTION = """Webhook delivery for messaging, email and phone platforms.
+
+Authenticate with an API key, as `X-API-Key: <key>` or `Authorization: Bearer <key>` (the
+**Authorize** button takes either). `admin` keys act on the whole organization; `agent` keys
+only on what their identity owns. Every error answers `{"detail": ..., "errors": [{"field",
+"message"}]}` (`errors` on 422). What Hookline POSTs to subscribers is described per wire
+profile under *Webhooks*."""
+
+TAGS = [
+    {"name": "events", "description": "Publish events and see what became of them."},
+    {"name": "subscriptions", "description": "Webhook subscriptions: where events go."},
+    {"name": "deliveries", "description": "The delivery log, and replay."},
+    {"name": "owners", "description": "Identities, mailboxes and phone numbers."},
+    {"name": "api-keys", "description": "API keys (admin keys only)."},
+    {"name": "signing-keys", "description": "Signing keys of the `inkbox` profile."},
+    {"name": "catalog", "description": "The event types Hookline knows."},
+    {
+        "name": "inbox-compatible",
+        "description": "The Inbox-style webhooks API at `/v1/webhooks` (`inbox` profile).",
+    },
+    {"name": "operations", "description": "Health, readiness and metrics; no key needed."},
+]
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -67,8 +89,13 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     app = HooklineApp(
         title="Hookline",
         version=__version__,
-        description="Webhook delivery for messaging, email and phone platforms.",
+        description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs is served from the package's own files (docs.install), ReDoc not at all: the
+        # stock pages load their scripts from a CDN
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=TAGS,
     )
     app.state.services = services
     errors.install(app)
@@ -77,11 +104,9 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     app.include_router(inbox.router)
     app.include_router(health.router)
     app.mount("/console", create_console(services))
-
-    @app.get("/", include_in_schema=False)
-    async def _home() -> RedirectResponse:
-        return RedirectResponse("/console/", status_code=307)
-
+    docs.install(app)
+    wire_docs.install(app)
+    openapi.install(app)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.publish_path = PublishPath(services, services.settings.max_body_bytes)
     return app

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Header, Query, Request
+from fastapi import Depends, Query, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from hookline.services.container import Services
 from hookline.services.principal import Principal
@@ -19,16 +20,30 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
+#: the two ways to present a key, declared as the OpenAPI document's security schemes (so
+#: /docs has an Authorize button); not auto_error: a missing key is the services' 401, with
+#: Hookline's error body
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="An API key of scope `admin` or `agent`.",
+    auto_error=False,
+)
+BEARER = HTTPBearer(
+    scheme_name="Bearer",
+    description="The same API key, as `Authorization: Bearer <key>`.",
+    auto_error=False,
+)
+
+
 async def get_principal(
     services: ServicesDep,
-    x_api_key: Annotated[str | None, Header()] = None,
-    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)] = None,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
 ) -> Principal:
     raw = x_api_key
-    if raw is None and authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer":
-            raw = token.strip()
+    if raw is None and bearer is not None:
+        raw = bearer.credentials
     return await services.keys.authenticate(raw)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,9 +79,43 @@ async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(validation_error_body(exc.errors()), status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed(request: Request) -> str | None:
+    """The methods the document gives the request's path. Starlette's own ``Allow`` names
+    only those of the first route that matched, and a path is often two routes (GET and POST);
+    where templates overlap (``/v1/webhooks/test``, ``/v1/webhooks/{webhook_id}``) the most
+    literal one is the path's."""
+    path = request.scope["path"]
+    best: tuple[int, list[str]] | None = None
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if re.fullmatch(pattern, path):
+            rank = template.count("{")
+            if best is None or rank < best[0]:
+                best = (rank, [m.upper() for m in operations])
+    if best is None:
+        return None  # not an API path (/docs, /): Starlette's answer stands
+    methods = best[1]
+    if "GET" in methods:
+        methods.append("HEAD")
+    return ", ".join(methods)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8 JSON); Hookline calls bad input
+        # 422 and names the field, as for a body that does not validate
+        return JSONResponse(
+            {"detail": f"body: {exc.detail}", "errors": [{"field": "body", "message": exc.detail}]},
+            status_code=422,
+        )
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405 and (allowed := _allowed(request)) is not None:
+        headers["Allow"] = allowed
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=headers or None
+    )
 
 
 def install(app: FastAPI) -> None:

@@ -74,7 +74,16 @@ CATALOG: Mapping[str, EventType] = {
             "message.delivered",
             "mail",
             "The recipient's server confirmed delivery",
-            {"message_id": _MSG, "sender": "support@example.com", "recipient": "alice@example.org"},
+            # Inboxroad's fields and Inbox's (to, delivered_at, device_id): both products
+            # document this type, and test sends of either profile show what its users expect
+            {
+                "message_id": _MSG,
+                "sender": "support@example.com",
+                "recipient": "alice@example.org",
+                "to": "+15551234567",
+                "delivered_at": "2025-01-15T10:25:03Z",
+                "device_id": "dev_abcdef123456",
+            },
             "delivered",
         ),
         _t(
@@ -99,8 +108,10 @@ CATALOG: Mapping[str, EventType] = {
             {
                 "message_id": _MSG,
                 "recipient": "alice@example.org",
+                "to": "+15551234567",
                 "error_code": "recipient_unreachable",
-                "error_message": "Mailbox unavailable",
+                "error_message": "Recipient has not installed the Inbox app",
+                "failed_at": "2025-01-15T10:30:00Z",
             },
             "failed",
         ),
@@ -111,7 +122,9 @@ CATALOG: Mapping[str, EventType] = {
             {
                 "message_id": _MSG,
                 "recipient": "alice@example.org",
+                "to": "+15551234567",
                 "read_at": "2025-01-15T10:25:15Z",
+                "device_id": "dev_abcdef123456",
             },
             "read",
         ),
@@ -122,8 +135,10 @@ CATALOG: Mapping[str, EventType] = {
             {
                 "message_id": _MSG,
                 "recipient": "alice@example.org",
+                "to": "+15551234567",
                 "action": "confirm",
-                "action_data": {"button_id": "btn_confirm"},
+                "action_data": {"button_id": "btn_confirm", "custom_data": {"order_id": "A-123"}},
+                "clicked_at": "2025-01-15T10:26:00Z",
             },
             "action",
         ),
@@ -188,6 +203,7 @@ CATALOG: Mapping[str, EventType] = {
                 "message_id": "txt_1234567891",
                 "to": "+15551234567",
                 "delivered_at": "2025-01-15T10:25:03Z",
+                "device_id": "dev_abcdef123456",
             },
         ),
         _t(
@@ -199,6 +215,7 @@ CATALOG: Mapping[str, EventType] = {
                 "to": "+15551234567",
                 "error_code": "30003",
                 "error_message": "Unreachable destination handset",
+                "failed_at": "2025-01-15T10:30:00Z",
             },
         ),
         _t(

@@ -20,6 +20,10 @@ _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 _HANDLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")
+#: the same rules as JSON Schema patterns, for the OpenAPI document
+E164_PATTERN = _E164.pattern
+EMAIL_PATTERN = _EMAIL.pattern
+HANDLE_PATTERN = _HANDLE.pattern
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 #: headers a subscription may not set: Hookline owns them, or HTTP does
 _RESERVED_HEADERS = frozenset(

@@ -7,13 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from hookline.api.deps import Offset, PrincipalDep, ServicesDep
+from hookline.api.openapi import errors
 from hookline.api.schemas.events import AttemptList, AttemptOut
 from hookline.storage.base import AttemptFilter
 
 router = APIRouter(prefix="/webhooks/deliveries", tags=["deliveries"])
 
 
-@router.get("", operation_id="list_deliveries")
+@router.get("", operation_id="list_deliveries", responses=errors(401, 422))
 async def list_deliveries(
     principal: PrincipalDep,
     services: ServicesDep,
@@ -26,6 +27,9 @@ async def list_deliveries(
     limit: Annotated[int, Query()] = 50,
     offset: Offset = 0,
 ) -> AttemptList:
+    """The attempt log, newest first: one entry per HTTP request Hookline made (and per incoming-
+    call callback). Filters combine; `limit` is clamped to 1-200. An agent key sees only its
+    identity's."""
     attempts = await services.deliveries.attempts(
         principal,
         AttemptFilter(
@@ -43,7 +47,9 @@ async def list_deliveries(
     )
 
 
-@router.post("/{attempt_id}/replay", operation_id="replay_delivery")
+@router.post(
+    "/{attempt_id}/replay", operation_id="replay_delivery", responses=errors(401, 404, 409, 422)
+)
 async def replay_delivery(
     attempt_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> AttemptOut:

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookline.api.deps import ServicesDep
+from hookline.api.openapi import errors
 
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", operation_id="healthz")
 async def healthz() -> dict[str, str]:
+    """Liveness: the process answers."""
     return {"status": "ok"}
 
 
-@router.get("/readyz", operation_id="readyz", response_model=None)
+@router.get("/readyz", operation_id="readyz", response_model=None, responses=errors(503))
 async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
+    """Readiness: the database answers. 503 with the error's name when it does not."""
     try:
         await services.storage.ping()
     except Exception as exc:  # any failure means not ready; say which
@@ -27,6 +30,12 @@ async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
     return {"status": "ready"}
 
 
-@router.get("/metrics", operation_id="metrics")
+@router.get(
+    "/metrics",
+    operation_id="metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics of this process (text exposition format)."""
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

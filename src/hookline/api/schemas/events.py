@@ -4,28 +4,43 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field
 from pydantic_core import to_json
 
-from hookline.api.schemas.common import In, Out
-from hookline.core.models import Attempt, Delivery, Event
+from hookline.api.schemas.common import EventType, In, IsoDateTime, Out, enum
+from hookline.core.models import Attempt, Delivery, DeliveryState, Event
 from hookline.core.timefmt import iso_from_ms, ms_from_datetime
-from hookline.services.publishing import EventInput
+from hookline.services.publishing import MAX_BATCH, EventInput
 from hookline.storage.base import Published
 
 
 class EventIn(In):
-    id: str | None = None
-    type: str
+    """One event to publish. Name at most one owner (`mailbox`, `phone_number` or
+    `agent_handle`); an event with none goes to organization-wide subscriptions only."""
+
+    id: str | None = Field(None, examples=["evt_order_1234_delivered"])
+    """Your id for the event (1-128 printable characters, no spaces); publishing the same id
+    again is idempotent. Hookline makes an `evt_...` id when it is left out."""
+    type: EventType
+    """An event type of the catalog (`GET /webhooks/catalog`), e.g. `message.delivered`."""
     mailbox: str | None = None
+    """The email address of the registered mailbox the event is about."""
     phone_number: str | None = None
+    """The E.164 number of the registered phone number the event is about."""
     agent_handle: str | None = None
+    """The handle of the registered identity the event is about."""
     domain: str | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-    occurred_at: datetime | None = None
+    """The sending domain, matched against subscriptions' `filters.domains`."""
+    data: dict[str, Any] = Field(
+        default_factory=dict,
+        examples=[{"message_id": "msg_1234567890", "recipient": "alice@example.org"}],
+    )
+    """The event's payload, delivered as is: a JSON object of at most 256 KiB."""
+    occurred_at: IsoDateTime | None = None
+    """When it happened (ISO 8601 with a timezone; at most a day ahead). Defaults to now;
+    delivered as the body's timestamp."""
 
     def to_input(self) -> EventInput:
         return EventInput(
@@ -41,16 +56,27 @@ class EventIn(In):
 
 
 class EventBatchIn(In):
-    events: list[EventIn]
+    """Events published in one request and one transaction."""
+
+    events: list[EventIn] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_BATCH})
+    """1 to 1,000 events, each as for `POST /events`."""
 
 
 class PublishedOut(Out):
+    """The answer to a publish."""
+
     id: str
+    """The event's id."""
     type: str
+    """The event's type."""
     timestamp: str
+    """When the event occurred (ISO 8601)."""
     deliveries: int
+    """How many deliveries this publish created (0 for a repeated id)."""
     #: true when the id was already known: nothing new was created
     duplicate: bool
+    """True when the id was already known: the stored event is answered, nothing new was
+    created."""
 
     @classmethod
     def of(cls, p: Published) -> PublishedOut:
@@ -65,7 +91,10 @@ class PublishedOut(Out):
 
 
 class PublishedBatchOut(Out):
+    """The answer to a batch publish."""
+
     events: list[PublishedOut]
+    """One result per event, in the order sent."""
 
 
 def published_json(results: Sequence[Published], *, batch: bool) -> bytes:
@@ -89,15 +118,26 @@ def published_json(results: Sequence[Published], *, batch: bool) -> bytes:
 
 
 class EventOut(Out):
+    """A published event."""
+
     id: str
+    """The event's id."""
     type: str
+    """The event's type."""
     timestamp: str
+    """When it occurred (ISO 8601)."""
     created_at: str
+    """When Hookline stored it (ISO 8601)."""
     mailbox_id: str | None
+    """The mailbox it is about, if any."""
     phone_number_id: str | None
+    """The phone number it is about, if any."""
     agent_identity_id: str | None
+    """The identity it is about (or that owns its mailbox or number), if any."""
     domain: str | None
+    """The sending domain it named, if any."""
     data: dict[str, Any]
+    """The payload as published."""
 
     @classmethod
     def of(cls, e: Event) -> EventOut:
@@ -115,24 +155,44 @@ class EventOut(Out):
 
 
 class AttemptOut(Out):
+    """One logged HTTP request of a delivery (or of an incoming-call callback)."""
+
     id: str
+    """The attempt's id (replay takes it)."""
     organization_id: str
+    """The organization."""
     webhook_subscription_id: str | None
+    """The subscription it was sent for (null for an incoming-call callback)."""
     delivery_id: str | None
+    """The delivery it belongs to (null for test sends and incoming-call callbacks)."""
     phone_number_id: str | None
+    """The phone number of an incoming-call callback."""
     event_id: str
+    """The id of the event sent."""
     event_type: str
+    """The type of the event sent."""
     url: str
+    """Where it was sent."""
     request_payload: Any
+    """The body sent, parsed as JSON (or the raw text if it is not JSON)."""
     response_status: int | None
+    """The receiver's HTTP status; null when no answer came (timeout, connection error)."""
     response_body: str | None
+    """The start of the receiver's answer (truncated)."""
     error_detail: str | None
+    """Why no answer came, or why the answer was refused."""
     duration_ms: int
+    """How long the request took, in milliseconds."""
     success: bool
+    """Whether the receiver answered 2xx."""
     is_replay: bool
+    """Whether this attempt was a replay."""
     created_at: str
+    """When the attempt was made (ISO 8601)."""
     replayable: bool
+    """Whether `POST /webhooks/deliveries/{id}/replay` can re-send it."""
     replay_unavailable_reason: str | None
+    """Why it cannot be replayed, when it cannot."""
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
@@ -163,23 +223,40 @@ class AttemptOut(Out):
 
 
 class AttemptList(Out):
+    """A page of the attempt log."""
+
     deliveries: list[AttemptOut]
-    #: more rows follow: ask again with a larger ``offset``
+    """Attempts, newest first."""
     has_more: bool
+    """More rows follow: ask again with a larger `offset`."""
 
 
 class DeliveryOut(Out):
+    """One event on its way to one subscription."""
+
     id: str
+    """The delivery's id."""
     event_id: str
+    """The event."""
     webhook_subscription_id: str
-    state: str
+    """The subscription."""
+    state: str = Field(json_schema_extra=enum(*get_args(DeliveryState)))
+    """Where it is: `pending` (waiting for its next attempt), `delivering`, `succeeded`,
+    `failed` (attempts exhausted) or `cancelled` (its subscription was deleted or disabled)."""
     attempts: int
+    """How many attempts were made."""
     next_attempt_at: str | None
+    """When the next attempt is due, while pending or delivering (ISO 8601)."""
     last_attempt_at: str | None
+    """When the last attempt was made (ISO 8601)."""
     last_status: int | None
+    """The HTTP status of the last attempt, if one came."""
     last_error: str | None
+    """Why the last attempt failed, if it did."""
     created_at: str
+    """When the delivery was created (ISO 8601)."""
     updated_at: str
+    """When it last changed (ISO 8601)."""
 
     @classmethod
     def of(cls, d: Delivery) -> DeliveryOut:
@@ -203,8 +280,13 @@ class DeliveryOut(Out):
 
 
 class EventDeliveriesOut(Out):
+    """An event and what became of it."""
+
     event: EventOut
+    """The event."""
     deliveries: list[DeliveryOut]
+    """Its deliveries, one per subscription it was routed to."""
     attempts: list[AttemptOut]
-    #: more attempts than these (the latest) were logged: the delivery log has them all
+    """Every attempt made for it, newest first."""
     has_more: bool
+    """More attempts than these (the latest) were logged: the delivery log has them all."""

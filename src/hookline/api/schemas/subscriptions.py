@@ -2,57 +2,105 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field
 
-from hookline.api.schemas.common import In, Out
+from hookline.api.schemas.common import (
+    EventType,
+    EventTypeList,
+    In,
+    Int,
+    IsoDateTime,
+    Out,
+    ProfileName,
+    enum,
+)
 from hookline.core.errors import ValidationFailed
 from hookline.core.models import Subscription
+from hookline.core.profiles import PROFILES
 from hookline.core.timefmt import iso_from_ms
+from hookline.services.signing import MAX_GRACE_S
 
 
 class Filters(In):
+    """Which events of the subscribed types it takes."""
+
     domains: list[str] = Field(default_factory=list, max_length=100)
+    """Sending domains (at most 100): when any are given, only events whose `domain` is one of
+    them are delivered."""
 
 
 class SubscriptionCreate(In):
-    url: str = Field(max_length=2048)
-    event_types: list[str] = Field(max_length=100)
+    """A new subscription."""
+
+    url: str = Field(max_length=2048, examples=["https://example.com/hooks"])
+    """Where deliveries are POSTed: an https:// URL (http:// only when the server allows it)."""
+    event_types: EventTypeList
+    """The catalog's event types it wants (1-100, no repeats)."""
     mailbox_id: str | None = None
+    """The mailbox that owns it (at most one owner)."""
     phone_number_id: str | None = None
+    """The phone number that owns it (at most one owner)."""
     agent_identity_id: str | None = None
+    """The identity that owns it (at most one owner). No owner: organization-wide."""
     auth_token: str | None = None
+    """Sent as `Authorization: Bearer <auth_token>` with every delivery. Write-only."""
     name: str | None = None
+    """A label."""
     description: str | None = None
+    """A longer description."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers sent with every delivery (Hookline's own headers cannot be overridden)."""
     filters: Filters | None = None
-    profile: str | None = None
+    """Narrows which events it takes."""
+    profile: ProfileName | None = None
+    """How deliveries look on the wire: `standard` (Standard Webhooks), `inkbox`, `inbox` or
+    `inboxroad`. Defaults to the server's default profile."""
     enabled: bool = True
-    retry_schedule: list[int] | None = None
-    max_in_flight: int | None = None
+    """Whether it delivers. A disabled subscription's matching events are not delivered."""
+    retry_schedule: list[Int] | None = None
+    """Seconds after the first try at which each attempt is made; defaults to the server's
+    schedule."""
+    max_in_flight: Int | None = None
+    """At most this many of its deliveries are sent at once."""
     rate_limit_per_second: float | None = None
+    """At most this many of its deliveries are started per second."""
 
 
 class SubscriptionUpdate(In):
     """Every field optional; only those sent change. Owner fields are refused (immutable)."""
 
     url: str | None = Field(None, max_length=2048)
-    event_types: list[str] | None = Field(None, max_length=100)
+    """Where deliveries are POSTed."""
+    event_types: EventTypeList | None = None
+    """The event types it wants."""
     mailbox_id: str | None = None
+    """Refused: the owner cannot change."""
     phone_number_id: str | None = None
+    """Refused: the owner cannot change."""
     agent_identity_id: str | None = None
+    """Refused: the owner cannot change."""
     auth_token: str | None = None
+    """The bearer token sent with deliveries; null removes it."""
     name: str | None = None
+    """A label."""
     description: str | None = None
+    """A longer description."""
     headers: dict[str, str] | None = None
+    """Extra headers sent with every delivery; null removes them all."""
     filters: Filters | None = None
-    profile: str | None = None
+    """Narrows which events it takes."""
+    profile: ProfileName | None = None
+    """How deliveries look on the wire."""
     enabled: bool | None = None
-    retry_schedule: list[int] | None = None
-    max_in_flight: int | None = None
+    """Whether it delivers."""
+    retry_schedule: list[Int] | None = None
+    """Seconds after the first try at which each attempt is made; null for the server's."""
+    max_in_flight: Int | None = None
+    """At most this many of its deliveries at once; null for no own bound."""
     rate_limit_per_second: float | None = None
+    """At most this many deliveries started per second; null for none."""
 
     def changes(self) -> dict[str, Any]:
         """The fields the client sent, in the services' vocabulary."""
@@ -69,31 +117,58 @@ class SubscriptionUpdate(In):
 
 
 class SubscriptionOut(Out):
+    """A subscription."""
+
     id: str
+    """Its id."""
     organization_id: str
+    """The organization."""
     mailbox_id: str | None
+    """The mailbox that owns it, if any."""
     phone_number_id: str | None
+    """The phone number that owns it, if any."""
     agent_identity_id: str | None
+    """The identity that owns it directly, if any."""
     owner_identity_id: str | None
+    """The identity behind its owner (directly, or through the mailbox or number), if any."""
     url: str
+    """Where deliveries are POSTed."""
     event_types: list[str]
-    status: str
+    """The event types it wants."""
+    status: str = Field(json_schema_extra=enum("active", "disabled"))
+    """`active` or `disabled`."""
     created_at: str
+    """When it was created (ISO 8601)."""
     updated_at: str
+    """When it last changed (ISO 8601)."""
     has_auth_token: bool
+    """Whether deliveries carry an `Authorization: Bearer` token."""
     auth_token: str | None
+    """Always null: the token is write-only."""
     name: str | None
+    """Its label."""
     description: str | None
+    """Its description."""
     enabled: bool
+    """Whether it delivers."""
     disabled_reason: str | None
-    profile: str
+    """Why it was disabled (by request, `410 Gone`, or failing too long), if it is."""
+    profile: str = Field(json_schema_extra=enum(*PROFILES))
+    """How its deliveries look on the wire."""
     headers: dict[str, str]
+    """Extra headers sent with every delivery."""
     filters: Filters
+    """Narrows which events it takes."""
     retry_schedule: list[int] | None
+    """Its own retry schedule in seconds, or null for the server's."""
     max_in_flight: int | None
+    """Its own bound on deliveries at once, if any."""
     rate_limit_per_second: float | None
+    """Its own bound on deliveries started per second, if any."""
     #: who manages it: "api", "mailbox" (a mailbox's webhook_url) or "inbox" (/v1/webhooks)
-    source: str
+    source: str = Field(json_schema_extra=enum("api", "mailbox", "inbox"))
+    """Who manages it: `api`, `mailbox` (a mailbox's `webhook_url`) or `inbox`
+    (`/v1/webhooks`)."""
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionOut:
@@ -127,31 +202,58 @@ class SubscriptionOut(Out):
 
 
 class SubscriptionCreated(SubscriptionOut):
+    """A new subscription, with what is shown only now."""
+
     signing_key: str | None = None
+    """The owner's `inkbox` signing key, when this create minted it (shown this once)."""
     secret: str | None = None
+    """Its signing secret (profiles `standard`, `inbox`, `inboxroad`); readable again at `GET
+    .../secret`."""
 
 
 class SubscriptionList(Out):
+    """Subscriptions."""
+
     subscriptions: list[SubscriptionOut]
-    #: more rows follow: ask again with a larger ``offset``
+    """Subscriptions, oldest first."""
     has_more: bool
+    """More rows follow: ask again with a larger `offset`."""
 
 
 class TestSendIn(In):
-    event_type: str
+    """A test send."""
+
+    event_type: EventType
+    """A subscribable event type of the catalog; its example payload is sent."""
 
 
 class SecretOut(Out):
+    """A subscription's signing secret."""
+
     secret: str
+    """The secret (`whsec_` and base64 of its key bytes)."""
 
 
 class RotateSecretIn(In):
-    grace_period_s: int | None = None
+    """How to rotate."""
+
+    grace_period_s: (
+        Annotated[Int, Field(json_schema_extra={"minimum": 0, "maximum": MAX_GRACE_S})] | None
+    ) = None
+    """Seconds (0 to 604800, a week) the old secret keeps signing beside the new one; by
+    default it stops signing at once."""
 
 
 class RecoverIn(In):
-    since: datetime
+    """What to recover."""
+
+    since: IsoDateTime
+    """Re-queue failed deliveries created since this time (ISO 8601 with a timezone; not in the
+    future)."""
 
 
 class RecoverOut(Out):
+    """What was recovered."""
+
     requeued: int
+    """How many failed deliveries were queued again."""
