@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,9 @@ class Receiver:
         return web.Response(status=status, text=body, headers=headers)
 
 
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def running_receiver() -> Iterator[Receiver]:
+    """A receiver on a free loopback port, for as long as the block runs."""
     rec = Receiver(port=free_port())
     loop = asyncio.new_event_loop()
     started = threading.Event()
@@ -147,6 +149,12 @@ def receiver() -> Iterator[Receiver]:
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with running_receiver() as rec:
+        yield rec
 
 
 def base_env(database_url: str, **extra: str) -> dict[str, str]:

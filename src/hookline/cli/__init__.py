@@ -1,11 +1,22 @@
 """The ``hookline`` command. Every option also reads its ``HOOKLINE_*`` variable.
 
-One module per command group registers its commands on the shared Typer ``app``.
+One module per command group registers its commands on the shared Typer ``app``; the order of
+the imports is the order of ``hookline --help``.
 """
 
 from __future__ import annotations
 
-from hookline.cli import server, users, verify  # noqa: F401  (each registers its commands)
+from hookline.cli import server, users, verify  # noqa: F401
+
+# isort: split
+from hookline.cli import (  # noqa: F401
+    deliveries,
+    events,
+    keys,
+    login,
+    owners,
+    subscriptions,
+)
 from hookline.cli._common import app
 
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvloop
-from pydantic import ValidationError
 from rich.console import Console
 
-from hookline.config import Settings
+if TYPE_CHECKING:
+    from hookline.config import Settings
 
 app = typer.Typer(
     name="hookline",
@@ -20,6 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+
+#: how ``hookline --help`` groups the commands
+SERVER_PANEL = "Running Hookline"
+CLIENT_PANEL = "Speaking to a server"
+RECEIVER_PANEL = "Receiving webhooks"
 
 DatabaseUrl = Annotated[
     str | None,
@@ -50,6 +54,11 @@ LogLevel = Annotated[
 
 
 def load_settings(**overrides: Any) -> Settings:
+    # imported here: the client commands never need the server's settings (or pydantic)
+    from pydantic import ValidationError
+
+    from hookline.config import Settings
+
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
         settings = Settings(**given)
@@ -69,6 +78,8 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def run(coro: Any) -> None:
+    import uvloop
+
     from hookline.server import SchemaNotCurrent
 
     try:

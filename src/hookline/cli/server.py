@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from hookline import __version__
-from hookline.cli._common import DatabaseUrl, Host, LogLevel, Port, app, load_settings, run
+from hookline.cli._common import (
+    SERVER_PANEL,
+    DatabaseUrl,
+    Host,
+    LogLevel,
+    Port,
+    app,
+    load_settings,
+    run,
+)
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER_PANEL)
 def serve(
     database_url: DatabaseUrl = None,
     host: Host = None,
@@ -20,7 +29,7 @@ def serve(
     run(server.serve(settings, with_worker=True))
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER_PANEL)
 def api(
     database_url: DatabaseUrl = None,
     host: Host = None,
@@ -34,7 +43,7 @@ def api(
     run(server.serve(settings, with_worker=False))
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER_PANEL)
 def worker(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
     """Run a delivery worker only. Run as many as you like against PostgreSQL."""
     from hookline import server
@@ -42,7 +51,7 @@ def worker(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None
     run(server.worker(load_settings(database_url=database_url, log_level=log_level)))
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER_PANEL)
 def migrate(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> None:
     """Bring the database schema up to date, then exit."""
     from hookline import server
@@ -51,7 +60,7 @@ def migrate(database_url: DatabaseUrl = None, log_level: LogLevel = None) -> Non
     print("schema is current")
 
 
-@app.command()
+@app.command(rich_help_panel=SERVER_PANEL)
 def version() -> None:
     """Print the version."""
     print(__version__)

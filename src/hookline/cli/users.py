@@ -8,13 +8,21 @@ from typing import Annotated
 
 import typer
 
-from hookline.cli._common import DatabaseUrl, LogLevel, app, err, load_settings, run
+from hookline.cli._common import (
+    SERVER_PANEL,
+    DatabaseUrl,
+    LogLevel,
+    app,
+    err,
+    load_settings,
+    run,
+)
 from hookline.config import Settings
 from hookline.core.errors import HooklineError
 from hookline.services.container import Services
 
 users = typer.Typer(help="Console users: create, list, disable, reset passwords.")
-app.add_typer(users, name="users")
+app.add_typer(users, name="users", rich_help_panel=SERVER_PANEL)
 
 Email = Annotated[str, typer.Option("--email", help="The user's email address.")]
 

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from hookline.cli._common import app, err
+from hookline.cli._common import RECEIVER_PANEL, app, err
 from hookline.core import signing
 from hookline.core.profiles import INBOX, INBOXROAD, INKBOX, PROFILES, STANDARD
 
@@ -105,7 +105,7 @@ def parse_headers(lines: list[str]) -> dict[str, str]:
     return out
 
 
-@app.command()
+@app.command(rich_help_panel=RECEIVER_PANEL)
 def verify(
     profile: Annotated[
         str,
