@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: requests with a wrong key one client address may make at once, refilled over a minute
+    auth_failures_per_minute: int = Field(20, ge=1, le=1_000_000)
 
     @field_validator("default_profile")
     @classmethod

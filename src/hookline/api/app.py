@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from hookline import __version__
 from hookline.api import errors
+from hookline.api.json_depth import JsonDepthLimit
 from hookline.api.limits import BodyLimit
 from hookline.api.publish_path import PublishPath
 from hookline.api.routers import (
@@ -74,6 +75,8 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)
+    # added first, so it runs inside BodyLimit, which bounds the body it reads
+    app.add_middleware(JsonDepthLimit)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.publish_path = PublishPath(services, services.settings.max_body_bytes)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from starlette.types import Scope
 
 from hookline.services.container import Services
 from hookline.services.principal import Principal
@@ -20,6 +21,7 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def get_principal(
+    request: Request,
     services: ServicesDep,
     x_api_key: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
@@ -29,7 +31,14 @@ async def get_principal(
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() == "bearer":
             raw = token.strip()
-    return await services.keys.authenticate(raw)
+    return await services.keys.authenticate(raw, client=client_address(request.scope))
+
+
+def client_address(scope: Scope) -> str | None:
+    """The peer's address, which failed authentications are limited by (behind a proxy,
+    that is the proxy's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

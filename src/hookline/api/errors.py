@@ -16,6 +16,7 @@ from hookline.core.errors import (
     HooklineError,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
@@ -27,6 +28,7 @@ STATUS: dict[type[HooklineError], int] = {
     Forbidden: 403,
     Conflict: 409,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
 }
 
 
@@ -52,6 +54,8 @@ def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str
     if isinstance(exc, ValidationFailed):
         body["errors"] = [{"field": exc.field, "message": exc.reason}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return status, body, headers
 
 
