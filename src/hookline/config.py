@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     console_session_max_s: int = Field(43_200, ge=1, le=90 * 86400)
     #: failed console sign-ins an account may have in a quarter hour (an address: 4 times it)
     console_sign_in_limit: int = Field(5, ge=1, le=1000)
+    #: requests with a wrong key one client address may make at once, refilled over a minute
+    auth_failures_per_minute: int = Field(20, ge=1, le=1_000_000)
 
     @field_validator("default_profile")
     @classmethod

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, Receiver, Server
+from conftest import ADMIN_KEY, Launcher, Receiver, Server
 
 API_KEY_CREATED_FIELDS = {"id", "key", "scope", "agent_identity_id", "created_at"}
 API_KEY_LISTED_FIELDS = {
@@ -29,6 +29,12 @@ def ok(resp: httpx.Response, status: int = 200) -> Any:
 
 
 KeyClient = Callable[..., httpx.Client]
+
+
+@pytest.fixture
+def server(launcher: Launcher, database_url: str) -> Server:
+    # these tests present wrong keys on purpose, far more often than a guesser may
+    return launcher.serve(database_url, HOOKLINE_AUTH_FAILURES_PER_MINUTE="1000000")
 
 
 @pytest.fixture

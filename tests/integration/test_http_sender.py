@@ -539,25 +539,29 @@ async def test_refused_connection() -> None:
     assert result.error.startswith("connection failed: ")
 
 
-async def test_unresolvable_host() -> None:
-    async def resolve(host: str, port: int) -> list[str]:
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+async def test_unresolvable_host_reads_as_a_refused_one() -> None:
+    """The log must not tell an agent which internal names resolve: a name that does not
+    resolve and one that resolves to a private address read the same."""
 
-    async with sending(resolve=resolve) as sender:
-        result = await post(sender, "http://nowhere.invalid/hook")
-    assert (
-        result.error
-        == "connection failed: cannot resolve nowhere.invalid: Name or service not known"
-    )
+    async def resolve(host: str, port: int) -> list[str]:
+        if host == "nowhere.invalid":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return ["10.1.2.3"]
+
+    async with sending(resolve=resolve, allowed_networks=[]) as sender:
+        unresolved = await post(sender, "http://nowhere.invalid/hook")
+        private = await post(sender, "http://internal.corp/hook")
+    assert unresolved.error == private.error == "destination not allowed"
+    assert (unresolved.status, private.status) == (None, None)
 
 
 # -- the SSRF guard -------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("host", "expected"),
     [
-        ("127.0.0.1", "127.0.0.1 is not a public address; refused"),
-        ("localhost", "localhost resolves only to non-public addresses; refused"),
-        ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1 is not a public address; refused"),
+        ("127.0.0.1", "destination not allowed"),
+        ("localhost", "destination not allowed"),
+        ("[::ffff:127.0.0.1]", "destination not allowed"),
     ],
 )
 async def test_loopback_is_refused_unless_allowed(host: str, expected: str) -> None:
@@ -591,7 +595,7 @@ async def test_a_resolver_answering_only_private_addresses_is_refused() -> None:
 
     async with sending(resolve=resolve) as sender:
         result = await post(sender, "http://hooks.example/hook")
-    assert result.error == "hooks.example resolves only to non-public addresses; refused"
+    assert result.error == "destination not allowed"
 
 
 # -- requests refused before anything is sent ----------------------------------------------

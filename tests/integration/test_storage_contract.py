@@ -192,6 +192,53 @@ async def test_revoke_api_key_once_and_only_in_its_organization(
     assert await storage.list_api_keys(org.id) == [revoked]
 
 
+async def test_revoke_keeps_the_last_active_admin_key_when_asked(
+    storage: Storage, org: Organization
+) -> None:
+    await add_organization(storage, make_org(OTHER_ORG_ID))
+    ident = make_identity(org.id)
+    await storage.insert_identity(ident)
+    admin1, h1 = make_api_key(org.id)
+    admin2, h2 = make_api_key(org.id)
+    agent, h3 = make_api_key(org.id, scope="agent", identity_id=ident.id)
+    foreign, h4 = make_api_key(OTHER_ORG_ID)
+    for key, digest in ((admin1, h1), (admin2, h2), (agent, h3), (foreign, h4)):
+        await storage.insert_api_key(key, digest)
+
+    assert await storage.revoke_api_key(org.id, admin1.id, NOW_MS + 1, keep_an_admin=True)
+    with pytest.raises(Conflict, match="last active admin key"):
+        await storage.revoke_api_key(org.id, admin2.id, NOW_MS + 2, keep_an_admin=True)
+    assert (await storage.api_key_by_hash(h2)) == admin2  # not revoked
+    # agent keys, and keys not active or not there, are not concerned
+    assert await storage.revoke_api_key(org.id, agent.id, NOW_MS + 2, keep_an_admin=True)
+    assert not await storage.revoke_api_key(org.id, admin1.id, NOW_MS + 2, keep_an_admin=True)
+    assert not await storage.revoke_api_key(org.id, "no-such-key", NOW_MS + 2, keep_an_admin=True)
+    with pytest.raises(Conflict):  # another organization's last admin key is its own
+        await storage.revoke_api_key(OTHER_ORG_ID, foreign.id, NOW_MS + 2, keep_an_admin=True)
+    # without the flag, as before
+    assert await storage.revoke_api_key(org.id, admin2.id, NOW_MS + 3)
+
+
+async def test_operator_keys_are_found_by_prefix_and_reinstated(
+    storage: Storage, org: Organization
+) -> None:
+    key, _ = make_api_key(org.id)
+    key = dataclasses.replace(key, prefix="opk_")
+    await storage.insert_api_key(key, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$" + "h" * 43)
+    plain, plain_hash = make_api_key(org.id)
+    await storage.insert_api_key(dataclasses.replace(plain, prefix="opk_"), plain_hash)
+
+    found = await storage.api_keys_by_prefix("opk_", "$argon2")
+    assert found == [(key, "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$" + "h" * 43)]
+    assert await storage.api_keys_by_prefix("opk_", "$argon%") == []  # no LIKE patterns
+    assert await storage.api_keys_by_prefix("opk_", "$argon2x") == []
+
+    assert await storage.revoke_api_key(org.id, key.id, NOW_MS + 1)
+    await storage.reinstate_api_key(key.id, key_hash="$argon2id$new", prefix="opk2")
+    assert await storage.api_key_by_hash("$argon2id$new") == dataclasses.replace(key, prefix="opk2")
+    assert await storage.api_keys_by_prefix("opk_", "$argon2") == []
+
+
 async def test_count_active_admin_keys(storage: Storage, org: Organization) -> None:
     await add_organization(storage, make_org(OTHER_ORG_ID))
     ident = make_identity(org.id)

@@ -6,7 +6,7 @@ import ipaddress
 
 import pytest
 
-from hookline.core.addresses import embedded_ipv4, is_public, may_connect
+from hookline.core.addresses import embedded_ipv4, host_address, is_public, may_connect
 
 LOOPBACK_NETS = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
 
@@ -79,3 +79,30 @@ def test_allowed_networks_open_only_themselves() -> None:
     assert not may_connect(ipaddress.ip_address("10.0.0.1"), LOOPBACK_NETS)
     assert not may_connect(ipaddress.ip_address("169.254.169.254"), LOOPBACK_NETS)
     assert not may_connect(ipaddress.ip_address("fc00::1"), LOOPBACK_NETS)
+
+
+# -- IP literals as a URL's host names them -----------------------------------------------------
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("10.0.0.5", "10.0.0.5"),
+        ("[::1]", "::1"),
+        ("::ffff:127.0.0.1", "::ffff:7f00:1"),
+        ("2130706433", "127.0.0.1"),
+        ("0x7f000001", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+        ("10.1.2", "10.1.0.2"),
+        ("0", "0.0.0.0"),  # noqa: S104 - a literal read, not an address bound
+        ("1.2.3.4.", "1.2.3.4"),
+    ],
+)
+def test_host_address_reads_every_literal_form(host: str, expected: str) -> None:
+    assert str(host_address(host)) == expected
+
+
+@pytest.mark.parametrize(
+    "host", ["example.com", "localhost", "1.2.3.4.5", "256.1.1.1", "4294967296", "08.1.1.1", "1e3"]
+)
+def test_host_address_leaves_names_alone(host: str) -> None:
+    assert host_address(host) is None

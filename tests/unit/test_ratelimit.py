@@ -63,3 +63,17 @@ def test_over_any_window_never_more_than_rate_plus_burst() -> None:
 def test_rate_must_be_positive() -> None:
     with pytest.raises(ValueError, match="positive"):
         admit(None, 0, 0)
+
+
+def test_a_capacity_sets_the_bucket_size_apart_from_the_rate() -> None:
+    # 20 a minute: 20 at once after a quiet spell, then one every 3 s
+    tat: float | None = None
+    allowed = []
+    for _ in range(21):
+        a = admit(tat, 0, 20 / 60, capacity=20)
+        if a.allowed:
+            tat = a.tat_ms
+        allowed.append(a.allowed)
+    assert allowed == [True] * 20 + [False]
+    assert admit(tat, 0, 20 / 60, capacity=20).retry_in_ms == 3000
+    assert admit(tat, 3000, 20 / 60, capacity=20).allowed

@@ -10,6 +10,7 @@ from starlette.types import Receive, Scope, Send
 
 from hookline import __version__
 from hookline.api import docs, errors, openapi, wire_docs
+from hookline.api.json_depth import JsonDepthLimit
 from hookline.api.limits import BodyLimit
 from hookline.api.publish_path import PublishPath
 from hookline.api.routers import (
@@ -107,6 +108,8 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     docs.install(app)
     wire_docs.install(app)
     openapi.install(app)
+    # added first, so it runs inside BodyLimit, which bounds the body it reads
+    app.add_middleware(JsonDepthLimit)
     app.add_middleware(BodyLimit, max_bytes=services.settings.max_body_bytes)
     app.publish_path = PublishPath(services, services.settings.max_body_bytes)
     return app

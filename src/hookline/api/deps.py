@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.types import Scope
 
 from hookline.services.container import Services
 from hookline.services.principal import Principal
@@ -37,6 +38,7 @@ BEARER = HTTPBearer(
 
 
 async def get_principal(
+    request: Request,
     services: ServicesDep,
     x_api_key: Annotated[str | None, Depends(API_KEY_HEADER)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)] = None,
@@ -44,7 +46,14 @@ async def get_principal(
     raw = x_api_key
     if raw is None and bearer is not None:
         raw = bearer.credentials
-    return await services.keys.authenticate(raw)
+    return await services.keys.authenticate(raw, client=client_address(request.scope))
+
+
+def client_address(scope: Scope) -> str | None:
+    """The peer's address, which failed authentications are limited by (behind a proxy,
+    that is the proxy's)."""
+    client = scope.get("client")
+    return str(client[0]) if client else None
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -17,6 +17,7 @@ from hookline.core.errors import (
     HooklineError,
     NotFound,
     PayloadTooLarge,
+    TooManyRequests,
     Unauthenticated,
     ValidationFailed,
 )
@@ -28,6 +29,7 @@ STATUS: dict[type[HooklineError], int] = {
     Forbidden: 403,
     Conflict: 409,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
 }
 
 
@@ -55,6 +57,8 @@ def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str
     elif isinstance(exc, Conflict) and exc.field is not None:
         body["errors"] = [{"field": exc.field, "message": exc.message}]
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after_s)
     return status, body, headers
 
 

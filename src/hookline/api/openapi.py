@@ -66,14 +66,24 @@ _MEANING: dict[int, tuple[str, str]] = {
         "The request breaks a rule; `errors` names each field at fault.",
         "url: must be an https:// URL",
     ),
+    429: (
+        "Too many failed authentications from this client address; `Retry-After` says when "
+        "to try again.",
+        "too many failed authentications: try again in 3 s",
+    ),
     503: ("The database cannot be reached.", "OperationalError"),
 }
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a route that can answer each of ``statuses`` with an error."""
+    """``responses=`` for a route that can answer each of ``statuses`` with an error.
+
+    A route that checks an API key (401) can also answer 429: the key check is refused for a
+    while to a client address that failed it too often."""
     out: dict[int | str, dict[str, Any]] = {}
-    for status in statuses:
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
+    for status in sorted(statuses):
         description, detail = _MEANING[status]
         example: dict[str, Any] = {"detail": detail}
         if status == 422:

@@ -20,10 +20,13 @@ from typing import TypeVar
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import Receive, Scope, Send
 
+from hookline.api.deps import client_address
 from hookline.api.errors import domain_error_body, validation_error_body
+from hookline.api.json_depth import too_deep_answer
 from hookline.api.limits import declared_too_large, reject_too_large
 from hookline.api.schemas.events import EventBatchIn, EventIn, published_json
 from hookline.core.errors import HooklineError
+from hookline.core.json_depth import too_deep
 from hookline.services.container import Services
 
 EVENTS_PATH = "/api/v1/events"
@@ -75,7 +78,7 @@ class PublishPath:
                 await reject_too_large(send, self.max_body_bytes)
                 return
             try:
-                status, payload = await self._publish(scope["path"] == BATCH_PATH, headers, body)
+                status, payload = await self._publish(scope, headers, body)
             except HooklineError as exc:
                 status, error, extra = domain_error_body(exc)
                 answering = True
@@ -92,9 +95,14 @@ class PublishPath:
             await _respond(send, 500, json.dumps({"detail": "internal server error"}).encode(), {})
 
     async def _publish(
-        self, batch: bool, headers: dict[bytes, bytes], body: bytes
+        self, scope: Scope, headers: dict[bytes, bytes], body: bytes
     ) -> tuple[int, bytes]:
-        principal = await self.services.keys.authenticate(_api_key(headers))
+        principal = await self.services.keys.authenticate(
+            _api_key(headers), client=client_address(scope)
+        )
+        batch = scope["path"] == BATCH_PATH
+        if too_deep(body):
+            return 422, too_deep_answer()
         publish = self.services.publishing.publish
         if batch:
             many = _parse(_BATCH.validate_json, body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Sequence
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -46,3 +47,43 @@ def may_connect(ip: IPAddress, allowed: Sequence[IPNetwork]) -> bool:
         if inner is not None:
             candidates.append(inner)
     return any(c in net for c in candidates for net in allowed if c.version == net.version)
+
+
+_DECIMAL = re.compile(r"[1-9][0-9]*")
+_OCTAL = re.compile(r"0[0-7]*")
+_HEX = re.compile(r"0[xX][0-9a-fA-F]*")
+
+
+def host_address(host: str) -> IPAddress | None:
+    """The IP address a URL's host names literally, or None when it is a name.
+
+    Besides the usual forms (``10.0.0.5``, ``[::1]``) this reads the ones the C library's
+    ``inet_aton`` takes and a URL may carry: ``2130706433``, ``0x7f000001``, ``0177.0.0.1``,
+    ``127.1``; a name is never made of only those.
+    """
+    bare = host.strip("[]")
+    try:
+        return ipaddress.ip_address(bare)
+    except ValueError:
+        pass
+    parts = bare.removesuffix(".").split(".")
+    if not 1 <= len(parts) <= 4:
+        return None
+    numbers: list[int] = []
+    for part in parts:
+        if _HEX.fullmatch(part):
+            numbers.append(int(part[2:] or "0", 16))
+        elif _OCTAL.fullmatch(part):
+            numbers.append(int(part, 8))
+        elif _DECIMAL.fullmatch(part):
+            numbers.append(int(part))
+        else:
+            return None
+    *head, last = numbers
+    # a.b.c.d, a.b.c (c fills 16 bits), a.b (b fills 24), a (32 bits)
+    if any(n > 255 for n in head) or last >= 256 ** (4 - len(head)):
+        return None
+    value = last
+    for i, n in enumerate(head):
+        value += n << (8 * (3 - i))
+    return ipaddress.IPv4Address(value)

@@ -9,7 +9,8 @@
     ├── Forbidden             a known caller acting outside its scope     → 403
     ├── Conflict              the resource's state forbids the action     → 409
     │   └── EventConflict     an event id published before, other content
-    └── PayloadTooLarge       a body past the configured bound            → 413
+    ├── PayloadTooLarge       a body past the configured bound            → 413
+    └── TooManyRequests       a caller past a rate limit (retry_after_s)  → 429
 
 The HTTP status for each is chosen in one place, ``hookline.api.errors``.
 """
@@ -79,3 +80,11 @@ class EventConflict(Conflict):
 
 class PayloadTooLarge(HooklineError):
     """A request body or list is larger than allowed."""
+
+
+class TooManyRequests(HooklineError):
+    """The caller is past a rate limit; it may try again after ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -30,18 +30,24 @@ def burst(rate_per_s: float) -> int:
     return max(1, math.floor(rate_per_s))
 
 
-def admit(tat_ms: float | None, now_ms: int, rate_per_s: float) -> Admission:
+def admit(
+    tat_ms: float | None, now_ms: int, rate_per_s: float, capacity: int | None = None
+) -> Admission:
     """Ask for one attempt at ``now_ms`` against a limit of ``rate_per_s`` (> 0).
 
     Args:
         tat_ms: the limiter's state from the last admission, or None for a fresh limiter.
         now_ms: the current time.
         rate_per_s: the subscription's limit.
+        capacity: how many may go at once after a quiet spell (a token bucket's size);
+            ``burst(rate_per_s)`` when not given.
     """
     if rate_per_s <= 0:
         raise ValueError("rate_per_s must be positive")
+    if capacity is not None and capacity < 1:
+        raise ValueError("capacity must be at least 1")
     interval_ms = 1000.0 / rate_per_s
-    window_ms = interval_ms * burst(rate_per_s)
+    window_ms = interval_ms * (burst(rate_per_s) if capacity is None else capacity)
     tat = now_ms if tat_ms is None else max(tat_ms, float(now_ms))
     new_tat = tat + interval_ms
     earliest = new_tat - window_ms

@@ -16,6 +16,7 @@ from hookline.core.frozen import frozen
 from hookline.core.models import Attempt, PhoneNumber
 from hookline.core.outcome import SendResult
 from hookline.services.clock import Clock
+from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import INCOMING_CALL_ACTIONS, OwnerService
 from hookline.services.principal import Principal
 from hookline.services.secretbox import SecretBox
@@ -48,7 +49,9 @@ class CallService:
         timeout_s: float,
         fallback: str,
         allow_http: bool,
+        destinations: DestinationCheck,
     ) -> None:
+        self._destinations = destinations
         self._storage = storage
         self._clock = clock
         self._box = box
@@ -80,6 +83,10 @@ class CallService:
                 else validation.url(
                     url, allow_http=self._allow_http, field="incoming_call_webhook_url"
                 )
+            )
+        if values.get("incoming_call_webhook_url") is not None:
+            await self._destinations.check(
+                values["incoming_call_webhook_url"], "incoming_call_webhook_url"
             )
         action = values.get("incoming_call_action", phone.incoming_call_action)
         url = values.get("incoming_call_webhook_url", phone.incoming_call_webhook_url)

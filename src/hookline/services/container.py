@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 
 from hookline.config import Settings
 from hookline.metrics import Metrics
+from hookline.services.auth_throttle import AuthThrottle
 from hookline.services.calls import CallService
 from hookline.services.clock import Clock, SystemClock
 from hookline.services.deliveries import DeliveryService
+from hookline.services.destinations import DestinationCheck
 from hookline.services.keys import KeyService
 from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.owners import OwnerService
@@ -71,12 +73,14 @@ class Services:
                 waker()
 
         owners = OwnerService(storage, clock, allow_http=settings.allow_http)
+        destinations = DestinationCheck(settings.allowed_networks)
         subscriptions = SubscriptionService(
             storage,
             clock,
             box,
             allow_http=settings.allow_http,
             default_profile=settings.default_profile,
+            destinations=destinations,
             wake=wake,
         )
         signing = SigningService(storage, clock, box)
@@ -86,7 +90,9 @@ class Services:
             clock=clock,
             box=box,
             metrics=Metrics(),
-            keys=KeyService(storage, clock),
+            keys=KeyService(
+                storage, clock, throttle=AuthThrottle(failures=settings.auth_failures_per_minute)
+            ),
             owners=owners,
             subscriptions=subscriptions,
             publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
@@ -102,9 +108,14 @@ class Services:
                 timeout_s=settings.incoming_call_timeout_s,
                 fallback=settings.incoming_call_fallback,
                 allow_http=settings.allow_http,
+                destinations=destinations,
             ),
             mailbox_webhooks=MailboxWebhookService(
-                storage, owners, subscriptions, allow_http=settings.allow_http
+                storage,
+                owners,
+                subscriptions,
+                allow_http=settings.allow_http,
+                destinations=destinations,
             ),
             users=UserService(
                 storage,

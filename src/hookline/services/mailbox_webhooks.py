@@ -10,6 +10,7 @@ from hookline.core import validation
 from hookline.core.catalog import CATALOG
 from hookline.core.frozen import frozen
 from hookline.core.models import Mailbox
+from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import OwnerService
 from hookline.services.principal import Principal
 from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
@@ -34,7 +35,9 @@ class MailboxWebhookService:
         subscriptions: SubscriptionService,
         *,
         allow_http: bool,
+        destinations: DestinationCheck,
     ) -> None:
+        self._destinations = destinations
         self._storage = storage
         self._owners = owners
         self._subscriptions = subscriptions
@@ -47,6 +50,7 @@ class MailboxWebhookService:
         mailbox = await self._owners.mailbox(principal, email_address)
         if url is not None:
             url = validation.url(url, allow_http=self._allow_http, field="webhook_url")
+            await self._destinations.check(url, "webhook_url")
         existing = await self._storage.list_subscriptions(
             principal.organization_id,
             SubscriptionFilter(mailbox_id=mailbox.id, source=MAILBOX_SOURCE),

@@ -13,6 +13,7 @@ from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
 from hookline.services.clock import Clock
+from hookline.services.destinations import DestinationCheck
 from hookline.services.page import Page
 from hookline.services.principal import Principal
 from hookline.services.secretbox import SecretBox
@@ -85,9 +86,11 @@ class SubscriptionService:
         *,
         allow_http: bool,
         default_profile: str,
+        destinations: DestinationCheck,
         wake: Callable[[], None] = lambda: None,
     ) -> None:
         self._wake = wake
+        self._destinations = destinations
         self._storage = storage
         self._clock = clock
         self._box = box
@@ -202,6 +205,7 @@ class SubscriptionService:
             }
         )
         mailbox_id, phone_id, ident_id, owner_identity = await self._resolve_owner(principal, data)
+        await self._destinations.check(fields["url"], "url")
         now = self._clock.now_ms()
         auth_token = fields.pop("auth_token")
         sub = Subscription(
@@ -291,6 +295,8 @@ class SubscriptionService:
                 raise ValidationFailed(key, "unknown field")
         current = await self.get(principal, sub_id)
         checked = self._check_common(dict(changes))
+        if "url" in checked:
+            await self._destinations.check(checked["url"], "url")
         secrets = None
         if "auth_token" in checked:
             token = checked.pop("auth_token")

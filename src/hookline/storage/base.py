@@ -171,7 +171,20 @@ class Storage(abc.ABC):
     async def list_api_keys(self, org_id: str) -> list[ApiKey]: ...
 
     @abc.abstractmethod
-    async def revoke_api_key(self, org_id: str, key_id: str, now_ms: int) -> bool: ...
+    async def api_keys_by_prefix(self, prefix: str, hash_scheme: str) -> list[tuple[ApiKey, str]]:
+        """Keys shown as ``prefix`` whose stored hash starts with ``hash_scheme``, each with
+        that hash (operator-chosen keys are found this way and verified by the caller)."""
+
+    @abc.abstractmethod
+    async def reinstate_api_key(self, key_id: str, *, key_hash: str, prefix: str) -> None:
+        """Store a key's hash and prefix anew, and lift its revocation if any."""
+
+    @abc.abstractmethod
+    async def revoke_api_key(
+        self, org_id: str, key_id: str, now_ms: int, *, keep_an_admin: bool = False
+    ) -> bool:
+        """Revoke a key at once; False if there is no such active key. With ``keep_an_admin``,
+        raise ``Conflict`` rather than revoke the organization's last active admin key."""
 
     @abc.abstractmethod
     async def count_active_admin_keys(self, org_id: str) -> int: ...

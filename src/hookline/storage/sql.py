@@ -175,9 +175,50 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
         stmt = sa.select(k).where(k.c.organization_id == org_id).order_by(k.c.created_ms, k.c.id)
         return [rows.api_key(r) for r in await self._all(stmt)]
 
-    async def revoke_api_key(self, org_id: str, key_id: str, now_ms: int) -> bool:
+    async def api_keys_by_prefix(self, prefix: str, hash_scheme: str) -> list[tuple[ApiKey, str]]:
+        k = t.api_keys
+        stmt = sa.select(k).where(
+            k.c.prefix == prefix, k.c.key_hash.startswith(hash_scheme, autoescape=True)
+        )
+        return [(rows.api_key(r), str(r["key_hash"])) for r in await self._all(stmt)]
+
+    async def reinstate_api_key(self, key_id: str, *, key_hash: str, prefix: str) -> None:
         k = t.api_keys
         async with self._write() as conn:
+            await conn.execute(
+                k.update()
+                .where(k.c.id == key_id)
+                .values(key_hash=key_hash, prefix=prefix, revoked_ms=None)
+            )
+
+    async def revoke_api_key(
+        self, org_id: str, key_id: str, now_ms: int, *, keep_an_admin: bool = False
+    ) -> bool:
+        k = t.api_keys
+        async with self._write() as conn:
+            if keep_an_admin:
+                # the active admin keys are locked (PostgreSQL; SQLite writes one at a time),
+                # so that two revocations at once cannot each leave the other the last one
+                admins = (
+                    (
+                        await conn.execute(
+                            sa.select(k.c.id)
+                            .where(
+                                k.c.organization_id == org_id,
+                                k.c.scope == "admin",
+                                k.c.revoked_ms.is_(None),
+                            )
+                            .with_for_update()
+                        )
+                    )
+                    .scalars()
+                    .all()
+                )
+                if list(admins) == [key_id]:
+                    raise Conflict(
+                        "this is the organization's last active admin key; create another "
+                        "admin key before revoking it"
+                    )
             res = await conn.execute(
                 k.update()
                 .where(k.c.organization_id == org_id, k.c.id == key_id, k.c.revoked_ms.is_(None))

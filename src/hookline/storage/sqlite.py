@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 import logging
+import os
 import sqlite3
 import time
 from collections.abc import (
@@ -19,6 +20,7 @@ from collections.abc import (
 )
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -48,6 +50,7 @@ WAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024  # the WAL file is cut back to this when
 WAL_RESTART_FRAMES = 1_000  # past this many pages (4 MB), the WAL is made to start over
 THREAD_PUBLISH_ROWS = 500  # a publish writing this many rows or more runs on the thread
 
+OWNER_ONLY = 0o600  # the database and its -wal and -shm files, like the key file
 _WRITE = "hookline_write"  # execution option: this transaction will write
 
 
@@ -136,8 +139,29 @@ def _on_begin(conn: sa.Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _owner_only(path: str | None) -> None:
+    """Make the database file owner-only before SQLite opens it: SQLite would create it with
+    the process's umask (world-readable, usually), and it gives the -wal and -shm files it
+    creates the database file's mode. Files an older version made are narrowed too."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    db = Path(path)
+    if not db.parent.is_dir():
+        return  # SQLite will say so, better than we would
+    os.close(os.open(db, os.O_RDWR | os.O_CREAT, OWNER_ONLY))
+    for file in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(OWNER_ONLY)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: leave it, and say so
+            log.warning("cannot make %s owner-only", file)
+
+
 class SqliteStorage(CachedReads):
     def __init__(self, url: str) -> None:
+        _owner_only(sa.make_url(url).database)
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
         # connection going back to the pool needs no reset

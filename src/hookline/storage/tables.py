@@ -45,7 +45,8 @@ api_keys = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
-    Column("key_hash", String(64), nullable=False, unique=True),
+    #: a SHA-256 in hex (generated keys) or an argon2id string (operator-chosen keys)
+    Column("key_hash", String(128), nullable=False, unique=True),
     Column("prefix", String(16), nullable=False),
     Column("scope", String(10), nullable=False),
     Column("agent_identity_id", String(36), ForeignKey("identities.id"), nullable=True),

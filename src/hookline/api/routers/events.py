@@ -26,7 +26,7 @@ router = APIRouter(prefix="/events", tags=["events"])
     status_code=202,
     operation_id="publish_event",
     response_model=PublishedOut,
-    responses=errors(401, 403, 413, 422),
+    responses=errors(401, 403, 409, 413, 422),
 )
 async def publish_event(body: EventIn, principal: PrincipalDep, services: ServicesDep) -> Response:
     """Publish one event (admin key). It is routed to every subscription that wants it and
@@ -42,7 +42,7 @@ async def publish_event(body: EventIn, principal: PrincipalDep, services: Servic
     status_code=202,
     operation_id="publish_events_batch",
     response_model=PublishedBatchOut,
-    responses=errors(401, 403, 413, 422),
+    responses=errors(401, 403, 409, 413, 422),
 )
 async def publish_batch(
     body: EventBatchIn, principal: PrincipalDep, services: ServicesDep

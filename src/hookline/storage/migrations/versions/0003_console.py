@@ -1,6 +1,6 @@
 """console: users, their sessions, and one-time set-up tokens
 
-Revision ID: 0003_console
+Revision ID: 0003
 Revises: 0002
 Create Date: 2026-12-06 21:00:00
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_console"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None
