@@ -40,7 +40,10 @@ async def list_api_keys(principal: PrincipalDep, services: ServicesDep) -> ApiKe
 
 
 @router.delete(
-    "/{key_id}", status_code=204, operation_id="revoke_api_key", responses=errors(401, 403, 404, 409)
+    "/{key_id}",
+    status_code=204,
+    operation_id="revoke_api_key",
+    responses=errors(401, 403, 404, 409),
 )
 async def revoke_api_key(key_id: str, principal: PrincipalDep, services: ServicesDep) -> Response:
     """Revoke a key at once (admin key)."""
