@@ -177,7 +177,7 @@ async def test_migrating_creates_exactly_the_declared_tables(
 ) -> None:
     declared, reflected = migrated
     assert sorted(reflected) == sorted(declared)
-    assert len(declared) == 10
+    assert len(declared) == 11
 
 
 @pytest.mark.parametrize("aspect", ["columns", "server_defaults", "primary_key"])

@@ -5,7 +5,7 @@ One module per command group registers its commands on the shared Typer ``app``.
 
 from __future__ import annotations
 
-from hookline.cli import server  # noqa: F401  (registers its commands)
+from hookline.cli import secrets, server  # noqa: F401  (registers their commands)
 from hookline.cli._common import app
 
 
