@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     admin_key: str | None = None
     secret_key: str | None = None
+    #: old master keys, comma-separated, accepted for opening secrets only (a key rotation)
+    previous_secret_keys: Annotated[tuple[str, ...], NoDecode] = ()
     default_profile: str = "standard"
     retry_schedule: Annotated[tuple[int, ...], NoDecode] = DEFAULT_SCHEDULE_S
     delivery_timeout_s: float = Field(10.0, gt=0, le=300)
@@ -84,6 +86,19 @@ class Settings(BaseSettings):
             )
         return v
 
+    @field_validator("secret_key", mode="before")
+    @classmethod
+    def _secret_key(cls, v: object) -> object:
+        # set but empty is unset: the embedded database's key file
+        return None if v == "" else v
+
+    @field_validator("previous_secret_keys", mode="before")
+    @classmethod
+    def _previous_keys(cls, v: object) -> object:
+        if isinstance(v, str):
+            return tuple(p.strip() for p in v.split(",") if p.strip())
+        return v
+
     @field_validator("database_url")
     @classmethod
     def _url(cls, v: str) -> str:
@@ -96,6 +111,8 @@ class Settings(BaseSettings):
     def _safe(self) -> Settings:
         if self.secret_key is not None and len(self.secret_key) < 16:
             raise ValueError("HOOKLINE_SECRET_KEY must be at least 16 characters")
+        if any(len(k) < 16 for k in self.previous_secret_keys):
+            raise ValueError("each of HOOKLINE_PREVIOUS_SECRET_KEYS must be at least 16 characters")
         if self.admin_key is not None and len(self.admin_key) < 16:
             raise ValueError("HOOKLINE_ADMIN_KEY must be at least 16 characters")
         if not self.is_sqlite and self.secret_key is None:

@@ -19,6 +19,7 @@ from hookline.api.request_head import HeadLimitedProtocol
 from hookline.config import Settings
 from hookline.delivery.dispatcher import Dispatcher
 from hookline.delivery.sender import Sender
+from hookline.services import master_key
 from hookline.services.container import Services
 from hookline.services.keys import Bootstrap
 
@@ -35,8 +36,18 @@ class SchemaNotCurrent(RuntimeError):
 
 
 async def prepare(services: Services, *, migrate: bool) -> Bootstrap:
-    """Migrate (or check the schema is current), then make sure an admin key exists."""
+    """Migrate (or check the schema is current), check the master key opens the stored
+    secrets (refuse with ``WrongSecretKey`` if not), then make sure an admin key exists."""
     await prepare_schema(services, migrate=migrate)
+    keys = services.master_keys
+    try:
+        await master_key.verify(services.storage, services.box, keys, services.clock.now_ms())
+    except master_key.WrongSecretKey:
+        if keys.created and keys.key_file is not None:
+            # made a moment ago beside a database that has a key already: it is not the key
+            keys.key_file.unlink(missing_ok=True)
+        await services.storage.close()
+        raise
     return await services.keys.bootstrap(services.settings.admin_key)
 
 

@@ -94,7 +94,8 @@ def test_flat_kind_payloads_verify_with_the_docs_verify_hmac(
     assert sub["description"] == "email events to the CRM"
     assert sub["enabled"] is True and sub["status"] == "active", "enabled on creation"
     assert sub["profile"] == "inboxroad"
-    assert sub["headers"] == {"X-Api-Key": "abc"}
+    # header values are secrets: read back masked, sent for real (below)
+    assert sub["headers"] == {"X-Api-Key": "\u2022" * 8}
     assert sub["filters"] == {"domains": ["sender.example.com"]}
     secret = sub["secret"]
     assert isinstance(secret, str) and len(secret) >= 32

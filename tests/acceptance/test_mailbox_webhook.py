@@ -24,8 +24,8 @@ def test_mailbox_webhook_url_set_and_cleared(server: Server, receiver: Receiver)
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["webhook_url"] == receiver.url("/box")
-    org_key = patched.json()["signing_key"]
-    assert org_key, "Inkbox signs mailbox webhooks with the organization's key, minted here"
+    owner_key = patched.json()["signing_key"]
+    assert owner_key, "signed with the owning identity's key, minted here"
     assert server.api("GET", "/mail/mailboxes/box@example.com").json()[
         "webhook_url"
     ] == receiver.url("/box")
@@ -50,7 +50,9 @@ def test_mailbox_webhook_url_set_and_cleared(server: Server, receiver: Receiver)
             f"{r.headers['X-Inkbox-Request-ID']}.{r.headers['X-Inkbox-Timestamp']}.".encode()
             + r.body
         )
-        digest = hmac.new(org_key.removeprefix("whsec_").encode(), msg, hashlib.sha256).hexdigest()
+        digest = hmac.new(
+            owner_key.removeprefix("whsec_").encode(), msg, hashlib.sha256
+        ).hexdigest()
         assert r.headers["X-Inkbox-Signature"] == "sha256=" + digest
 
     # the endpoint keeps failing, so retries are pending; null stops them at once

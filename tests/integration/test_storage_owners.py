@@ -10,7 +10,7 @@ import pytest
 
 from hookline.core.errors import Conflict
 from hookline.core.models import Identity, Organization
-from hookline.storage.base import Storage
+from hookline.storage.base import Storage, StoredKey
 
 from .conftest import (
     NOW_MS,
@@ -257,12 +257,12 @@ async def test_put_signing_key_replaces_the_current_one(storage: Storage, agent:
     assert await storage.current_signing_key(org_id, agent.id) is None
 
     assert await storage.put_signing_key(org_id, agent.id, "enc:1", NOW_MS, only_if_missing=False)
-    assert await storage.current_signing_key(org_id, agent.id) == ("enc:1", NOW_MS)
+    assert _pair(await storage.current_signing_key(org_id, agent.id)) == ("enc:1", NOW_MS)
 
     assert await storage.put_signing_key(
         org_id, agent.id, "enc:2", NOW_MS + 1, only_if_missing=False
     )
-    assert await storage.current_signing_key(org_id, agent.id) == ("enc:2", NOW_MS + 1)
+    assert _pair(await storage.current_signing_key(org_id, agent.id)) == ("enc:2", NOW_MS + 1)
 
 
 async def test_put_signing_key_only_if_missing(storage: Storage, agent: Identity) -> None:
@@ -271,7 +271,7 @@ async def test_put_signing_key_only_if_missing(storage: Storage, agent: Identity
     assert not await storage.put_signing_key(
         org_id, agent.id, "enc:2", NOW_MS + 1, only_if_missing=True
     )
-    assert await storage.current_signing_key(org_id, agent.id) == ("enc:1", NOW_MS)
+    assert _pair(await storage.current_signing_key(org_id, agent.id)) == ("enc:1", NOW_MS)
 
 
 async def test_signing_keys_are_per_owner(storage: Storage, agent: Identity) -> None:
@@ -280,7 +280,7 @@ async def test_signing_keys_are_per_owner(storage: Storage, agent: Identity) -> 
     await storage.insert_identity(other)
 
     assert await storage.put_signing_key(org_id, None, "enc:org", NOW_MS, only_if_missing=True)
-    assert await storage.current_signing_key(org_id, None) == ("enc:org", NOW_MS)
+    assert _pair(await storage.current_signing_key(org_id, None)) == ("enc:org", NOW_MS)
     assert await storage.current_signing_key(org_id, agent.id) is None
 
     # the organization's key does not count as the identity's
@@ -290,9 +290,9 @@ async def test_signing_keys_are_per_owner(storage: Storage, agent: Identity) -> 
     assert await storage.put_signing_key(
         org_id, other.id, "enc:other", NOW_MS + 2, only_if_missing=False
     )
-    assert await storage.current_signing_key(org_id, None) == ("enc:org", NOW_MS)
-    assert await storage.current_signing_key(org_id, agent.id) == ("enc:agent", NOW_MS + 1)
-    assert await storage.current_signing_key(org_id, other.id) == ("enc:other", NOW_MS + 2)
+    assert _pair(await storage.current_signing_key(org_id, None)) == ("enc:org", NOW_MS)
+    assert _pair(await storage.current_signing_key(org_id, agent.id)) == ("enc:agent", NOW_MS + 1)
+    assert _pair(await storage.current_signing_key(org_id, other.id)) == ("enc:other", NOW_MS + 2)
     assert await storage.current_signing_key(OTHER_ORG_ID, None) is None
 
 
@@ -308,4 +308,8 @@ async def test_concurrent_only_if_missing_stores_exactly_one_key(
     )
     assert stored.count(True) == 1
     winner = stored.index(True)
-    assert await storage.current_signing_key(org_id, agent.id) == (f"enc:{winner}", NOW_MS)
+    assert _pair(await storage.current_signing_key(org_id, agent.id)) == (f"enc:{winner}", NOW_MS)
+
+
+def _pair(found: StoredKey | None) -> tuple[str, int] | None:
+    return (found.key_enc, found.created_ms) if found is not None else None

@@ -210,10 +210,16 @@ async def test_inkbox_claims_carry_the_owners_signing_key(
     for ident in (agent, keyless):
         await storage.insert_identity(ident)
     box = make_mailbox(org.id, identity_id=agent.id)
+    unowned = make_mailbox(org.id, address="unowned@example.com")
     await storage.insert_mailbox(box)
+    await storage.insert_mailbox(unowned)
     await storage.put_signing_key(org.id, None, "enc:org-old", NOW_MS - 2, only_if_missing=False)
-    await storage.put_signing_key(org.id, None, "enc:org", NOW_MS - 1, only_if_missing=False)
-    await storage.put_signing_key(org.id, agent.id, "enc:agent", NOW_MS, only_if_missing=False)
+    await storage.put_signing_key(
+        org.id, None, "enc:org", NOW_MS - 1, only_if_missing=False, key_id="key-org"
+    )
+    await storage.put_signing_key(
+        org.id, agent.id, "enc:agent", NOW_MS, only_if_missing=False, key_id="key-agent"
+    )
 
     def inkbox(**fields: Any) -> Subscription:
         return make_subscription(org.id, profile="inkbox", **fields)
@@ -221,8 +227,10 @@ async def test_inkbox_claims_carry_the_owners_signing_key(
     expected = [
         (inkbox(agent_identity_id=agent.id, owner_identity_id=agent.id), ("enc:agent",)),
         (inkbox(), ("enc:org",)),
-        # a mailbox's webhook_url signs with the organization's key, as Inkbox does
-        (inkbox(mailbox_id=box.id, owner_identity_id=agent.id, source="mailbox"), ("enc:org",)),
+        # a mailbox's webhook_url signs with its owner's key: an agent never causes the
+        # organization's; with no owner, the organization's
+        (inkbox(mailbox_id=box.id, owner_identity_id=agent.id, source="mailbox"), ("enc:agent",)),
+        (inkbox(mailbox_id=unowned.id, source="mailbox"), ("enc:org",)),
         (inkbox(agent_identity_id=keyless.id, owner_identity_id=keyless.id), ()),
     ]
     for s, _ in expected:
@@ -232,6 +240,11 @@ async def test_inkbox_claims_carry_the_owners_signing_key(
     claimed = await storage.claim_due(NOW_MS, 10, LEASE_MS)
     assert {c.subscription.id: c.secret_ciphertexts for c in claimed} == {
         s.id: keys for s, keys in expected
+    }
+    # each key comes with its row, to which its ciphertext is bound
+    ids = {"enc:org": "key-org", "enc:agent": "key-agent"}
+    assert {c.subscription.id: c.signing_key_id for c in claimed} == {
+        s.id: ids[keys[0]] if keys else None for s, keys in expected
     }
 
 

@@ -201,5 +201,8 @@ def test_signing_key_owner() -> None:
     assert routing.signing_key_owner(sub("a", agent_identity_id=ADA, owner_identity_id=ADA)) == ADA
     assert routing.signing_key_owner(sub("b", mailbox_id=ADA_MAILBOX, owner_identity_id=ADA)) == ADA
     assert routing.signing_key_owner(sub("c")) is None
+    # a mailbox's webhook_url: its owner's key, never the organization's (an agent sets it)
     mailbox_webhook = sub("d", mailbox_id=ADA_MAILBOX, owner_identity_id=ADA, source="mailbox")
-    assert routing.signing_key_owner(mailbox_webhook) is None
+    assert routing.signing_key_owner(mailbox_webhook) == ADA
+    unowned = sub("e", mailbox_id=ADA_MAILBOX, owner_identity_id=None, source="mailbox")
+    assert routing.signing_key_owner(unowned) is None

@@ -71,6 +71,10 @@ def load_settings(**overrides: Any) -> Settings:
         err.print(f"[red]invalid setting:[/red] {exc}")
         raise typer.Exit(2) from None
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # at debug level these would log every statement's parameters: stored ciphertexts and,
+    # from earlier versions, plain header values
+    for noisy in ("sqlalchemy", "aiosqlite", "asyncpg"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
@@ -81,12 +85,15 @@ def run(coro: Any) -> None:
     import uvloop
 
     from hookline.server import SchemaNotCurrent
+    from hookline.services.master_key import WrongSecretKey
+    from hookline.services.secretbox import SecretUnreadable
 
     try:
         # libuv's loop: fewer wake-ups and cheaper sockets than asyncio's own
         uvloop.run(coro)
-    except SchemaNotCurrent as exc:
-        err.print(f"[red]{exc}[/red]")
+    except (SchemaNotCurrent, WrongSecretKey, SecretUnreadable) as exc:
+        # one line, however narrow the terminal
+        err.print(str(exc), style="red", soft_wrap=True, markup=False, highlight=False)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         pass

@@ -161,3 +161,8 @@ class ClaimedDelivery:
     #: encrypted signing material and auth token, opened by the services layer
     secret_ciphertexts: Sequence[str] = ()
     auth_token_ciphertext: str | None = None
+    #: the row of the signing key in ``secret_ciphertexts`` (inkbox profile): its ciphertext
+    #: is bound to that row
+    signing_key_id: str | None = None
+    #: the custom headers' values, sealed (None: none, or stored plain in the subscription)
+    headers_ciphertext: str | None = None

@@ -22,10 +22,12 @@ def owner_matches(sub: Subscription, event: Event) -> bool:
 
 
 def signing_key_owner(sub: Subscription) -> str | None:
-    """Whose signing key signs ``sub``'s inkbox-profile deliveries: the owning identity's, or
-    the organization's (None) for organization-wide subscriptions and, as Inkbox does,
-    for mailbox webhook URLs."""
-    return None if sub.source == "mailbox" else sub.owner_identity_id
+    """Whose signing key signs ``sub``'s inkbox-profile deliveries: the owning identity's
+    (that of the identity, or of the mailbox or phone number's owner), or the
+    organization's (None) when no identity owns it. A mailbox's webhook URL follows the same
+    rule, so an agent that sets its own mailbox's URL only ever causes or sees its own key,
+    never the organization's, which signs for every organization-wide receiver."""
+    return sub.owner_identity_id
 
 
 def is_org_wide(sub: Subscription) -> bool:

@@ -100,6 +100,37 @@ def profile(value: str, field: str = "profile") -> str:
     return value
 
 
+#: what every custom header's value reads back as: values are secrets (a receiver's API key,
+#: say). Sent back unchanged in an update, it keeps the value stored under that name.
+HEADER_MASK = "•" * 8
+
+
+def masked_headers(values: Mapping[str, str]) -> dict[str, str]:
+    """The names of ``values``, each with the mask for its value."""
+    return dict.fromkeys(values, HEADER_MASK)
+
+
+def unmask_headers(
+    values: Mapping[str, str], stored: Mapping[str, str], field: str = "headers"
+) -> dict[str, str]:
+    """``values`` with each masked value replaced by the one ``stored`` under that name
+    (matched without regard to case, as HTTP does); a masked value for a name that has none
+    stored is refused."""
+    by_lower = {name.lower(): value for name, value in stored.items()}
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if value == HEADER_MASK:
+            if name.lower() not in by_lower:
+                raise ValidationFailed(
+                    f"{field}.{name}",
+                    "is the mask shown on read, and no value is stored under this name: "
+                    "send the real value",
+                )
+            value = by_lower[name.lower()]
+        out[name] = value
+    return out
+
+
 def headers(values: Mapping[str, str], field: str = "headers") -> dict[str, str]:
     if len(values) > MAX_HEADERS:
         raise ValidationFailed(field, f"at most {MAX_HEADERS} headers")

@@ -27,10 +27,13 @@ from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
+from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
 
 log = logging.getLogger("hookline.worker")
+#: the columns of a claim's subscription secrets, in the order the claim gives them
+_SECRET_COLUMNS = ("secret_enc", "previous_secret_enc")
 
 USER_AGENT = f"Hookline/{__version__}"
 CLAIM_BATCH = 200  # deliveries leased per claim
@@ -494,9 +497,16 @@ class Dispatcher:
         """Give the attempt its body and headers; or why it cannot be sent."""
         c, started_ms = attempt.claimed, attempt.started_ms
         sub, event = c.subscription, c.event
+        custom: Mapping[str, str] = sub.headers  # none, or stored plain by an earlier version
         try:
-            secrets = [self._box.open(x) for x in c.secret_ciphertexts]
-            auth = self._box.open(c.auth_token_ciphertext) if c.auth_token_ciphertext else None
+            secrets = self._open_secrets(c)
+            auth = (
+                self._box.open(c.auth_token_ciphertext, sub_place("auth_token_enc", sub.id))
+                if c.auth_token_ciphertext
+                else None
+            )
+            if c.headers_ciphertext is not None:
+                custom = open_headers(self._box, c.headers_ciphertext, sub.id)
         except RuntimeError as exc:
             secrets, auth, problem = [], None, str(exc)
         else:
@@ -516,13 +526,25 @@ class Dispatcher:
                 timestamp_s=started_ms // 1000,
                 request_id=ids.new_request_id() if sub.profile in profiles.REQUEST_ID_SENT else "",
             ),
-            custom_headers=sub.headers,
+            custom_headers=custom,
             user_agent=USER_AGENT,
             auth_token=auth,
             body=body,
         )
         attempt.body, attempt.headers = request.body, request.headers
         return None
+
+    def _open_secrets(self, c: ClaimedDelivery) -> list[str]:
+        """The signing secrets, each opened for the place it is stored: the owner's key row
+        (inkbox), else the subscription's current and previous secret columns."""
+        found = c.secret_ciphertexts
+        if c.signing_key_id is not None:
+            return [self._box.open(x, key_place(c.signing_key_id)) for x in found]
+        sub_id = c.subscription.id
+        return [
+            self._box.open(x, sub_place(column, sub_id))
+            for x, column in zip(found, _SECRET_COLUMNS, strict=False)
+        ]
 
     def _render(self, c: ClaimedDelivery) -> bytes:
         event, profile = c.event, c.subscription.profile

@@ -19,6 +19,7 @@ from hookline.services.clock import Clock
 from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import INCOMING_CALL_ACTIONS, OwnerService
 from hookline.services.principal import Principal
+from hookline.services.sealed_places import key_place
 from hookline.services.secretbox import SecretBox
 from hookline.services.transport import Transport
 from hookline.storage.base import Storage
@@ -191,7 +192,7 @@ class CallService:
         )
         if found is None and phone.agent_identity_id is not None:
             found = await self._storage.current_signing_key(phone.organization_id, None)
-        return self._box.open(found[0]) if found else None
+        return self._box.open(found.key_enc, key_place(found.id)) if found else None
 
     def _decide(self, result: SendResult) -> CallDecision:
         if result.status is None:

@@ -14,9 +14,10 @@ from hookline.services.deliveries import DeliveryService
 from hookline.services.destinations import DestinationCheck
 from hookline.services.keys import KeyService
 from hookline.services.mailbox_webhooks import MailboxWebhookService
+from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
 from hookline.services.publishing import PublishService
-from hookline.services.secretbox import SecretBox, key_file_for, load_or_create_key_file
+from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
@@ -25,22 +26,13 @@ from hookline.services.users import UserService
 from hookline.storage import Storage, open_storage
 
 
-def master_key(settings: Settings) -> str:
-    """``HOOKLINE_SECRET_KEY``, or the key file beside an embedded database."""
-    if settings.secret_key:
-        return settings.secret_key
-    path = settings.sqlite_path
-    if path is None:
-        raise ValueError("HOOKLINE_SECRET_KEY is required unless the database is a SQLite file")
-    return load_or_create_key_file(key_file_for(path))
-
-
 @dataclass
 class Services:
     settings: Settings
     storage: Storage
     clock: Clock
     box: SecretBox
+    master_keys: MasterKeys
     metrics: Metrics
     keys: KeyService
     owners: OwnerService
@@ -65,7 +57,8 @@ class Services:
         """Everything one process needs. ``transport`` sends test sends, replays and calls."""
         clock = clock or SystemClock()
         storage = open_storage(settings.database_url, pool_size=settings.database_pool_size)
-        box = SecretBox(master_key(settings))
+        keys = master_keys(settings)
+        box = keys.box()
         wakers: list[Callable[[], None]] = []
 
         def wake() -> None:
@@ -89,6 +82,7 @@ class Services:
             storage=storage,
             clock=clock,
             box=box,
+            master_keys=keys,
             metrics=Metrics(),
             keys=KeyService(
                 storage, clock, throttle=AuthThrottle(failures=settings.auth_failures_per_minute)

@@ -1,7 +1,11 @@
 """A mailbox's ``webhook_url`` (Inkbox mailbox webhooks): all of its mail events, one URL.
 
-It is kept as a subscription of source ``mailbox`` owned by the mailbox, signed with the
-organization's signing key (inkbox profile), so it shares the whole delivery path.
+It is kept as a subscription of source ``mailbox`` owned by the mailbox (inkbox profile), so
+it shares the whole delivery path, and it is signed like every other subscription: with the
+signing key of the identity that owns the mailbox. An agent may create that key for itself;
+the organization's key, which signs every organization-wide subscription, it can neither
+see nor cause. A mailbox no identity owns can only have its URL set by an admin, and is
+signed with the organization's key.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ MAIL_EVENT_TYPES = tuple(t.name for t in CATALOG.values() if t.channel == "mail"
 @frozen
 class MailboxWebhook:
     mailbox: Mailbox
-    #: the organization's signing key, when setting the URL minted it (shown once)
+    #: the key that signs the webhook (the owning identity's, or the organization's for a
+    #: mailbox no identity owns), when setting the URL created it (shown once)
     signing_key: str | None
 
 
@@ -48,6 +53,9 @@ class MailboxWebhookService:
     ) -> MailboxWebhook:
         """Set (or with None, clear at once) the mailbox's all-events webhook URL."""
         mailbox = await self._owners.mailbox(principal, email_address)
+        if mailbox.agent_identity_id is None:
+            # its webhook would be signed with the organization's key
+            principal.require_admin()
         if url is not None:
             url = validation.url(url, allow_http=self._allow_http, field="webhook_url")
             await self._destinations.check(url, "webhook_url")
@@ -62,7 +70,9 @@ class MailboxWebhookService:
             for sub in existing:
                 await self._subscriptions.delete(principal, sub.id)
         elif existing:
-            await self._subscriptions.update(principal, existing[0].id, {"url": url})
+            updated_sub = await self._subscriptions.update(principal, existing[0].id, {"url": url})
+            # one set by an earlier version may sign with a key its owner does not have yet
+            signing_key = await self._subscriptions.ensure_signing_key(updated_sub)
         else:
             created = await self._subscriptions.create(
                 principal,

@@ -158,7 +158,7 @@ class SendService:
                 attempt=profiles.AttemptIdentity(
                     timestamp_s=started // 1000, request_id=ids.new_request_id()
                 ),
-                custom_headers=sub.headers,
+                custom_headers=await self._signing.custom_headers(sub),
                 user_agent=USER_AGENT,
                 auth_token=await self._signing.auth_token(sub),
             )

@@ -16,6 +16,12 @@ from hookline.services.clock import Clock
 from hookline.services.destinations import DestinationCheck
 from hookline.services.page import Page
 from hookline.services.principal import Principal
+from hookline.services.sealed_places import (
+    key_place,
+    open_headers,
+    seal_headers,
+    sub_place,
+)
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
 
@@ -208,8 +214,11 @@ class SubscriptionService:
         await self._destinations.check(fields["url"], "url")
         now = self._clock.now_ms()
         auth_token = fields.pop("auth_token")
+        # nothing is stored under a new subscription's names: a masked value is refused
+        headers = validation.unmask_headers(fields.pop("headers"), {})
+        sub_id = ids.new_uuid()
         sub = Subscription(
-            id=ids.new_uuid(),
+            id=sub_id,
             organization_id=principal.organization_id,
             mailbox_id=mailbox_id,
             phone_number_id=phone_id,
@@ -219,14 +228,20 @@ class SubscriptionService:
             source=data.source,
             created_at_ms=now,
             updated_at_ms=now,
+            headers=validation.masked_headers(headers),
             **fields,
         )
         secret = ids.new_standard_secret()
         await self._storage.insert_subscription(
             sub,
             SubscriptionSecrets(
-                auth_token_enc=self._box.seal(auth_token) if auth_token else None,
-                secret_enc=self._box.seal(secret),
+                auth_token_enc=(
+                    self._box.seal(auth_token, sub_place("auth_token_enc", sub_id))
+                    if auth_token
+                    else None
+                ),
+                secret_enc=self._box.seal(secret, sub_place("secret_enc", sub_id)),
+                headers_enc=seal_headers(self._box, headers, sub_id),
             ),
         )
         signing_key = None
@@ -240,12 +255,24 @@ class SubscriptionService:
             secret=secret if sub.profile in profiles.PER_SUBSCRIPTION_SECRET else None,
         )
 
+    async def ensure_signing_key(self, sub: Subscription) -> str | None:
+        """Create the key that signs ``sub`` (inkbox profile) if its owner has none; the new
+        key is returned, once."""
+        if sub.profile != profiles.INKBOX:
+            return None
+        return await self._mint_signing_key_if_missing(sub.organization_id, signing_key_owner(sub))
+
     async def _mint_signing_key_if_missing(
         self, org_id: str, identity_id: str | None
     ) -> str | None:
-        key = ids.new_plain_secret("whsec_")
+        key, key_id = ids.new_plain_secret("whsec_"), ids.new_uuid()
         stored = await self._storage.put_signing_key(
-            org_id, identity_id, self._box.seal(key), self._clock.now_ms(), only_if_missing=True
+            org_id,
+            identity_id,
+            self._box.seal(key, key_place(key_id)),
+            self._clock.now_ms(),
+            only_if_missing=True,
+            key_id=key_id,
         )
         return key if stored else None
 
@@ -298,11 +325,25 @@ class SubscriptionService:
         if "url" in checked:
             await self._destinations.check(checked["url"], "url")
         secrets = None
+        if "auth_token" in checked or "headers" in checked:
+            secrets = await self._storage.subscription_secrets(principal.organization_id, sub_id)
+            if secrets is None:
+                raise NotFound("subscription", sub_id)
         if "auth_token" in checked:
+            assert secrets is not None
             token = checked.pop("auth_token")
-            old = await self._storage.subscription_secrets(principal.organization_id, sub_id)
-            assert old is not None
-            secrets = replace(old, auth_token_enc=self._box.seal(token) if token else None)
+            sealed = self._box.seal(token, sub_place("auth_token_enc", sub_id)) if token else None
+            secrets = replace(secrets, auth_token_enc=sealed)
+        if "headers" in checked:
+            assert secrets is not None
+            stored = (
+                dict(current.headers)  # stored plain by an earlier version
+                if secrets.headers_enc is None
+                else open_headers(self._box, secrets.headers_enc, sub_id)
+            )
+            real = validation.unmask_headers(checked["headers"], stored)
+            checked["headers"] = validation.masked_headers(real)
+            secrets = replace(secrets, headers_enc=seal_headers(self._box, real, sub_id))
         if checked.get("enabled") is True:
             checked["disabled_reason"] = None
         elif checked.get("enabled") is False and current.enabled:

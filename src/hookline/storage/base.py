@@ -36,6 +36,35 @@ class SubscriptionSecrets:
     secret_enc: str | None = None
     previous_secret_enc: str | None = None
     previous_secret_until_ms: int | None = None
+    #: the custom headers' values, one sealed JSON object (None: no headers, or stored plain
+    #: by an earlier version in the ``headers`` column)
+    headers_enc: str | None = None
+
+
+#: every column that holds a sealed secret, by table: what a master key rotation rewrites
+SEALED_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "subscriptions": ("auth_token_enc", "secret_enc", "previous_secret_enc", "headers_enc"),
+    "signing_keys": ("key_enc",),
+    "secret_checks": ("check_enc",),
+}
+
+
+@frozen
+class StoredKey:
+    """An owner's signing key as stored."""
+
+    id: str
+    key_enc: str
+    created_ms: int
+
+
+@frozen
+class SealedRow:
+    """One row's sealed columns (``SEALED_COLUMNS``), ciphertexts or None."""
+
+    table: str
+    id: str
+    values: Mapping[str, str | None]
 
 
 @frozen
@@ -224,7 +253,9 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def update_mailbox(
         self, org_id: str, mailbox_id: str, changes: Mapping[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """Change the mailbox's columns; a new ``agent_identity_id`` becomes the owner of its
+        subscriptions too (``owner_identity_id``), in the same transaction."""
 
     @abc.abstractmethod
     async def insert_phone_number(self, number: PhoneNumber) -> None: ...
@@ -243,14 +274,13 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def update_phone_number(
         self, org_id: str, number_id: str, changes: Mapping[str, Any]
-    ) -> None: ...
+    ) -> None:
+        """As ``update_mailbox``, for a phone number."""
 
     # signing keys ----------------------------------------------------------------------------
     @abc.abstractmethod
-    async def current_signing_key(
-        self, org_id: str, identity_id: str | None
-    ) -> tuple[str, int] | None:
-        """``(ciphertext, created_ms)`` of the owner's current key."""
+    async def current_signing_key(self, org_id: str, identity_id: str | None) -> StoredKey | None:
+        """The owner's current key."""
 
     @abc.abstractmethod
     async def put_signing_key(
@@ -261,9 +291,47 @@ class Storage(abc.ABC):
         now_ms: int,
         *,
         only_if_missing: bool,
+        key_id: str | None = None,
     ) -> bool:
-        """Store a new current key (retiring the old). With ``only_if_missing``, store it
-        only when the owner has none, and say whether it was stored."""
+        """Store a new current key (retiring the old) as row ``key_id`` (a new id when None:
+        the caller seals the key for its row, so it usually chooses). With
+        ``only_if_missing``, store it only when the owner has none, and say whether it was
+        stored."""
+
+    # sealed secrets at large (the master key's check value; rotation) --------------------
+    @abc.abstractmethod
+    async def secret_check(self) -> str | None:
+        """The sealed check value (row ``id`` ``master``), if one was stored."""
+
+    @abc.abstractmethod
+    async def put_secret_check(self, check_enc: str, now_ms: int) -> bool:
+        """Store the check value unless one exists; say whether this call stored it."""
+
+    @abc.abstractmethod
+    async def any_sealed(self) -> SealedRow | None:
+        """One row holding a sealed secret (a subscription's or a signing key), if any."""
+
+    @abc.abstractmethod
+    async def sealed_rows(self, table: str, after_id: str | None, limit: int) -> list[SealedRow]:
+        """Rows of ``table`` (a ``SEALED_COLUMNS`` key) in id order after ``after_id``,
+        deleted and retired ones too."""
+
+    @abc.abstractmethod
+    async def reseal(
+        self,
+        table: str,
+        row_id: str,
+        old: Mapping[str, str | None],
+        new: Mapping[str, str | None],
+    ) -> bool:
+        """Write ``new`` into the row's columns if they still hold ``old`` (a change made
+        meanwhile wins); say whether it was written. ``subscriptions`` also accepts
+        ``headers`` (the JSON object of names with masked values)."""
+
+    @abc.abstractmethod
+    async def plain_headers(self, limit: int) -> list[tuple[str, str]]:
+        """``(subscription id, headers JSON)`` of subscriptions whose header values are
+        still stored plain (written by an earlier version)."""
 
     # subscriptions ---------------------------------------------------------------------------
     @abc.abstractmethod

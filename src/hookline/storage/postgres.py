@@ -87,7 +87,12 @@ class PostgresStorage(CachedReads):
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")
         engine = create_async_engine(
-            async_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url,
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            # an error's message (logged) must not carry a statement's parameters: secrets
+            hide_parameters=True,
         )
         super().__init__(url, engine)
         # reads need no transaction: BEGIN and ROLLBACK were two round trips each

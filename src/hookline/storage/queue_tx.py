@@ -73,6 +73,7 @@ SIGNING_COLUMNS = (
     "previous_secret_enc",
     "previous_secret_until_ms",
     "auth_token_enc",
+    "headers_enc",
 )
 _INSERTS = {t.deliveries.name: _d.insert(), t.attempts.name: t.attempts.insert()}
 Row = Mapping[Any, Any]
@@ -291,6 +292,7 @@ class QueueTransactions(abc.ABC):
                         lease_token=item.lease.token,
                         secret_ciphertexts=_subscription_secrets(sub_row, dl.created_at_ms),
                         auth_token_ciphertext=sub_row["auth_token_enc"],
+                        headers_ciphertext=sub_row["headers_enc"],
                     )
                 )
                 owner.append(n)
@@ -327,7 +329,12 @@ class QueueTransactions(abc.ABC):
         sub_rows = {r["id"]: r for r in self._subscription_rows(conn, sub_ids)}
         gone = {sid: g for sid, r in sub_rows.items() if (g := _gone(r)) is not None}
         subs = {
-            sid: (rows.subscription(r), _subscription_secrets(r, now_ms), r["auth_token_enc"])
+            sid: (
+                rows.subscription(r),
+                _subscription_secrets(r, now_ms),
+                r["auth_token_enc"],
+                r["headers_enc"],
+            )
             for sid, r in sub_rows.items()
             if sid not in gone
         }
@@ -338,7 +345,7 @@ class QueueTransactions(abc.ABC):
             if known is None:
                 stale.append((delivery.id, *gone[delivery.subscription_id]))
                 continue
-            sub, secrets, auth = known
+            sub, secrets, auth, headers = known
             claimed.append(
                 ClaimedDelivery(
                     delivery=delivery,
@@ -347,6 +354,7 @@ class QueueTransactions(abc.ABC):
                     lease_token=token,
                     secret_ciphertexts=secrets,
                     auth_token_ciphertext=auth,
+                    headers_ciphertext=headers,
                 )
             )
         _settle(conn, stale, token, now_ms)
@@ -479,16 +487,16 @@ def _attach_signing_keys(conn: sa.Connection, claimed: list[ClaimedDelivery]) ->
     if not wanted:
         return
     k = t.signing_keys
-    keys: dict[tuple[str, str | None], str] = {}
+    keys: dict[tuple[str, str | None], tuple[str, str]] = {}
     for org_id, ident in wanted:
         row = conn.execute(
-            sa.select(k.c.key_enc)
+            sa.select(k.c.key_enc, k.c.id)
             .where(k.c.organization_id == org_id, key_owner(ident), k.c.retired_ms.is_(None))
             .order_by(k.c.created_ms.desc())
             .limit(1)
         ).first()
         if row is not None:
-            keys[(org_id, ident)] = row[0]
+            keys[(org_id, ident)] = (row[0], row[1])
     for i, c in enumerate(claimed):
         if c.subscription.profile == profiles.INKBOX:
             key = keys.get((c.subscription.organization_id, signing_key_owner(c.subscription)))
@@ -497,8 +505,10 @@ def _attach_signing_keys(conn: sa.Connection, claimed: list[ClaimedDelivery]) ->
                 event=c.event,
                 subscription=c.subscription,
                 lease_token=c.lease_token,
-                secret_ciphertexts=(key,) if key else (),
+                secret_ciphertexts=(key[0],) if key else (),
                 auth_token_ciphertext=c.auth_token_ciphertext,
+                signing_key_id=key[1] if key else None,
+                headers_ciphertext=c.headers_ciphertext,
             )
 
 

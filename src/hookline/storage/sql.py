@@ -39,6 +39,7 @@ from hookline.storage.base import (
     Published,
     Recorded,
     Storage,
+    StoredKey,
     SubscriptionFilter,
     SubscriptionSecrets,
 )
@@ -46,11 +47,12 @@ from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
+from hookline.storage.sealed_sql import SealedSecretsSql
 
 T = TypeVar("T")
 
 
-class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
+class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
@@ -360,6 +362,10 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
                 .where(m.c.organization_id == org_id, m.c.id == mailbox_id)
                 .values(**changes)
             )
+            if "agent_identity_id" in changes:
+                await self._follow_owner(
+                    conn, org_id, t.subscriptions.c.mailbox_id == mailbox_id, changes
+                )
 
     async def insert_phone_number(self, number: PhoneNumber) -> None:
         await self._insert(
@@ -410,16 +416,31 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
                 .where(p.c.organization_id == org_id, p.c.id == number_id)
                 .values(**changes)
             )
+            if "agent_identity_id" in changes:
+                await self._follow_owner(
+                    conn, org_id, t.subscriptions.c.phone_number_id == number_id, changes
+                )
+
+    @staticmethod
+    async def _follow_owner(
+        conn: AsyncConnection, org_id: str, owned: Any, changes: Mapping[str, Any]
+    ) -> None:
+        """A channel's new owner owns its subscriptions too: who may see them, and whose
+        signing key signs them, follow the channel."""
+        s = t.subscriptions
+        await conn.execute(
+            s.update()
+            .where(s.c.organization_id == org_id, owned)
+            .values(owner_identity_id=changes["agent_identity_id"])
+        )
 
     # -- signing keys -------------------------------------------------------------------------
     _key_owner = staticmethod(key_owner)
 
-    async def current_signing_key(
-        self, org_id: str, identity_id: str | None
-    ) -> tuple[str, int] | None:
+    async def current_signing_key(self, org_id: str, identity_id: str | None) -> StoredKey | None:
         k = t.signing_keys
         row = await self._one(
-            sa.select(k.c.key_enc, k.c.created_ms)
+            sa.select(k.c.id, k.c.key_enc, k.c.created_ms)
             .where(
                 k.c.organization_id == org_id,
                 self._key_owner(identity_id),
@@ -428,7 +449,9 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
             .order_by(k.c.created_ms.desc())
             .limit(1)
         )
-        return (row["key_enc"], row["created_ms"]) if row else None
+        if row is None:
+            return None
+        return StoredKey(id=row["id"], key_enc=row["key_enc"], created_ms=row["created_ms"])
 
     async def put_signing_key(
         self,
@@ -438,6 +461,7 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
         now_ms: int,
         *,
         only_if_missing: bool,
+        key_id: str | None = None,
     ) -> bool:
         k = t.signing_keys
         current = sa.and_(
@@ -452,7 +476,7 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
             await conn.execute(k.update().where(current).values(retired_ms=now_ms))
             await conn.execute(
                 k.insert().values(
-                    id=str(uuid.uuid4()),
+                    id=key_id or str(uuid.uuid4()),
                     organization_id=org_id,
                     agent_identity_id=identity_id,
                     key_enc=key_enc,
@@ -475,6 +499,7 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
             secret_enc=secrets.secret_enc,
             previous_secret_enc=secrets.previous_secret_enc,
             previous_secret_until_ms=secrets.previous_secret_until_ms,
+            headers_enc=secrets.headers_enc,
             deleted_ms=None,
             failing_since_ms=None,
         )
@@ -499,6 +524,7 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
                 s.c.secret_enc,
                 s.c.previous_secret_enc,
                 s.c.previous_secret_until_ms,
+                s.c.headers_enc,
             ).where(self._live_subscription(org_id, sub_id))
         )
         return SubscriptionSecrets(**row) if row else None
@@ -545,6 +571,7 @@ class SqlStorage(ConsoleRows, QueueTransactions, Storage, abc.ABC):
                 secret_enc=secrets.secret_enc,
                 previous_secret_enc=secrets.previous_secret_enc,
                 previous_secret_until_ms=secrets.previous_secret_until_ms,
+                headers_enc=secrets.headers_enc,
             )
         if changes.get("enabled") is True:
             values["failing_since_ms"] = None

@@ -165,7 +165,8 @@ class SqliteStorage(CachedReads):
         async_url = sa.make_url(url).set(drivername="sqlite+aiosqlite")
         # writes end in an explicit COMMIT or ROLLBACK and reads hold no transaction, so a
         # connection going back to the pool needs no reset
-        engine = create_async_engine(async_url, pool_reset_on_return=None)
+        # an error's message (logged) must not carry a statement's parameters: secrets
+        engine = create_async_engine(async_url, pool_reset_on_return=None, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _on_connect)
         event.listen(engine.sync_engine, "begin", _on_begin)
         super().__init__(url, engine)
@@ -176,6 +177,7 @@ class SqliteStorage(CachedReads):
             sa.make_url(url).set(drivername="sqlite+pysqlite"),
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
+            hide_parameters=True,
         )
         event.listen(self._inline, "connect", _on_inline_connect)
         # the queue's transactions (queue_tx.py) run whole and inline on a connection of their
@@ -186,6 +188,7 @@ class SqliteStorage(CachedReads):
             poolclass=StaticPool,
             connect_args={"check_same_thread": False},
             pool_reset_on_return=None,
+            hide_parameters=True,
         )
         event.listen(transact, "connect", _on_transact_connect)
         self._transact_engine = transact

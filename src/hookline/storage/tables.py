@@ -91,6 +91,16 @@ signing_keys = Table(
     Index("ix_signing_keys_owner", "organization_id", "agent_identity_id", "retired_ms"),
 )
 
+#: a value sealed with the master key at first start and opened at every start: a process
+#: given the wrong key refuses to start instead of failing at every secret it reads
+secret_checks = Table(
+    "secret_checks",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("check_enc", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 subscriptions = Table(
     "subscriptions",
     metadata,
@@ -123,6 +133,9 @@ subscriptions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Column("deleted_ms", BigInteger, nullable=True),
+    # the custom headers' values, sealed as one JSON object; ``headers`` then holds the names
+    # with masked values. NULL with headers: written before values were sealed (plain)
+    Column("headers_enc", Text, nullable=True),
     Index("ix_subscriptions_org", "organization_id", "deleted_ms"),
 )
 

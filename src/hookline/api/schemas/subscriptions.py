@@ -20,6 +20,7 @@ from hookline.core.errors import ValidationFailed
 from hookline.core.models import Subscription
 from hookline.core.profiles import PROFILES
 from hookline.core.timefmt import iso_from_ms
+from hookline.core.validation import masked_headers
 from hookline.services.signing import MAX_GRACE_S
 
 
@@ -192,7 +193,8 @@ class SubscriptionOut(Out):
             enabled=sub.enabled,
             disabled_reason=sub.disabled_reason,
             profile=sub.profile,
-            headers=dict(sub.headers),
+            # values are secrets: names only, each value masked (sent back, a mask keeps it)
+            headers=masked_headers(sub.headers),
             filters=Filters(domains=list(sub.domains)),
             retry_schedule=list(sub.retry_schedule) if sub.retry_schedule is not None else None,
             max_in_flight=sub.max_in_flight,
