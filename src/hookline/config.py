@@ -16,6 +16,14 @@ from hookline.core.retry import DEFAULT_SCHEDULE_S, parse_schedule, validate_sch
 DEFAULT_DATABASE_URL = "sqlite:///./hookline.db"
 
 
+class SettingError(ValueError):
+    """A setting refused for what another one says; ``setting`` names the one to change."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
 class Settings(BaseSettings):
     """Every setting of DESIGN.md under its name, plus a few of Hookline's own."""
 
@@ -107,16 +115,19 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite:/// or postgresql://")
         return v
 
+    @field_validator("secret_key", "admin_key")
+    @classmethod
+    def _long_enough(cls, v: str | None) -> str | None:
+        if v is not None and len(v) < 16:
+            raise ValueError("must be at least 16 characters")
+        return v
+
     @model_validator(mode="after")
     def _safe(self) -> Settings:
-        if self.secret_key is not None and len(self.secret_key) < 16:
-            raise ValueError("HOOKLINE_SECRET_KEY must be at least 16 characters")
         if any(len(k) < 16 for k in self.previous_secret_keys):
-            raise ValueError("each of HOOKLINE_PREVIOUS_SECRET_KEYS must be at least 16 characters")
-        if self.admin_key is not None and len(self.admin_key) < 16:
-            raise ValueError("HOOKLINE_ADMIN_KEY must be at least 16 characters")
+            raise SettingError("previous_secret_keys", "each key must be at least 16 characters")
         if not self.is_sqlite and self.secret_key is None:
-            raise ValueError("HOOKLINE_SECRET_KEY is required with PostgreSQL")
+            raise SettingError("secret_key", "is required with PostgreSQL")
         return self
 
     @property

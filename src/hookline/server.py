@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 
@@ -22,6 +23,7 @@ from hookline.delivery.sender import Sender
 from hookline.services import master_key
 from hookline.services.container import Services
 from hookline.services.keys import Bootstrap
+from hookline.startup import StartupError, database_errors, listening_sockets
 
 log = logging.getLogger("hookline")
 
@@ -31,7 +33,7 @@ GIL_SWITCH_INTERVAL_S = 0.0005  # the interpreter's default is 0.005
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-class SchemaNotCurrent(RuntimeError):
+class SchemaNotCurrent(StartupError):
     pass
 
 
@@ -133,9 +135,22 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
 
 async def serve(settings: Settings, *, with_worker: bool, announce: bool = True) -> None:
     """``hookline serve`` (with_worker) and ``hookline api``."""
+    # the port first: one in use is found before any database work
+    sockets = listening_sockets(settings.host, settings.port)
+    try:
+        await _serve_on(sockets, settings, with_worker=with_worker, announce=announce)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+async def _serve_on(
+    sockets: list[socket.socket], settings: Settings, *, with_worker: bool, announce: bool
+) -> None:
     sender = build_sender(settings)
-    services = Services.build(settings, transport=sender)
-    boot = await prepare(services, migrate=with_worker)
+    with database_errors(settings):
+        services = Services.build(settings, transport=sender)
+        boot = await prepare(services, migrate=with_worker)
     if announce:
         _announce(settings, boot, with_worker)
         setup = await services.users.setup_token_if_no_users()
@@ -167,15 +182,17 @@ async def serve(settings: Settings, *, with_worker: bool, announce: bool = True)
 
     app = create_app(services, extra_lifespan=lifespan)
     _tune_runtime()
-    await _uvicorn(app, settings).serve()
+    await _uvicorn(app, settings).serve(sockets=sockets)
 
 
 async def worker(settings: Settings) -> None:
     """``hookline worker``: deliver until SIGTERM or SIGINT, then finish in-flight attempts."""
     sender = build_sender(settings)
-    services = Services.build(settings, transport=sender)
+    with database_errors(settings):
+        services = Services.build(settings, transport=sender)
     try:
-        await prepare(services, migrate=False)
+        with database_errors(settings):
+            await prepare(services, migrate=False)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -194,9 +211,11 @@ async def worker(settings: Settings) -> None:
 
 
 async def migrate(settings: Settings) -> None:
-    services = Services.build(settings)
+    with database_errors(settings):
+        services = Services.build(settings)
     try:
-        await services.storage.migrate()
+        with database_errors(settings):
+            await services.storage.migrate()
     finally:
         await services.storage.close()
 

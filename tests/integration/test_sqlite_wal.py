@@ -5,6 +5,7 @@ starts over instead of growing while writes go on."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import sqlite3
 import struct
@@ -22,7 +23,7 @@ async def test_queue_writes_are_checkpointed_off_the_event_loop(tmp_path: Path) 
     async with sqlite_file(path, "org_wal") as (storage, org):
         sub = await add_subscription(storage, make_subscription(org.id))
         # the aiosqlite writer's own autocheckpoint has run by now; start from a clean WAL
-        with sqlite3.connect(path) as c:
+        with contextlib.closing(sqlite3.connect(path)) as c:
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         before = path.stat().st_size
 

@@ -80,7 +80,7 @@ def test_inkbox_body_shape() -> None:
 
 
 def test_inbox_body_shape_is_the_vector_body() -> None:
-    # The same bytes as the first inbox vector in shared/vectors/signatures.json.
+    # The same bytes as the first inbox vector in tests/vectors/signatures.json.
     vector_body = base64.b64decode(
         "eyJpZCI6ImV2dF8xMjM0NTY3ODkwIiwidHlwZSI6Im1lc3NhZ2UuZGVsaXZlcmVkIiwiY3JlYXRlZF9hdCI6IjIw"
         "MjUtMDEtMTVUMTA6MjU6MDNaIiwiZGF0YSI6eyJtZXNzYWdlX2lkIjoibXNnXzEyMzQ1Njc4OTAiLCJ0byI6IisxN"

@@ -1,4 +1,4 @@
-"""Signatures of every profile against the shared vectors and each product's own verifier."""
+"""Every profile's signatures against tests/vectors and each product's own verifier."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,21 +20,10 @@ from hookline.core.profiles import AttemptIdentity, sign_headers
 SCHEMES = ("standard", "inkbox", "inbox", "inboxroad")
 
 
-def _vectors_file() -> Path:
-    """``shared/vectors/signatures.json`` beside the repository, else under HOOKLINE_SHARED_DIR."""
-    candidates = [Path(__file__).parents[3] / "shared"]
-    if os.environ.get("HOOKLINE_SHARED_DIR"):
-        candidates.append(Path(os.environ["HOOKLINE_SHARED_DIR"]))
-    for shared in candidates:
-        path = shared / "vectors" / "signatures.json"
-        if path.is_file():
-            return path
-    raise FileNotFoundError(
-        f"signatures.json not found under {[str(c) for c in candidates]}; set HOOKLINE_SHARED_DIR"
-    )
+#: the shared signature vectors, copied byte for byte into the repository
+VECTORS_FILE = Path(__file__).parents[1] / "vectors" / "signatures.json"
 
-
-VECTORS: list[dict[str, Any]] = json.loads(_vectors_file().read_text(encoding="utf-8"))["vectors"]
+VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))["vectors"]
 
 
 def _body(vector: dict[str, Any]) -> bytes:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-if TYPE_CHECKING:
-    from hookline.config import Settings
+from hookline import __version__
+from hookline.config import SettingError, Settings
 
 app = typer.Typer(
     name="hookline",
@@ -18,7 +19,16 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+# soft_wrap: a message stays one line however narrow the terminal (or 80 columns in a pipe)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+_DEFAULTS = Settings.model_fields
+
+
+def _default(name: str) -> str:
+    """A setting's default as ``--help`` shows it (the options themselves default to None, so
+    that an option left out leaves its variable, then the setting's default, in force)."""
+    return str(_DEFAULTS[name].default)
+
 
 #: how ``hookline --help`` groups the commands
 SERVER_PANEL = "Running Hookline"
@@ -32,15 +42,28 @@ DatabaseUrl = Annotated[
         envvar="HOOKLINE_DATABASE_URL",
         help="sqlite:///path or postgresql://…",
         show_envvar=True,
+        show_default=_default("database_url"),
     ),
 ]
 Host = Annotated[
     str | None,
-    typer.Option("--host", envvar="HOOKLINE_HOST", help="Address to listen on.", show_envvar=True),
+    typer.Option(
+        "--host",
+        envvar="HOOKLINE_HOST",
+        help="Address to listen on.",
+        show_envvar=True,
+        show_default=_default("host"),
+    ),
 ]
 Port = Annotated[
     int | None,
-    typer.Option("--port", envvar="HOOKLINE_PORT", help="Port to listen on.", show_envvar=True),
+    typer.Option(
+        "--port",
+        envvar="HOOKLINE_PORT",
+        help="Port to listen on.",
+        show_envvar=True,
+        show_default=_default("port"),
+    ),
 ]
 LogLevel = Annotated[
     str | None,
@@ -49,8 +72,43 @@ LogLevel = Annotated[
         envvar="HOOKLINE_LOG_LEVEL",
         help="debug, info, warning or error.",
         show_envvar=True,
+        show_default=_default("log_level"),
     ),
 ]
+Debug = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        envvar="HOOKLINE_DEBUG",
+        help="Show the traceback of an error at start, not only its one line.",
+        show_envvar=True,
+        show_default="off",
+    ),
+]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(__version__)
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """One line on stderr, then exit with ``code``."""
+    err.print(f"[red]hookline:[/red] {escape(message)}")
+    raise typer.Exit(code)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -64,12 +122,17 @@ def load_settings(**overrides: Any) -> Settings:
         settings = Settings(**given)
     except ValidationError as exc:
         for e in exc.errors():
-            where = ".".join(str(p) for p in e["loc"]) or "settings"
-            err.print(f"[red]invalid setting[/red] HOOKLINE_{where.upper()}: {e['msg']}")
+            # a model-wide rule (a setting refused for what another says) names its setting
+            cause = e.get("ctx", {}).get("error")
+            name = ".".join(str(p) for p in e["loc"])
+            if isinstance(cause, SettingError):
+                name = cause.setting
+            message = str(cause) if isinstance(cause, Exception) else e["msg"]
+            where = f"HOOKLINE_{name.upper()}" if name else "settings"
+            err.print(f"[red]hookline: invalid setting[/red] {where}: {escape(message)}")
         raise typer.Exit(2) from None
     except ValueError as exc:
-        err.print(f"[red]invalid setting:[/red] {exc}")
-        raise typer.Exit(2) from None
+        fail(f"invalid setting: {exc}", 2)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # at debug level these would log every statement's parameters: stored ciphertexts and,
     # from earlier versions, plain header values
@@ -81,19 +144,16 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-def run(coro: Any) -> None:
-    import uvloop
-
-    from hookline.server import SchemaNotCurrent
-    from hookline.services.master_key import WrongSecretKey
-    from hookline.services.secretbox import SecretUnreadable
+def run(coro: Any, *, debug: bool) -> None:
+    """Run a process role; a StartupError is one line on stderr (its traceback with debug)."""
+    from hookline.startup import StartupError
 
     try:
         # libuv's loop: fewer wake-ups and cheaper sockets than asyncio's own
         uvloop.run(coro)
-    except (SchemaNotCurrent, WrongSecretKey, SecretUnreadable) as exc:
-        # one line, however narrow the terminal
-        err.print(str(exc), style="red", soft_wrap=True, markup=False, highlight=False)
-        raise typer.Exit(1) from None
+    except StartupError as exc:
+        if debug:
+            raise
+        fail(str(exc))
     except KeyboardInterrupt:
         pass

@@ -34,6 +34,10 @@ def is_public(ip: IPAddress) -> bool:
         inner = embedded_ipv4(ip)
         if inner is not None and not is_public(inner):
             return False
+        if ip.sixtofour is not None:
+            # 6to4 reaches exactly the IPv4 address it carries, public as checked above; newer
+            # Pythons' ipaddress calls all of 2002::/16 non-global, older ones judge the form
+            return True
     return bool(ip.is_global) and not ip.is_multicast and not ip.is_reserved
 
 
