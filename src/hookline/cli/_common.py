@@ -144,8 +144,10 @@ def load_settings(**overrides: Any) -> Settings:
     return settings
 
 
-def run(coro: Any, *, debug: bool) -> None:
+def run(coro: Any, *, debug: bool = False) -> None:
     """Run a process role; a StartupError is one line on stderr (its traceback with debug)."""
+    import uvloop
+
     from hookline.startup import StartupError
 
     try:
