@@ -19,7 +19,7 @@ def test_the_banner_names_console_docs_and_the_database_file(
     out = proc.output()
     base = f"http://127.0.0.1:{port}"
     assert f"Hookline API and worker on {base}\n" in out, out
-    assert f"  console   {base}/console\n" in out, out
+    assert f"  console   {base}/console/\n" in out, out
     assert f"  API docs  {base}/docs\n" in out, out
     database = (tmp_path / "hookline.db").resolve()
     assert database.is_absolute() and database.exists()
