@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -72,13 +76,30 @@ def webhook_changes(form: FormData) -> dict[str, Any]:
     return changes
 
 
-def webhook_values(sub: Subscription) -> dict[str, Any]:
-    """A webhook's settings as the form's values."""
+def once_id(csrf_secret: str, form_token: str) -> str:
+    """The id the add form's one-time token creates its webhook under: the same token sent
+    twice names the same webhook, and nobody but the session can name it."""
+    digest = hmac.new(
+        csrf_secret.encode(), b"webhook-form:" + form_token.encode(), hashlib.sha256
+    ).digest()
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def _domains(form: FormData) -> list[str]:
+    """The typed domains, then those ticked among the offered ones, each once."""
+    typed = [d for d in re.split(r"[\s,]+", text(form, "domains")) if d]
+    ticked = [v for v in form.getlist("domain_choices") if isinstance(v, str)]
+    return list(dict.fromkeys(typed + ticked))
+
+
+def webhook_values(sub: Subscription, offered: Sequence[str] = ()) -> dict[str, Any]:
+    """A webhook's settings as the form's values (its ``offered`` domains as ticks)."""
     return {
         "name": sub.name or "",
         "url": sub.url,
         "event_types": list(sub.event_types),
-        "domains": " ".join(sub.domains),
+        "domains": " ".join(d for d in sub.domains if d not in offered),
+        "domain_choices": [d for d in sub.domains if d in offered],
         "profile": sub.profile,
         "headers": "\n".join(f"{k}: {v}" for k, v in sub.headers.items()),
     }
@@ -90,14 +111,19 @@ def submitted_values(form: FormData) -> dict[str, Any]:
         k: text(form, k) for k in ("name", "url", "domains", "profile", "headers")
     }
     values["event_types"] = [v for v in form.getlist("event_types") if isinstance(v, str)]
+    values["domain_choices"] = [v for v in form.getlist("domain_choices") if isinstance(v, str)]
     return values
 
 
-def webhook_input(form: FormData, principal: Principal | None) -> SubscriptionInput:
-    """The add form as a create request. An agent's webhooks belong to its identity."""
+def webhook_input(
+    form: FormData, principal: Principal | None, sub_id: str | None = None
+) -> SubscriptionInput:
+    """The add form as a create request (under ``sub_id``, if given). An agent's webhooks
+    belong to its identity."""
     identity = None if principal is None or principal.is_admin else principal.identity_id
-    domains = [d for d in re.split(r"[\s,]+", text(form, "domains")) if d]
+    domains = _domains(form)
     return SubscriptionInput(
+        id=sub_id,
         url=text(form, "url"),
         event_types=[v for v in form.getlist("event_types") if isinstance(v, str)],
         name=text(form, "name") or None,

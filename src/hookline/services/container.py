@@ -12,6 +12,7 @@ from hookline.services.calls import CallService
 from hookline.services.clock import Clock, SystemClock
 from hookline.services.deliveries import DeliveryService
 from hookline.services.destinations import DestinationCheck
+from hookline.services.health import HealthService
 from hookline.services.keys import KeyService
 from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
@@ -44,6 +45,7 @@ class Services:
     calls: CallService
     mailbox_webhooks: MailboxWebhookService
     users: UserService
+    health: HealthService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -117,5 +119,6 @@ class Services:
                 idle_s=settings.console_session_idle_s,
                 max_age_s=settings.console_session_max_s,
             ),
+            health=HealthService(storage, clock, subscriptions),
             wakers=wakers,
         )

@@ -52,6 +52,9 @@ class SubscriptionInput:
     rate_limit_per_second: float | None = None
     #: who manages it: "api", "mailbox" (a mailbox's webhook_url) or "inbox" (/v1/webhooks)
     source: str = "api"
+    #: the id to create it under (a UUID), for an edge that must not create it twice: the
+    #: console's add form derives it from the form's one-time token. None: a new one.
+    id: str | None = None
 
 
 @frozen
@@ -216,7 +219,7 @@ class SubscriptionService:
         auth_token = fields.pop("auth_token")
         # nothing is stored under a new subscription's names: a masked value is refused
         headers = validation.unmask_headers(fields.pop("headers"), {})
-        sub_id = ids.new_uuid()
+        sub_id = data.id or ids.new_uuid()
         sub = Subscription(
             id=sub_id,
             organization_id=principal.organization_id,

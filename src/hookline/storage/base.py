@@ -151,6 +151,35 @@ class Recorded:
     disabled: Sequence[Disabled] = ()
 
 
+@frozen
+class HourCount:
+    """A subscription's attempts in one hour: ``hour`` counts hours from the ``since_ms``
+    asked for (0 is the hour starting there)."""
+
+    hour: int
+    succeeded: int
+    failed: int
+
+
+@frozen
+class LastAttempt:
+    """The newest attempt of a subscription: its status code, or the error when none came."""
+
+    status: int | None
+    error: str | None
+    created_at_ms: int
+
+
+@frozen
+class SubscriptionHealth:
+    """What the console shows of a subscription's recent attempts."""
+
+    hours: Sequence[HourCount] = ()
+    last: LastAttempt | None = None
+    #: the first failure of the current run of failures (None: the last attempt succeeded)
+    failing_since_ms: int | None = None
+
+
 class Storage(abc.ABC):
     """Every persistent operation Hookline performs."""
 
@@ -453,6 +482,22 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]: ...
+
+    @abc.abstractmethod
+    async def subscription_health(
+        self, org_id: str, sub_ids: Sequence[str], since_ms: int
+    ) -> dict[str, SubscriptionHealth]:
+        """Per subscription of ``sub_ids`` (those of other organizations are left out): its
+        attempts since ``since_ms`` counted per hour (hours without attempts left out), its
+        newest attempt, and since when it has been failing. A few grouped queries, whatever
+        the number of subscriptions."""
+
+    @abc.abstractmethod
+    async def event_domains(
+        self, org_id: str, limit: int, identity_id: str | None = None
+    ) -> list[str]:
+        """The distinct sending domains the organization's recent events named (with
+        ``identity_id``: its events only), the most recently named first, at most ``limit``."""
 
     @abc.abstractmethod
     async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:

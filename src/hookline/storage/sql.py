@@ -45,6 +45,7 @@ from hookline.storage.base import (
 )
 from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
+from hookline.storage.health_sql import HealthRows
 from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
 from hookline.storage.sealed_sql import SealedSecretsSql
@@ -52,7 +53,7 @@ from hookline.storage.sealed_sql import SealedSecretsSql
 T = TypeVar("T")
 
 
-class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC):
+class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
@@ -503,8 +504,12 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
             deleted_ms=None,
             failing_since_ms=None,
         )
-        async with self._write(subscription=sub.id) as conn:
-            await conn.execute(t.subscriptions.insert().values(**values))
+        try:
+            async with self._write(subscription=sub.id) as conn:
+                await conn.execute(t.subscriptions.insert().values(**values))
+        except IntegrityError as exc:
+            # the console's add form names the id it creates: sent twice, it meets its own row
+            raise Conflict(f"subscription {sub.id!r} already exists") from exc
 
     def _live_subscription(self, org_id: str, sub_id: str) -> Any:
         s = t.subscriptions

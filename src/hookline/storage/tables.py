@@ -153,6 +153,8 @@ events = Table(
     Column("occurred_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("organization_id", "id", name="pk_events"),
+    # the newest events first: the sending domains the console offers, recent events
+    Index("ix_events_org_created", "organization_id", "created_ms"),
 )
 
 deliveries = Table(

@@ -9,8 +9,10 @@ from starlette.responses import Response
 
 from hookline.console import forms
 from hookline.console.render import redirect, render
+from hookline.console.security import new_token
+from hookline.console.views import webhook_health
 from hookline.console.visit import Visit, services_of
-from hookline.core.errors import ValidationFailed
+from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.profiles import PROFILES
 from hookline.services.signing import MAX_GRACE_S
 from hookline.storage.base import SubscriptionFilter
@@ -35,17 +37,21 @@ async def listing(request: Request, visit: Visit) -> Response:
         "webhooks/list.html",
         visit=visit,
         webhooks=page.items,
+        health=await webhook_health.of_list(request, visit, page.items),
         next_offset=offset + PAGE_SIZE if page.has_more else None,
     )
 
 
-def _form(request: Request, visit: Visit, **ctx: Any) -> Response:
+async def _form(request: Request, visit: Visit, **ctx: Any) -> Response:
     """The add form, or with ``webhook`` its edit form."""
     sub = ctx.pop("webhook", None)
-    ctx.setdefault("values", forms.webhook_values(sub) if sub else {})
+    offered = await webhook_health.offered_domains(request, visit)
+    ctx.setdefault("values", forms.webhook_values(sub, offered) if sub else {})
     ctx.setdefault("errors", {})
     if sub is None:
         ctx.update(heading="Add webhook", action="/webhooks/new", cancel="/webhooks")
+        # one token per add form: the form sent twice creates one webhook (see create)
+        ctx.setdefault("form_token", new_token())
     else:
         page = f"/webhooks/{sub.id}"
         ctx.update(heading=f"Edit {sub.name or 'webhook'}", action=page + "/edit", cancel=page)
@@ -56,35 +62,50 @@ def _form(request: Request, visit: Visit, **ctx: Any) -> Response:
         groups=forms.event_groups(),
         profiles=PROFILES,
         default_profile=services_of(request).settings.default_profile,
+        offered_domains=offered,
         **ctx,
     )
 
 
 async def new_form(request: Request, visit: Visit) -> Response:
-    return _form(request, visit)
+    return await _form(request, visit)
 
 
 async def create(request: Request, visit: Visit) -> Response:
     form = await request.form()
-    services = services_of(request)
+    subscriptions = services_of(request).subscriptions
+    token = forms.text(form, "form_token")
+    sub_id = forms.once_id(visit.csrf, token) if token else None
+    if sub_id is not None:
+        try:  # this form was sent before (a double click, a reload): show what it made
+            await subscriptions.get(visit.principal, sub_id)
+            return redirect(f"/webhooks/{sub_id}")
+        except NotFound:
+            pass
     try:
-        created = await services.subscriptions.create(
-            visit.principal, forms.webhook_input(form, visit.principal)
+        created = await subscriptions.create(
+            visit.principal, forms.webhook_input(form, visit.principal, sub_id)
         )
     except ValidationFailed as exc:
-        return _form(
+        return await _form(
             request,
             visit,
             values=forms.submitted_values(form),
             errors={forms.form_field(exc.field): exc.reason},
+            form_token=token or new_token(),
             status_code=422,
         )
+    except Conflict:
+        if sub_id is None:
+            raise
+        # the same form, sent twice at once: the other request created it
+        return redirect(f"/webhooks/{sub_id}")
     return redirect(f"/webhooks/{created.subscription.id}")
 
 
 async def edit_form(request: Request, visit: Visit) -> Response:
     sub = await services_of(request).subscriptions.get(visit.principal, request.path_params["id"])
-    return _form(request, visit, webhook=sub)
+    return await _form(request, visit, webhook=sub)
 
 
 async def edit(request: Request, visit: Visit) -> Response:
@@ -94,7 +115,7 @@ async def edit(request: Request, visit: Visit) -> Response:
     try:
         await subscriptions.update(visit.principal, sub_id, forms.webhook_changes(form))
     except ValidationFailed as exc:
-        return _form(
+        return await _form(
             request,
             visit,
             webhook=await subscriptions.get(visit.principal, sub_id),
@@ -110,6 +131,7 @@ async def detail(request: Request, visit: Visit, **ctx: Any) -> Response:
     sub = await services.subscriptions.get(visit.principal, request.path_params["id"])
     if request.query_params.get("reveal") and "secret" not in ctx:
         ctx["secret"] = await services.signing.read_secret(sub)
+    ctx = {**await webhook_health.of_detail(request, visit, sub), **ctx}
     return render(
         request,
         "webhooks/detail.html",
