@@ -1,6 +1,6 @@
 """the newest events of an organization first (the console's sending domains)
 
-Revision ID: 0006_health
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 21:30:00
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0006_health"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
