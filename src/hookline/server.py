@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import socket
@@ -28,9 +27,6 @@ from hookline.startup import StartupError, database_errors, listening_sockets
 log = logging.getLogger("hookline")
 
 GIL_SWITCH_INTERVAL_S = 0.0005  # the interpreter's default is 0.005
-#: young collections after 50,000 net new containers, not 700: a batch publish makes ~10 per
-#: event, and most are freed by reference counting anyway (the interpreter's: 700, 10, 10)
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 class SchemaNotCurrent(StartupError):
@@ -221,19 +217,14 @@ async def migrate(settings: Settings) -> None:
 
 
 def _tune_runtime() -> None:
-    """Settings of the interpreter for a long-running server process.
+    """The one interpreter setting of a long-running server process (named in the README).
 
-    Start-up's objects (modules, app, schemas) go out of the collector's way: the delivery and
-    publish paths make many short-lived objects, and each full collection would walk every
-    long-lived object too (measured: batch publishes 20% slower). And the event loop gets the
-    GIL back sooner from the SQLite transaction thread (storage/sqlite.py): at the default
-    5 ms, every outcome batch written there delayed the loop by that much. Young collections
-    run after 50,000 new containers rather than 700 (measured: two pairs of (f) batch
-    publishes, 28.3k/27.9k -> 29.6k/29.5k ev/s).
+    The event loop gets the GIL back sooner from the SQLite transaction thread
+    (storage/sqlite.py): at the default 5 ms, every outcome batch written there delayed the loop
+    by that much. The garbage collector keeps the interpreter's settings: with raised thresholds
+    and ``gc.freeze()``, whatever a reference cycle held (once, a receiver's oversized answer)
+    piled up until a rare full collection (docs/perf/2026-12-06-garbage-collector-defaults.md).
     """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 

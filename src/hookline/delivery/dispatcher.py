@@ -22,8 +22,8 @@ from hookline.core import ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
-from hookline.delivery.http1 import Response
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
+from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock

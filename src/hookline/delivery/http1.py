@@ -5,6 +5,21 @@ work in a fraction of that, and sending is Hookline's core job. So this client d
 webhook attempt needs: POST, one request at a time per connection (no pipelining), no redirects,
 no cookies, no proxies. It connects only to addresses the caller's lookup returned, which is
 where the SSRF guard sits (see ``hookline.delivery.resolver``).
+
+A receiver is not trusted to be well behaved, so every answer costs bounded time and memory:
+
+- the whole attempt (connecting to each address, the TLS handshake, writing, the status line,
+  the headers, the body) runs under one deadline; a host with several addresses gives each a
+  share of what is left, so a dead first address cannot use up the attempt;
+- the status line and headers together are capped (``HEAD_CAP_BYTES``, ``HEADER_COUNT_CAP``):
+  past either, the attempt fails with "response headers too large" and the connection is
+  dropped;
+- the body is kept up to the pool's cap and the rest is never buffered: the answer is complete
+  as soon as its status is known and the cap is read, and the connection is then closed rather
+  than reused (the status decides the attempt; the rest of the body is not worth waiting for).
+
+Nothing here lives in a reference cycle: what a connection read is freed by reference counting
+as soon as the connection is dropped, not at the collector's next full pass.
 """
 
 from __future__ import annotations
@@ -12,14 +27,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import ssl
-import zlib
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NamedTuple, cast
+from typing import cast
 
 import httptools
 
 from hookline.delivery.request import Origin, RequestError, parse_target, serialize_request
+from hookline.delivery.response import (
+    HEAD_CAP_BYTES,
+    ClientClosed,
+    ConnectError,
+    ProtocolError,
+    Response,
+    ResponseReader,
+    ServerDisconnected,
+    head_too_large,
+)
 
 #: ``lookup(host, port)``: the addresses the client may connect to for ``host``, best first
 Lookup = Callable[[str, int], Awaitable[list[str]]]
@@ -29,144 +53,6 @@ KEEPALIVE_S = 30.0  # idle pooled connections are closed after this
 #: late. asyncio.timeout() per request costs ~5 µs under uvloop (a bare timer ~3 µs), a quarter
 #: of what a whole POST costs here; one periodic check for all of them costs next to nothing
 DEADLINE_TICK_S = 0.05
-
-
-class ProtocolError(RequestError):
-    """The server's answer is not valid HTTP/1.x."""
-
-
-class ClientClosed(RequestError):
-    pass
-
-
-class ConnectError(OSError):
-    """No connection could be opened (DNS, refused, unreachable, TLS handshake)."""
-
-
-class ServerDisconnected(ConnectionError):
-    """The connection ended before a complete answer arrived."""
-
-    def __init__(self, message: str, *, before_response: bool) -> None:
-        super().__init__(message)
-        #: not one byte of the answer had arrived (a stale keep-alive connection looks so)
-        self.before_response = before_response
-
-
-class Response(NamedTuple):
-    status: int
-    #: at most the pool's body cap, decompressed when the server used gzip or deflate
-    body: bytes
-    retry_after: str | None
-
-
-# -- responses ------------------------------------------------------------------------------
-class _ResponseReader:
-    """The answers on one connection, as they are parsed: httptools calls the ``on_*`` methods.
-
-    One per connection, with its parser, rather than one per exchange: the two reference each
-    other, and a new pair per request left ~8 objects a request to the garbage collector (~2 µs).
-    ``begin`` resets every field, so nothing of one answer leaks into the next. The body is kept
-    up to ``cap`` bytes, inflated first when it is gzip or deflate.
-    """
-
-    def __init__(self) -> None:
-        self.parser = httptools.HttpResponseParser(self)
-        self.begin(0)
-
-    def begin(self, cap: int) -> None:
-        """Ready for the answer to a new request."""
-        self._cap = cap
-        self._chunks: list[bytes] = []
-        self.size = 0
-        #: some of the body was dropped: over the cap, or not inflatable
-        self.truncated = False
-        self._decoder: zlib._Decompress | None = None
-        self.complete = False
-        self.keep_alive = False
-        self._new_message()
-
-    @property
-    def full(self) -> bool:
-        """As much of the body as will be kept is in: no need to wait for the rest."""
-        return self.headers_done and self.size >= self._cap
-
-    def response(self) -> Response:
-        return Response(self.status, b"".join(self._chunks), self.retry_after)
-
-    # -- httptools callbacks
-    def on_message_begin(self) -> None:
-        if self.complete:
-            raise _SurplusMessage  # stops the parser: one request gets one answer
-        self._new_message()  # after a 1xx interim answer: its headers are not the real answer's
-
-    def _new_message(self) -> None:
-        self.status = 0
-        self.retry_after: str | None = None
-        self._encoding: bytes | None = None
-        self.framed = False
-        self.headers_done = False
-        self._interim = False
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in (b"content-length", b"transfer-encoding"):
-            self.framed = True
-        elif name == b"retry-after":
-            if self.retry_after is None:
-                self.retry_after = value.decode("latin-1")
-        elif name == b"content-encoding":
-            self._encoding = value.strip().lower()
-
-    def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
-        self._interim = self.status < 200
-        self.headers_done = not self._interim
-
-    def on_body(self, chunk: bytes) -> None:
-        room = self._cap - self.size
-        if room <= 0:
-            self.truncated = True
-            return
-        if self._encoding in (b"gzip", b"x-gzip", b"deflate"):
-            chunk = self._inflate(chunk, room)
-        elif len(chunk) > room:
-            self.truncated = True
-            chunk = chunk[:room]
-        if chunk:
-            self._chunks.append(chunk)
-            self.size += len(chunk)
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            return  # 100 Continue and the like: the real answer follows
-        self.complete = True
-        # read here: llhttp clears what it is computed from right after this callback
-        self.keep_alive = self.parser.should_keep_alive()
-
-    def _inflate(self, chunk: bytes, room: int) -> bytes:
-        """At most ``room`` bytes of output, however much ``chunk`` would inflate to."""
-        if self._decoder is None:
-            self._decoder = zlib.decompressobj(_wbits(self._encoding, chunk))
-        try:
-            out = self._decoder.decompress(chunk, room)
-        except zlib.error:
-            # the body claims a compression it does not have: keep what inflated, drop the rest
-            self._cap = self.size
-            self.truncated = True
-            return b""
-        if self._decoder.unconsumed_tail:
-            self.truncated = True
-        return out
-
-
-def _wbits(encoding: bytes | None, first: bytes) -> int:
-    if encoding == b"deflate" and first and first[0] & 0x0F != 8:
-        return -zlib.MAX_WBITS  # raw deflate, without the zlib header some servers leave out
-    return zlib.MAX_WBITS | 32  # zlib or gzip header, detected
-
-
-class _SurplusMessage(Exception):
-    """Raised inside the parser when a second answer begins."""
 
 
 class _Connection(asyncio.Protocol):
@@ -185,7 +71,11 @@ class _Connection(asyncio.Protocol):
         self._lost_waiter: asyncio.Future[None] | None = None
         # the exchange in progress
         self._waiter: asyncio.Future[Response] | None = None
-        self._reader = _ResponseReader()
+        self._reader = ResponseReader()
+        self._parser = httptools.HttpResponseParser(self._reader)
+        #: the head read so far past its last line end, while the head is incomplete
+        self._partial_line = bytearray()
+        self._head_bytes = 0  # of the head fed to the parser so far
         self._got_bytes = False
         self.deadline = 0.0  # loop time
 
@@ -203,6 +93,8 @@ class _Connection(asyncio.Protocol):
         self.reusable = False
         self.deadline = deadline
         self._reader.begin(cap)
+        self._partial_line.clear()
+        self._head_bytes = 0
         self._got_bytes = False
         waiter: asyncio.Future[Response] = self._loop.create_future()
         self._waiter = waiter
@@ -242,14 +134,57 @@ class _Connection(asyncio.Protocol):
         self._got_bytes = True
         reader = self._reader
         try:
-            reader.parser.feed_data(data)
+            if reader.headers_done:
+                reader.feed(self._parser, data)
+            elif not self._feed_head(data):
+                return
         except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if reader.head_too_large:
+                self._fail(head_too_large())
+                return
             if not reader.complete:
                 self._fail(ProtocolError(f"invalid response: {exc}"))
                 return
             reader.keep_alive = False  # a complete answer followed by more: still the answer
         if reader.complete or reader.full:
             self._finish()
+
+    def _feed_head(self, data: bytes) -> bool:
+        """Feed ``data`` while the head is incomplete; False when the exchange failed.
+
+        The parser is given whole lines only, and no further than the cap, but for the first
+        bytes of an answer, given as they come when they fit: httptools appends each piece of
+        a header it is fed to what it has of that header, so a header trickling in byte by
+        byte would cost time quadratic in its length. The part after the last line end waits
+        here, in a buffer that grows in place.
+        """
+        pending = self._partial_line
+        if not pending and not self._head_bytes and len(data) <= HEAD_CAP_BYTES:
+            lines = data  # the first bytes: the whole head, nearly always
+        else:
+            pending += data
+            if b"\n" not in data:  # no new line end: nothing to feed yet
+                return self._head_within_cap()
+            cut = pending.rfind(b"\n", 0, HEAD_CAP_BYTES - self._head_bytes) + 1
+            if not cut:
+                return self._head_within_cap()
+            lines = bytes(pending[:cut])
+            del pending[:cut]
+        self._head_bytes += len(lines)
+        self._reader.feed(self._parser, lines)
+        if not self._reader.headers_done:
+            return self._head_within_cap()
+        if pending:  # the head ended in what was fed: the rest is body (or the next answer)
+            rest = bytes(pending)
+            pending.clear()
+            self._reader.feed(self._parser, rest)
+        return True
+
+    def _head_within_cap(self) -> bool:
+        if self._head_bytes + len(self._partial_line) <= HEAD_CAP_BYTES:
+            return True
+        self._fail(head_too_large())
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -439,14 +374,14 @@ class ConnectionPool:
                 if conn is not None:
                     return conn
                 if self._take_slot():
-                    return await self._open(origin, addresses)
+                    return await self._open(origin, addresses, deadline)
                 await self._wait_for_room(first=woken)
                 woken = True
 
-    async def _open(self, origin: Origin, addresses: list[str]) -> _Connection:
+    async def _open(self, origin: Origin, addresses: list[str], deadline: float) -> _Connection:
         """A new connection in the slot the caller took (given back if this fails)."""
         try:
-            conn = await self._connect(origin, addresses)
+            conn = await self._connect(origin, addresses, deadline)
         except BaseException:
             self._count -= 1
             self._wake_one()
@@ -552,23 +487,34 @@ class ConnectionPool:
         except OSError as exc:
             raise ConnectError(f"cannot resolve {origin.host}: {exc.strerror or exc}") from exc
 
-    async def _connect(self, origin: Origin, addresses: list[str]) -> _Connection:
-        """A connection to the first of ``addresses`` that answers (TLS for https)."""
+    async def _connect(self, origin: Origin, addresses: list[str], deadline: float) -> _Connection:
+        """A connection to the first of ``addresses`` that answers (TLS for https), by
+        ``deadline``. Each address but the last gets an equal share of the time left, so an
+        address that never answers (a dead host, a full backlog) leaves time for the next;
+        the last gets all that remains, and running out there is the attempt's timeout."""
         tls = self._ssl if origin.scheme == "https" else None
-        failure: OSError | None = None
-        for address in addresses:
+        failure = ""
+        for left, address in zip(range(len(addresses), 0, -1), addresses, strict=True):
+            now = self._loop.time()
+            share_s = (deadline - now) / left
             try:
-                _, conn = await self._loop.create_connection(
-                    functools.partial(_Connection, origin, self._loop),
-                    host=address,
-                    port=origin.port,
-                    ssl=tls,
-                    # the name, not the address, is what the certificate must match
-                    server_hostname=origin.host if tls else None,
-                )
+                async with asyncio.timeout_at(None if left == 1 else now + share_s):
+                    _, conn = await self._loop.create_connection(
+                        functools.partial(_Connection, origin, self._loop),
+                        host=address,
+                        port=origin.port,
+                        ssl=tls,
+                        # the name, not the address, is what the certificate must match
+                        server_hostname=origin.host if tls else None,
+                    )
+            except TimeoutError:
+                if left == 1:
+                    raise
+                failure = f"{address} did not answer within {share_s:.3g} s"
+                continue
             except OSError as exc:
-                failure = exc
+                failure = str(exc)
                 continue
             self._all.add(conn)
             return conn
-        raise ConnectError(f"cannot connect to {origin.host}:{origin.port}: {failure}") from failure
+        raise ConnectError(f"cannot connect to {origin.host}:{origin.port}: {failure}")

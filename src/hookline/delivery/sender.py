@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 
 from hookline.core.addresses import IPNetwork
 from hookline.core.outcome import SendResult
-from hookline.delivery.http1 import ConnectError, ConnectionPool, Response, ServerDisconnected
+from hookline.delivery.http1 import ConnectionPool
 from hookline.delivery.request import RequestError
 from hookline.delivery.resolver import BlockedAddress, GuardedResolver, Resolve
+from hookline.delivery.response import ConnectError, Response, ServerDisconnected
 
 
 class Sender:
