@@ -19,6 +19,7 @@ from typing import NamedTuple, cast
 
 import httptools
 
+from hookline.core.attempt_headers import RESPONSE_HEADERS_CAP_BYTES
 from hookline.delivery.request import Origin, RequestError, parse_target, serialize_request
 
 #: ``lookup(host, port)``: the addresses the client may connect to for ``host``, best first
@@ -57,6 +58,8 @@ class Response(NamedTuple):
     #: at most the pool's body cap, decompressed when the server used gzip or deflate
     body: bytes
     retry_after: str | None
+    #: the answer's headers as they came, up to ``RESPONSE_HEADERS_CAP_BYTES`` in all
+    headers: list[tuple[bytes, bytes]]
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -91,7 +94,7 @@ class _ResponseReader:
         return self.headers_done and self.size >= self._cap
 
     def response(self) -> Response:
-        return Response(self.status, b"".join(self._chunks), self.retry_after)
+        return Response(self.status, b"".join(self._chunks), self.retry_after, self._headers)
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
@@ -106,8 +109,13 @@ class _ResponseReader:
         self.framed = False
         self.headers_done = False
         self._interim = False
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers_room = RESPONSE_HEADERS_CAP_BYTES
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers_room -= len(name) + len(value)
+        if self._headers_room >= 0:
+            self._headers.append((name, value))
         name = name.lower()
         if name in (b"content-length", b"transfer-encoding"):
             self.framed = True
