@@ -64,7 +64,7 @@ def test_subscription_lifecycle_with_a_real_receiver(
     ).json()  # fmt: skip
     sid, secret = created["id"], created["secret"]
     assert created["event_types"] == ["message.delivered", "message.bounced"]
-    assert created["headers"] == {"X-Team": "ops"}
+    assert created["headers"] == {"X-Team": "••••••••"}  # values are secrets, read back masked
 
     listed, shown, tested, triggered, read = cli.many(
         [

@@ -16,7 +16,9 @@ ATTEMPT_FIELDS = {
     "id", "organization_id", "webhook_subscription_id", "phone_number_id", "event_id",
     "event_type", "url", "request_payload", "response_status", "response_body", "error_detail",
     "duration_ms", "is_replay", "created_at", "replayable", "replay_unavailable_reason",
-} | {"success", "delivery_id"}  # fmt: skip
+} | {"success", "delivery_id"} | {  # and log search's
+    "mailbox_id", "agent_identity_id", "request_headers", "response_headers",
+}  # fmt: skip
 
 
 def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:

@@ -306,6 +306,8 @@ def make_attempt(
         "delivery_id": delivery_id,
         "subscription_id": sub.id if sub else None,
         "phone_number_id": sub.phone_number_id if sub else None,
+        "mailbox_id": sub.mailbox_id if sub else None,
+        "agent_identity_id": sub.agent_identity_id if sub else None,
         "event_id": event.id,
         "event_type": event.type,
         "url": sub.url if sub else "https://calls.example.com/incoming",

@@ -50,7 +50,8 @@ def test_subscription_lifecycle(client: Client, receiver: Receiver) -> None:
     assert isinstance(created, hookline_sdk.CreatedSubscription)
     assert created.secret and created.secret.startswith("whsec_")
     assert created.event_types == ("message.delivered", "message.bounced")
-    assert created.headers == {"X-Team": "mail"} and created.profile == "standard"
+    # header values are secrets: read back masked
+    assert created.headers == {"X-Team": "••••••••"} and created.profile == "standard"
 
     got = client.get_subscription(created.id)
     assert got.id == created.id and got.url == receiver.url("/life") and got.name == "life"
@@ -82,7 +83,7 @@ def test_paged_lists_iterate_over_every_page(client: Client) -> None:
     seen = {i.id for i in client.iter_identities(page_size=2)}
     assert made <= seen
     first = client.list_identities(limit=2)
-    assert len(first) == 2 and first.has_more is None  # today's server sends no has_more
+    assert len(first) == 2 and first.has_more is True
     second = client.list_identities(limit=2, offset=2)
     assert {i.id for i in first}.isdisjoint({i.id for i in second})
 
@@ -99,8 +100,12 @@ def test_publish_batch_read_the_log_and_replay(
         "message.delivered", {"message_id": "m0"}, agent_handle=handle, id=f"evt_{handle}_0"
     )
     assert one.id == f"evt_{handle}_0" and one.deliveries == 1 and not one.duplicate
-    again = client.publish_event("message.delivered", {}, agent_handle=handle, id=one.id)
+    again = client.publish_event(
+        "message.delivered", {"message_id": "m0"}, agent_handle=handle, id=one.id
+    )
     assert again.duplicate and again.id == one.id
+    with pytest.raises(hookline_sdk.ConflictError):  # the same id with other data
+        client.publish_event("message.delivered", {}, agent_handle=handle, id=one.id)
 
     events: list[hookline_sdk.NewEvent] = [
         {"type": "message.delivered", "agent_handle": handle, "data": {"message_id": f"m{i}"}}
@@ -175,9 +180,12 @@ def test_owners_keys_and_catalog(client: Client, live: Server) -> None:
     address = f"{handle}@example.com"
     box = client.create_mailbox(address, agent_handle=handle)
     assert box.agent_identity_id == ident.id and box.webhook_url is None
+    assert not client.get_identity_signing_key_status(handle).configured
     assert client.get_mailbox(address).id == box.id
     hooked = client.update_mailbox(address, "http://127.0.0.1:9/box")
     assert hooked.webhook_url == "http://127.0.0.1:9/box"
+    # the mailbox's webhook is signed with its owner's key, which setting the URL minted
+    assert client.get_identity_signing_key_status(handle).configured
     assert client.update_mailbox(address, None).webhook_url is None
     assert box.id in {b.id for b in client.iter_mailboxes()}
     assert box.id in {b.id for b in client.list_mailboxes(limit=1000)}
@@ -206,7 +214,6 @@ def test_owners_keys_and_catalog(client: Client, live: Server) -> None:
     with Client(live.base, api_key=key.key) as revoked, pytest.raises(AuthenticationError):
         revoked.list_identities()
 
-    assert not client.get_identity_signing_key_status(handle).configured
     minted = client.rotate_identity_signing_key(handle)
     assert minted.signing_key and client.get_identity_signing_key_status(handle).configured
     org = client.rotate_organization_signing_key()

@@ -78,9 +78,16 @@ class SubscriptionQuery(SubscriptionFilters, Paging, total=False):
 class DeliveryFilters(TypedDict, total=False):
     subscription_id: str
     phone_number_id: str
+    mailbox_id: str
+    agent_identity_id: str
     event_type: str
     event_id: str
+    status_code: int
     success: bool
+    #: made at or after (a datetime with a zone, or ISO 8601 text)
+    since: datetime | str
+    #: made before
+    until: datetime | str
 
 
 class DeliveryQuery(DeliveryFilters, Paging, total=False):

@@ -141,6 +141,11 @@ class Attempt:
     response_body: str | None = None
     error_detail: str | None = None
     duration_ms: int | None = None
+    mailbox_id: str | None = None
+    agent_identity_id: str | None = None
+    #: the headers sent (the bearer token and custom values masked) and received (capped)
+    request_headers: Mapping[str, str] | None = None
+    response_headers: Mapping[str, str] | None = None
     raw: Mapping[str, Any] = _raw()
 
 

@@ -89,7 +89,11 @@ def _params(**given: Any) -> dict[str, Any]:
     for k, v in given.items():
         if v is None:
             continue
-        out[k] = ("true" if v else "false") if isinstance(v, bool) else v
+        if isinstance(v, bool):
+            v = "true" if v else "false"
+        elif isinstance(v, datetime):
+            v = v.isoformat()
+        out[k] = v
     return out
 
 

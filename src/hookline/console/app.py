@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from hookline.console.render import render
 from hookline.console.security import SecurityHeaders
 from hookline.console.throttle import SignInThrottle
-from hookline.console.views import pages, session, webhook_actions, webhooks
+from hookline.console.views import attempts, pages, session, webhook_actions, webhooks
 from hookline.console.visit import page
 from hookline.core.errors import HooklineError
 from hookline.services.container import Services
@@ -58,6 +58,9 @@ def create_console(services: Services) -> Starlette:
         Route("/webhooks/{id}/delete", page(webhooks.delete_form), methods=get),
         Route("/webhooks/{id}/delete", page(webhooks.delete), methods=post),
         *webhook_actions.routes(),
+        Route("/webhooks/{id}/attempts", page(attempts.log_fragment), methods=get),
+        Route("/webhooks/{id}/attempts/{attempt_id}", page(attempts.attempt), methods=get),
+        Route("/webhooks/{id}/attempts/{attempt_id}/replay", page(attempts.replay), methods=post),
         Route("/catalog", page(pages.catalog), methods=get),
         Route("/users", page(pages.users), methods=get),
         Route("/events", page(pages.coming("Events")), methods=get),

@@ -148,6 +148,12 @@ class Attempt:
     created_at_ms: int
     replayable: bool = True
     replay_unavailable_reason: str | None = None
+    #: the subscription's owner, when it is a mailbox or an identity (copied for the log)
+    mailbox_id: str | None = None
+    agent_identity_id: str | None = None
+    #: the headers sent (secret values masked) and received (capped), each one JSON object
+    request_headers: str | None = None
+    response_headers: str | None = None
 
 
 @frozen

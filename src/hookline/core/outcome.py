@@ -16,6 +16,8 @@ class SendResult:
     error: str | None
     duration_ms: int
     retry_after: str | None = None
+    #: the answer's headers as stored in the log (see ``core.attempt_headers``)
+    headers: str | None = None
 
 
 @frozen

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from hookline import __version__
-from hookline.core import ids, profiles
+from hookline.core import attempt_headers, ids, profiles
 from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
@@ -447,7 +447,7 @@ class Dispatcher:
                 attempt.headers,
                 started=attempt.started,  # a stale connection's attempt keeps its deadline
             )
-            self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
+            self._record(attempt, result)
         finally:
             self._ended(attempt.lane, attempt.started_ms)
 
@@ -467,7 +467,7 @@ class Dispatcher:
                 self._start_task(attempt, None)
                 return
             if result is not None:
-                self._record(attempt.claimed, attempt.body, result, attempt.started_ms)
+                self._record(attempt, result)
             # (stopping, and nothing was sent: the lease lapses and the delivery falls due)
         except Exception:
             log.exception("recording an attempt failed")
@@ -532,6 +532,7 @@ class Dispatcher:
             body=body,
         )
         attempt.body, attempt.headers = request.body, request.headers
+        attempt.sent = attempt_headers.sent_headers(request.headers, custom)
         return None
 
     def _open_secrets(self, c: ClaimedDelivery) -> list[str]:
@@ -560,7 +561,8 @@ class Dispatcher:
             self._body_key = key
         return self._body
 
-    def _record(self, c: ClaimedDelivery, body: bytes, result: SendResult, started_ms: int) -> None:
+    def _record(self, attempt: _Attempt, result: SendResult) -> None:
+        c, body, started_ms = attempt.claimed, attempt.body, attempt.started_ms
         now = self._clock.now_ms()
         outcome = classify(
             status=result.status,
@@ -590,6 +592,8 @@ class Dispatcher:
                     delivery_id=c.delivery.id,
                     subscription_id=c.subscription.id,
                     phone_number_id=c.subscription.phone_number_id,
+                    mailbox_id=c.subscription.mailbox_id,
+                    agent_identity_id=c.subscription.agent_identity_id,
                     event_id=c.event.id,
                     event_type=c.event.type,
                     url=c.subscription.url,
@@ -600,6 +604,8 @@ class Dispatcher:
                     duration_ms=result.duration_ms,
                     is_replay=False,
                     created_at_ms=started_ms,
+                    request_headers=attempt.sent,
+                    response_headers=result.headers,
                 ),
                 state=decision.state,
                 next_attempt_at_ms=decision.next_attempt_at_ms,
@@ -681,7 +687,7 @@ class _Attempt:
     """One attempt under way: its lane, its delivery, when it began (the clock's time, and
     ``time.monotonic()`` for its deadline), and what is sent once prepared."""
 
-    __slots__ = ("body", "claimed", "headers", "lane", "started", "started_ms")
+    __slots__ = ("body", "claimed", "headers", "lane", "sent", "started", "started_ms")
 
     def __init__(
         self, lane: Lane, claimed: ClaimedDelivery, started_ms: int, started: float
@@ -693,6 +699,8 @@ class _Attempt:
         self.body = b""
         #: None until prepared
         self.headers: dict[str, str] | None = None
+        #: the headers as logged, secrets masked (see ``core.attempt_headers``)
+        self.sent: str | None = None
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

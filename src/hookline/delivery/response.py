@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import httptools
 
+from hookline.core.attempt_headers import RESPONSE_HEADERS_CAP_BYTES
 from hookline.delivery.request import RequestError
 
 #: the status line and headers of one answer, interim (1xx) answers included: far above what
@@ -47,6 +48,8 @@ class Response(NamedTuple):
     #: at most the pool's body cap, decompressed when the server used gzip or deflate
     body: bytes
     retry_after: str | None
+    #: the answer's headers as they came, up to ``RESPONSE_HEADERS_CAP_BYTES`` in all
+    headers: list[tuple[bytes, bytes]]
 
 
 # -- responses ------------------------------------------------------------------------------
@@ -90,7 +93,7 @@ class ResponseReader:
         return self.headers_done and self.size >= self._cap
 
     def response(self) -> Response:
-        return Response(self.status, b"".join(self._chunks), self.retry_after)
+        return Response(self.status, b"".join(self._chunks), self.retry_after, self._headers)
 
     # -- httptools callbacks
     def on_message_begin(self) -> None:
@@ -106,12 +109,17 @@ class ResponseReader:
         self.headers_done = False
         self._interim = False
         self._header_count = 0
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._headers_room = RESPONSE_HEADERS_CAP_BYTES
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_count += 1
         if self._header_count > HEADER_COUNT_CAP:
             self.head_too_large = True
             raise HeadOverCap  # stops the parser
+        self._headers_room -= len(name) + len(value)
+        if self._headers_room >= 0:
+            self._headers.append((name, value))
         name = name.lower()
         if name in (b"content-length", b"transfer-encoding"):
             self.framed = True

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 from hookline.core.addresses import IPNetwork
+from hookline.core.attempt_headers import received_headers
 from hookline.core.outcome import SendResult
 from hookline.delivery.http1 import ConnectionPool
 from hookline.delivery.request import RequestError
@@ -116,6 +117,7 @@ def _answered(response: Response, started: float) -> SendResult:
         error=None,
         duration_ms=_elapsed_ms(started),
         retry_after=response.retry_after,
+        headers=received_headers(response.headers),
     )
 
 

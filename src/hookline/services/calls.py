@@ -138,6 +138,7 @@ class CallService:
                 created_at_ms=started,
                 replayable=False,
                 replay_unavailable_reason=NOT_REPLAYABLE,
+                response_headers=result.headers,
             )
         )
         return decision

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hookline.core.errors import NotFound
+from hookline.core import cursor as cursors
+from hookline.core.errors import NotFound, ValidationFailed
 from hookline.core.models import Attempt, Delivery, Event
 from hookline.services.page import Page
 from hookline.services.principal import Principal
@@ -17,12 +18,31 @@ class DeliveryService:
     def __init__(self, storage: Storage) -> None:
         self._storage = storage
 
-    async def attempts(self, principal: Principal, flt: AttemptFilter) -> Page[Attempt]:
+    async def attempts(
+        self, principal: Principal, flt: AttemptFilter, *, cursor: str | None = None
+    ) -> Page[Attempt]:
+        """A page of the log, newest first, after ``cursor`` (a ``next_cursor``) when given."""
         limit = min(max(flt.limit, 1), MAX_PAGE)
         flt = replace(flt, limit=limit + 1, offset=max(flt.offset, 0))
+        if cursor is not None:
+            if flt.offset:
+                raise ValidationFailed("cursor", "give either cursor or offset, not both")
+            flt = replace(flt, before=cursors.decode(cursor))
+        if flt.since_ms is not None and flt.until_ms is not None and flt.until_ms <= flt.since_ms:
+            raise ValidationFailed("until", "must be later than since")
         if not principal.is_admin:
             flt = replace(flt, owner_identity_id=principal.identity_id or "")
         return Page.of(await self._storage.list_attempts(principal.organization_id, flt), limit)
+
+    async def attempt_of(
+        self, principal: Principal, subscription_id: str, attempt_id: str
+    ) -> Attempt:
+        """One logged attempt of a subscription; the caller has checked that ``principal``
+        may see the subscription (``SubscriptionService.get``)."""
+        found = await self._storage.get_attempt(principal.organization_id, attempt_id)
+        if found is None or found.subscription_id != subscription_id:
+            raise NotFound("attempt", attempt_id)
+        return found
 
     async def event(self, principal: Principal, event_id: str) -> Event:
         event = await self._storage.get_event(principal.organization_id, event_id)
@@ -47,3 +67,11 @@ class DeliveryService:
             AttemptFilter(event_id=event_id, owner_identity_id=owner, limit=MAX_PAGE + 1),
         )
         return event, deliveries, Page.of(attempts, MAX_PAGE)
+
+
+def next_cursor(page: Page[Attempt]) -> str | None:
+    """The cursor of the page after ``page``; None when it is the last."""
+    if not page.has_more or not page.items:
+        return None
+    last = page.items[-1]
+    return cursors.encode(last.created_at_ms, last.id)

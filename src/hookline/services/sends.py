@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hookline import __version__
-from hookline.core import ids, profiles
+from hookline.core import attempt_headers, ids, profiles
 from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
 from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.models import Attempt, Subscription
@@ -143,11 +143,13 @@ class SendService:
             occurred_at_ms=occurred_at_ms,
             data=data,
         )
+        sent: str | None = None
         if not secrets:
             result = SendResult(
                 status=None, body=None, error="no signing key is configured", duration_ms=0
             )
         else:
+            custom = await self._signing.custom_headers(sub)
             request = profiles.build_request(
                 sub.profile,
                 event_id=event_id,
@@ -158,10 +160,11 @@ class SendService:
                 attempt=profiles.AttemptIdentity(
                     timestamp_s=started // 1000, request_id=ids.new_request_id()
                 ),
-                custom_headers=await self._signing.custom_headers(sub),
+                custom_headers=custom,
                 user_agent=USER_AGENT,
                 auth_token=await self._signing.auth_token(sub),
             )
+            sent = attempt_headers.sent_headers(request.headers, custom)
             result = await self._transport.post(sub.url, request.body, request.headers)
         outcome = classify(status=result.status, error=result.error)
         attempt = Attempt(
@@ -170,6 +173,8 @@ class SendService:
             delivery_id=delivery_id,
             subscription_id=sub.id,
             phone_number_id=sub.phone_number_id,
+            mailbox_id=sub.mailbox_id,
+            agent_identity_id=sub.agent_identity_id,
             event_id=event_id,
             event_type=event_type,
             url=sub.url,
@@ -180,6 +185,8 @@ class SendService:
             duration_ms=result.duration_ms,
             is_replay=is_replay,
             created_at_ms=started,
+            request_headers=sent,
+            response_headers=result.headers,
         )
         await self._storage.insert_attempt(attempt)
         return attempt

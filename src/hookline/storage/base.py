@@ -83,10 +83,21 @@ class SubscriptionFilter:
 class AttemptFilter:
     subscription_id: str | None = None
     phone_number_id: str | None = None
+    mailbox_id: str | None = None
+    #: the subscription's own ``agent_identity_id`` (an identity-wide subscription)
+    agent_identity_id: str | None = None
     event_type: str | None = None
     event_id: str | None = None
+    status_code: int | None = None
     success: bool | None = None
+    #: made at or after this time (ms since the epoch)
+    since_ms: int | None = None
+    #: made before this time (ms since the epoch)
+    until_ms: int | None = None
+    #: the scope of an agent: attempts of its subscriptions and of its numbers' calls
     owner_identity_id: str | None = None
+    #: keyset paging: only attempts older than this (created_ms, id), in the log's order
+    before: tuple[int, str] | None = None
     limit: int = 50
     offset: int = 0
 

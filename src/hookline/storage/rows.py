@@ -307,6 +307,10 @@ def attempt(r: Row) -> Attempt:
         created_at_ms=r["created_ms"],
         replayable=bool(r["replayable"]),
         replay_unavailable_reason=r["replay_unavailable_reason"],
+        mailbox_id=r["mailbox_id"],
+        agent_identity_id=r["agent_identity_id"],
+        request_headers=r["request_headers"],
+        response_headers=r["response_headers"],
     )
 
 
@@ -329,4 +333,9 @@ def attempt_values(a: Attempt) -> dict[str, Any]:
         "replayable": a.replayable,
         "replay_unavailable_reason": a.replay_unavailable_reason,
         "created_ms": a.created_at_ms,
+        "mailbox_id": a.mailbox_id,
+        "agent_identity_id": a.agent_identity_id,
+        "success": a.response_status is not None and 200 <= a.response_status < 300,
+        "request_headers": a.request_headers,
+        "response_headers": a.response_headers,
     }

@@ -32,6 +32,7 @@ from hookline.core.models import (
 )
 from hookline.storage import rows
 from hookline.storage import tables as t
+from hookline.storage.attempt_log import Owned, attempts_query, owned_query
 from hookline.storage.base import (
     AttemptFilter,
     NewDeliveries,
@@ -814,38 +815,16 @@ class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, S
         return int(row["due"]) if row and row["due"] is not None else None
 
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]:
-        a, s = t.attempts, t.subscriptions
-        stmt = sa.select(a).where(a.c.organization_id == org_id)
-        if flt.subscription_id is not None:
-            stmt = stmt.where(a.c.subscription_id == flt.subscription_id)
-        if flt.phone_number_id is not None:
-            stmt = stmt.where(a.c.phone_number_id == flt.phone_number_id)
-        if flt.event_type is not None:
-            stmt = stmt.where(a.c.event_type == flt.event_type)
-        if flt.event_id is not None:
-            stmt = stmt.where(a.c.event_id == flt.event_id)
-        if flt.success is True:
-            stmt = stmt.where(a.c.response_status >= 200, a.c.response_status < 300)
-        elif flt.success is False:
-            stmt = stmt.where(
-                sa.or_(
-                    a.c.response_status.is_(None),
-                    a.c.response_status < 200,
-                    a.c.response_status >= 300,
-                )
-            )
+        owned: Owned | None = None
         if flt.owner_identity_id is not None:
-            owned = sa.select(s.c.id).where(s.c.owner_identity_id == flt.owner_identity_id)
-            numbers = sa.select(t.phone_numbers.c.id).where(
-                t.phone_numbers.c.agent_identity_id == flt.owner_identity_id
+            found = await self._all(owned_query(org_id, flt.owner_identity_id))
+            owned = (
+                [r["id"] for r in found if r["kind"] == "s"],
+                [r["id"] for r in found if r["kind"] == "p"],
             )
-            stmt = stmt.where(
-                sa.or_(a.c.subscription_id.in_(owned), a.c.phone_number_id.in_(numbers))
-            )
-        stmt = (
-            stmt.order_by(a.c.created_ms.desc(), a.c.id.desc()).limit(flt.limit).offset(flt.offset)
-        )
-        return [rows.attempt(r) for r in await self._all(stmt)]
+            if not owned[0] and not owned[1]:
+                return []  # owns nothing: no attempt can be its own
+        return [rows.attempt(r) for r in await self._all(attempts_query(org_id, flt, owned))]
 
     async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:
         d = t.deliveries

@@ -214,8 +214,24 @@ attempts = Table(
     Column("replayable", Boolean, nullable=False),
     Column("replay_unavailable_reason", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
-    Index("ix_attempts_org_created", "organization_id", "created_ms"),
-    Index("ix_attempts_subscription", "subscription_id", "created_ms"),
+    # copied from the subscription (its owner never changes) so the log filters by them alone
+    Column("mailbox_id", String(36), nullable=True),
+    Column("agent_identity_id", String(36), nullable=True),
+    # the receiver answered 2xx: its own column so "failed only" is one index range
+    Column("success", Boolean, nullable=False),
+    # one compact JSON object each: what was sent (secrets masked) and what came back (capped)
+    Column("request_headers", Text, nullable=True),
+    Column("response_headers", Text, nullable=True),
+    # every filter of the log has an index ending with its order, (created_ms, id)
+    Index("ix_attempts_org_created", "organization_id", "created_ms", "id"),
+    Index("ix_attempts_subscription", "subscription_id", "created_ms", "id"),
+    Index("ix_attempts_phone", "organization_id", "phone_number_id", "created_ms", "id"),
+    Index("ix_attempts_mailbox", "organization_id", "mailbox_id", "created_ms", "id"),
+    Index("ix_attempts_identity", "organization_id", "agent_identity_id", "created_ms", "id"),
+    Index("ix_attempts_event", "organization_id", "event_id", "created_ms", "id"),
+    Index("ix_attempts_type", "organization_id", "event_type", "created_ms", "id"),
+    Index("ix_attempts_status", "organization_id", "response_status", "created_ms", "id"),
+    Index("ix_attempts_success", "organization_id", "success", "created_ms", "id"),
     Index("ix_attempts_delivery", "delivery_id"),
 )
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_core import to_json
 
 from hookline.api.schemas.common import EventType, In, IsoDateTime, Out, enum
+from hookline.core import attempt_headers
 from hookline.core.models import Attempt, Delivery, DeliveryState, Event
 from hookline.core.timefmt import iso_from_ms, ms_from_datetime
 from hookline.services.publishing import MAX_BATCH, EventInput
@@ -193,6 +194,15 @@ class AttemptOut(Out):
     """Whether `POST /webhooks/deliveries/{id}/replay` can re-send it."""
     replay_unavailable_reason: str | None
     """Why it cannot be replayed, when it cannot."""
+    mailbox_id: str | None = None
+    """The mailbox whose subscription it was sent for, if any."""
+    agent_identity_id: str | None = None
+    """The identity whose identity-wide subscription it was sent for, if any."""
+    request_headers: dict[str, str] | None = None
+    """The headers sent; the `Authorization` token and custom header values are masked
+    (null for attempts logged before headers were kept)."""
+    response_headers: dict[str, str] | None = None
+    """The receiver's answer's headers, the first 8 KiB of them (null when no answer came)."""
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptOut:
@@ -219,6 +229,10 @@ class AttemptOut(Out):
             created_at=iso_from_ms(a.created_at_ms),
             replayable=a.replayable,
             replay_unavailable_reason=a.replay_unavailable_reason,
+            mailbox_id=a.mailbox_id,
+            agent_identity_id=a.agent_identity_id,
+            request_headers=attempt_headers.parse(a.request_headers),
+            response_headers=attempt_headers.parse(a.response_headers),
         )
 
 
@@ -228,7 +242,10 @@ class AttemptList(Out):
     deliveries: list[AttemptOut]
     """Attempts, newest first."""
     has_more: bool
-    """More rows follow: ask again with a larger `offset`."""
+    """More rows follow: ask again with `cursor` set to `next_cursor` (or a larger
+    `offset`)."""
+    next_cursor: str | None = None
+    """The `cursor` of the next page; null on the last page."""
 
 
 class DeliveryOut(Out):

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from hookline.console import forms
 from hookline.console.render import redirect, render
 from hookline.console.security import new_token
-from hookline.console.views import webhook_health
+from hookline.console.views import attempts, webhook_health
 from hookline.console.visit import Visit, services_of
 from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.profiles import PROFILES
@@ -138,6 +138,8 @@ async def detail(request: Request, visit: Visit, **ctx: Any) -> Response:
         visit=visit,
         webhook=sub,
         grace_choices=GRACE_CHOICES,
+        log=await attempts.log_of(request, visit, sub),
+        outcomes=attempts.OUTCOMES,
         **ctx,
     )
 
