@@ -17,6 +17,7 @@ from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
 from hookline.services.publishing import PublishService
+from hookline.services.pulls import PullService, PullWaiters
 from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
@@ -44,6 +45,7 @@ class Services:
     calls: CallService
     mailbox_webhooks: MailboxWebhookService
     users: UserService
+    pulls: PullService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -77,6 +79,21 @@ class Services:
             wake=wake,
         )
         signing = SigningService(storage, clock, box)
+        waiting_pulls = PullWaiters()
+        publishing = PublishService(
+            storage, clock, schedule=settings.retry_schedule, wake=wake, pulled=waiting_pulls.wake
+        )
+        pulls = PullService(
+            storage,
+            clock,
+            box,
+            subscriptions,
+            waiters=waiting_pulls,
+            schedule=settings.retry_schedule,
+            lease_s=settings.pull_lease_s,
+            disable_after_s=settings.disable_after_s,
+            on_disabled=publishing.announce_disabled,
+        )
         return cls(
             settings=settings,
             storage=storage,
@@ -89,7 +106,7 @@ class Services:
             ),
             owners=owners,
             subscriptions=subscriptions,
-            publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
+            publishing=publishing,
             deliveries=DeliveryService(storage),
             signing=signing,
             sends=SendService(storage, clock, subscriptions, signing, transport),
@@ -117,5 +134,6 @@ class Services:
                 idle_s=settings.console_session_idle_s,
                 max_age_s=settings.console_session_max_s,
             ),
+            pulls=pulls,
             wakers=wakers,
         )
