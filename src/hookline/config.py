@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=500)
     max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
+    #: how long a pull subscription's consumer holds what it pulled before it falls due again
+    pull_lease_s: float = Field(60.0, ge=1, le=3600)
     #: longest a client may take to send a request's line and headers
     header_timeout_s: float = Field(10.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"

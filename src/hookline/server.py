@@ -165,6 +165,15 @@ async def _serve_on(
         config = asyncio.create_task(
             services.storage.watch_configuration(stop), name="hookline-watch-configuration"
         )
+        # other processes' publishes (PostgreSQL), for the pulls waiting here: from the first
+        heard: list[asyncio.Task[None]] = []
+        services.pulls.hear_others_with(
+            lambda: heard.append(
+                asyncio.create_task(
+                    services.storage.watch(services.pulls.wake, stop), name="hookline-watch-pulls"
+                )
+            )
+        )
         try:
             if with_worker:
                 async with running_worker(services, sender):
@@ -173,7 +182,7 @@ async def _serve_on(
                 yield
         finally:
             stop.set()
-            await asyncio.gather(config, return_exceptions=True)
+            await asyncio.gather(config, *heard, return_exceptions=True)
             await sender.close()
 
     app = create_app(services, extra_lifespan=lifespan)

@@ -113,6 +113,11 @@ def build_world(server: Server, receiver: Receiver) -> dict[str, str]:
     # disposable ones, for the DELETE rows of the walk
     w["sub_a_del"] = subscribe(server, receiver.url("/a-del"), ["call.ended"], mailbox_id=w["mb_a"])
     w["sub_org_del"] = subscribe(server, receiver.url("/org-del"), ["call.ended"])
+    for name, owner in (("a", w["id_a"]), ("b", w["id_b"])):
+        body = {"mode": "pull", "event_types": ["call.ended"], "agent_identity_id": owner}
+        w[f"sub_{name}_pull"] = ok(server.api("POST", "/webhooks/subscriptions", json=body), 201)[
+            "id"
+        ]
     inbox = {"url": receiver.url("/inbox"), "events": received, "description": "inbox"}
     w["wh"] = ok(server.client.post("/v1/webhooks", json=inbox), 201)["id"]
     w["wh_del"] = ok(
@@ -172,6 +177,8 @@ def sub_body(**owner: str) -> dict[str, Any]:
 
 
 INBOX_BODY = {"url": "https://hooks.example.com/i", "events": ["message.read"]}
+ACK_BODY = {"results": [{"delivery_id": "d", "lease": "l", "status": 200}]}
+RELEASE_BODY = {"leases": [{"delivery_id": "d", "lease": "l"}]}
 
 S = "/api/v1/webhooks/subscriptions"
 #: route (method, OpenAPI path) -> calls (who, concrete path, JSON body, expected status).
@@ -362,6 +369,22 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, Any, int]]] = {
         (AGENT, S + "/{sub_b_mail}/recover", {"since": SINCE}, 404),
         (AGENT, S + "/{sub_org}/recover", {"since": SINCE}, 404),
     ],
+    ("POST", S + "/{subscription_id}/pull"): [
+        (ADMIN, S + "/{sub_b_pull}/pull", {"max": 1}, 200),
+        (AGENT, S + "/{sub_a_pull}/pull", {"max": 1}, 200),
+        (AGENT, S + "/{sub_b_pull}/pull", {"max": 1}, 404),
+        (AGENT, S + "/{sub_org}/pull", {"max": 1}, 404),
+    ],
+    ("POST", S + "/{subscription_id}/ack"): [
+        (ADMIN, S + "/{sub_b_pull}/ack", ACK_BODY, 200),
+        (AGENT, S + "/{sub_a_pull}/ack", ACK_BODY, 200),
+        (AGENT, S + "/{sub_b_pull}/ack", ACK_BODY, 404),
+    ],
+    ("POST", S + "/{subscription_id}/release"): [
+        (ADMIN, S + "/{sub_b_pull}/release", RELEASE_BODY, 204),
+        (AGENT, S + "/{sub_a_pull}/release", RELEASE_BODY, 204),
+        (AGENT, S + "/{sub_b_pull}/release", RELEASE_BODY, 404),
+    ],
     ("GET", "/api/v1/webhooks/deliveries"): [
         (ADMIN, "/api/v1/webhooks/deliveries", None, 200),
         (AGENT, "/api/v1/webhooks/deliveries", None, 200),
@@ -509,7 +532,9 @@ def test_agent_key_sees_and_manages_only_its_own(
     w = build_world(server, receiver)
     a = as_key(new_key(server, "agent", "agent-a")["key"])
     b = as_key(new_key(server, "agent", "agent-b")["key"])
-    own_subs = {w["sub_a_mail"], w["sub_a_phone"], w["sub_a_ident"], w["sub_a_del"]}
+    own_subs = {
+        w["sub_a_mail"], w["sub_a_phone"], w["sub_a_ident"], w["sub_a_del"], w["sub_a_pull"],
+    }  # fmt: skip
 
     def sub_ids(client: httpx.Client, **params: str) -> set[str]:
         resp = client.get(S, params=params)
@@ -519,8 +544,8 @@ def test_agent_key_sees_and_manages_only_its_own(
     assert sub_ids(a, mailbox_id=w["mb_a"]) == {w["sub_a_mail"], w["sub_a_del"]}
     assert sub_ids(a, mailbox_id=w["mb_b"]) == set()
     assert sub_ids(a, event_type="message.received") == {w["sub_a_mail"], w["sub_a_ident"]}
-    assert sub_ids(b) == {w["sub_b_mail"]}
-    assert len(sub_ids(server.client)) == 9, "the admin key sees every subscription"
+    assert sub_ids(b) == {w["sub_b_mail"], w["sub_b_pull"]}
+    assert len(sub_ids(server.client)) == 11, "the admin key sees every subscription"
 
     assert [i["agent_handle"] for i in ok(a.get("/api/v1/identities"))["identities"]] == ["agent-a"]
     mailboxes = ok(a.get("/api/v1/mail/mailboxes"))["mailboxes"]
@@ -612,7 +637,7 @@ def test_agent_key_sees_and_manages_only_its_own(
         ).status_code
         == 404
     )
-    assert len(sub_ids(a)) == 4, "sub_a_ident deleted, the mailbox webhook added"
+    assert len(sub_ids(a)) == 5, "sub_a_ident deleted, the mailbox webhook added"
 
     # Bearer works as well as X-API-Key
     bearer = httpx.get(

@@ -14,7 +14,7 @@ SUB_FIELDS = {
     "owner_identity_id", "url", "event_types", "status", "created_at", "updated_at",
     "has_auth_token", "auth_token", "name", "description", "enabled", "disabled_reason",
     "profile", "headers", "filters", "retry_schedule", "max_in_flight", "rate_limit_per_second",
-    "source",
+    "source", "mode",
 }  # fmt: skip
 
 

@@ -61,6 +61,14 @@ def _predicate(text: str | None) -> tuple[str, ...] | None:
     return tuple(sorted(re.findall(r"'([^']*)'", text)))
 
 
+def _default_text(arg: object, dialect: sa.Dialect) -> str:
+    """A declared server default as the database spells it: an expression (``false()``) is
+    compiled for it (SQLite has no boolean literal: ``0``), a plain string stays as it is."""
+    if isinstance(arg, sa.ClauseElement):
+        return str(arg.compile(dialect=dialect))
+    return str(arg)
+
+
 def _declared(dialect: sa.Dialect) -> Schema:
     """The schema of ``tables.metadata``, in the shape ``_reflected`` gives."""
     aliases = _TYPE_ALIASES.get(dialect.name, {})
@@ -73,7 +81,7 @@ def _declared(dialect: sa.Dialect) -> Schema:
                 for c, name in zip(t.columns, type_names, strict=True)
             ],
             "server_defaults": {
-                c.name: str(c.server_default.arg)  # type: ignore[attr-defined]
+                c.name: _default_text(c.server_default.arg, dialect)  # type: ignore[attr-defined]
                 for c in t.columns
                 if c.server_default is not None
             },

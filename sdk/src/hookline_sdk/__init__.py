@@ -41,6 +41,7 @@ from hookline_sdk.errors import (
 )
 from hookline_sdk.inputs import NewEvent
 from hookline_sdk.models import (
+    AckResult,
     ApiKey,
     Attempt,
     CreatedApiKey,
@@ -54,6 +55,7 @@ from hookline_sdk.models import (
     Page,
     PhoneNumber,
     Published,
+    Pulled,
     SigningKey,
     SigningKeyStatus,
     Subscription,
@@ -67,6 +69,7 @@ __all__ = [
     "PROFILES",
     "APIConnectionError",
     "APIStatusError",
+    "AckResult",
     "ApiKey",
     "AsyncClient",
     "Attempt",
@@ -95,6 +98,7 @@ __all__ = [
     "PermissionDeniedError",
     "PhoneNumber",
     "Published",
+    "Pulled",
     "RateLimitError",
     "ServerError",
     "SigningKey",

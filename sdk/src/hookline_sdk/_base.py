@@ -46,6 +46,8 @@ def request_of(call: Call[Any]) -> dict[str, Any]:
     if call.has_body:
         kwargs["content"] = encode(call.body)
         kwargs["headers"] = {"Content-Type": "application/json"}
+    if call.timeout_s is not None:
+        kwargs["timeout"] = call.timeout_s
     return kwargs
 
 

@@ -129,9 +129,12 @@ class Client:
     # subscriptions
 
     def create_subscription(
-        self, url: str, event_types: Sequence[str], **options: Unpack[SubscriptionOptions]
+        self, url: str | None, event_types: Sequence[str], **options: Unpack[SubscriptionOptions]
     ) -> m.CreatedSubscription:
-        body: dict[str, Any] = {"url": url, "event_types": list(event_types), **options}
+        """A new subscription; ``url`` None with ``mode="pull"`` for a pull subscription."""
+        body: dict[str, Any] = {"event_types": list(event_types), **options}
+        if url is not None:
+            body["url"] = url
         return self.call(ops.create_subscription(body))
 
     def list_subscriptions(self, **query: Unpack[SubscriptionQuery]) -> m.Page[m.Subscription]:
@@ -171,6 +174,29 @@ class Client:
     def recover_subscription(self, subscription_id: str, since: str | datetime) -> int:
         """Re-queue the subscription's failed deliveries since ``since``; returns how many."""
         return self.call(ops.recover_subscription(subscription_id, since))
+
+    # pull subscriptions
+
+    def pull_deliveries(
+        self, subscription_id: str, max: int = 10, wait_s: float = 0
+    ) -> tuple[m.Pulled, ...]:
+        """Lease up to ``max`` due deliveries of a pull subscription, waiting up to
+        ``wait_s`` seconds for one; acknowledge each with ``ack_deliveries``."""
+        return self.call(ops.pull_deliveries(subscription_id, max, wait_s))
+
+    def ack_deliveries(
+        self, subscription_id: str, results: Iterable[Mapping[str, Any]]
+    ) -> tuple[m.AckResult, ...]:
+        """Record outcomes: each ``{"delivery_id", "lease", "status", "body"?, "error"?}``
+        (``status`` None when there was no answer). A result with a stale lease is not
+        recorded (its ``status`` is 409)."""
+        return self.call(ops.ack_deliveries(subscription_id, results))
+
+    def release_deliveries(
+        self, subscription_id: str, leases: Iterable[m.Pulled | Mapping[str, Any]]
+    ) -> None:
+        """Hand pulled deliveries back unsent: due again at once, no attempt counted."""
+        self.call(ops.release_deliveries(subscription_id, leases))
 
     # the delivery log
 

@@ -50,6 +50,8 @@ class SubscriptionOptions(_SubscriptionSettings, total=False):
     mailbox_id: str
     phone_number_id: str
     agent_identity_id: str
+    #: "pull": no URL (pass None); its deliveries are taken with ``pull_deliveries``
+    mode: str
 
 
 class PhoneNumberChanges(TypedDict, total=False):

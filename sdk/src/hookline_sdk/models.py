@@ -85,7 +85,8 @@ def page_of(data: Any, key: str, item: Callable[[Any], T]) -> Page[T]:
 class Subscription:
     id: str
     organization_id: str
-    url: str
+    #: None for a pull subscription
+    url: str | None
     event_types: tuple[str, ...]
     profile: str
     enabled: bool
@@ -107,6 +108,34 @@ class Subscription:
     max_in_flight: int | None = None
     rate_limit_per_second: float | None = None
     source: str | None = None
+    #: "push" (POSTed to url) or "pull" (taken with ``pull_deliveries``)
+    mode: str = "push"
+    raw: Mapping[str, Any] = _raw()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Pulled:
+    """A delivery leased by ``pull_deliveries``: the request its profile would POST, signed.
+    Pass it (or its ``delivery_id`` and ``lease``) to ``ack_deliveries`` or
+    ``release_deliveries``."""
+
+    delivery_id: str
+    lease: str
+    attempt: int
+    event_id: str
+    event_type: str
+    headers: Mapping[str, str]
+    body: str
+    raw: Mapping[str, Any] = _raw()
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckResult:
+    """Whether one acknowledgement was recorded (``status`` 409: its lease was stale)."""
+
+    delivery_id: str
+    recorded: bool
+    status: int
     raw: Mapping[str, Any] = _raw()
 
 

@@ -41,6 +41,9 @@ OPERATIONS: dict[str, str] = {
         "get_subscription_secret",
         "rotate_subscription_secret",
         "recover_subscription",
+        "pull_deliveries",
+        "ack_deliveries",
+        "release_deliveries",
         "list_deliveries",
         "replay_delivery",
         "create_identity",
@@ -78,6 +81,8 @@ class Call(Generic[T]):
     params: Mapping[str, Any] | None = None
     body: Any = None
     has_body: bool = False
+    #: this request's own timeout (a long poll's), instead of the client's
+    timeout_s: float | None = None
 
 
 def _path(*segments: str) -> str:
@@ -260,6 +265,53 @@ def recover_subscription(subscription_id: str, since: str | datetime) -> Call[in
         body={"since": when},
         has_body=True,
     )
+
+
+# pull subscriptions
+
+#: how much longer than a pull's wait its request may take before the client gives up
+PULL_MARGIN_S = 30.0
+
+
+def pull_deliveries(subscription_id: str, max: int, wait_s: float) -> Call[tuple[m.Pulled, ...]]:
+    return Call(
+        method="POST",
+        path=_path(_SUBS, subscription_id, "/pull"),
+        parse=lambda d: m.build_list(m.Pulled, d, "deliveries"),
+        body={"max": max, "wait_s": wait_s},
+        has_body=True,
+        timeout_s=wait_s + PULL_MARGIN_S,
+    )
+
+
+def ack_deliveries(
+    subscription_id: str, results: Iterable[Mapping[str, Any]]
+) -> Call[tuple[m.AckResult, ...]]:
+    return Call(
+        method="POST",
+        path=_path(_SUBS, subscription_id, "/ack"),
+        parse=lambda d: m.build_list(m.AckResult, d, "results"),
+        body={"results": [dict(r) for r in results]},
+        has_body=True,
+    )
+
+
+def release_deliveries(
+    subscription_id: str, leases: Iterable[m.Pulled | Mapping[str, Any]]
+) -> Call[None]:
+    return Call(
+        method="POST",
+        path=_path(_SUBS, subscription_id, "/release"),
+        parse=_none,
+        body={"leases": [_lease(x) for x in leases]},
+        has_body=True,
+    )
+
+
+def _lease(x: m.Pulled | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(x, m.Pulled):
+        return {"delivery_id": x.delivery_id, "lease": x.lease}
+    return {"delivery_id": x["delivery_id"], "lease": x["lease"]}
 
 
 # the delivery log

@@ -21,6 +21,7 @@ from hookline.api.routers import (
     inbox,
     keys,
     owners,
+    pulls,
     signing_keys,
     subscriptions,
 )
@@ -100,7 +101,7 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     )
     app.state.services = services
     errors.install(app)
-    for module in (events, subscriptions, deliveries, owners, keys, signing_keys, catalog):
+    for module in (events, subscriptions, pulls, deliveries, owners, keys, signing_keys, catalog):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)

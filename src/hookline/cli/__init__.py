@@ -13,6 +13,7 @@ from hookline.cli import (  # noqa: F401
     deliveries,
     events,
     keys,
+    listen,
     login,
     owners,
     subscriptions,

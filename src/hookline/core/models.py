@@ -88,6 +88,9 @@ class Subscription:
     source: str = "api"
     created_at_ms: int = 0
     updated_at_ms: int = 0
+    #: "push" (workers POST to url) or "pull" (a consumer takes deliveries over the API;
+    #: url is empty)
+    mode: str = "push"
 
 
 @frozen
@@ -125,6 +128,8 @@ class Delivery:
     last_error: str | None
     created_at_ms: int
     updated_at_ms: int
+    #: a pull subscription's: only its consumer leases it, no worker claims it
+    pull: bool = False
 
 
 @frozen

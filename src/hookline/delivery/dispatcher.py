@@ -17,25 +17,21 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
-from hookline import __version__
-from hookline.core import attempt_headers, ids, profiles
-from hookline.core.models import Attempt, ClaimedDelivery, Subscription
-from hookline.core.outcome import SendResult, classify
-from hookline.core.retry import decide
+from hookline.core import attempt_headers, ids
+from hookline.core.models import ClaimedDelivery, Subscription
+from hookline.core.outcome import SendResult
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
+from hookline.services import outbound
 from hookline.services.clock import Clock
-from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
 
 log = logging.getLogger("hookline.worker")
-#: the columns of a claim's subscription secrets, in the order the claim gives them
-_SECRET_COLUMNS = ("secret_enc", "previous_secret_enc")
 
-USER_AGENT = f"Hookline/{__version__}"
+USER_AGENT = outbound.USER_AGENT
 CLAIM_BATCH = 200  # deliveries leased per claim
 #: deliveries leased per claim of a hot lane (one busy subscription) at most: it has room for
 #: many (lanes.FAST_DEPTH), and fewer, larger claims cost the SQLite thread less per delivery
@@ -114,6 +110,7 @@ class Dispatcher:
         self._pending: list[OutcomeRecord] = []
         self._flush_needed = asyncio.Event()
         self._rng = random.Random()
+        self._jitter_ms = functools.partial(self._rng.randrange, MAX_JITTER_MS)
         #: handoff reservations by lease token, and their total
         self._reservations: dict[str, dict[str, int]] = {}
         self._reserved = 0
@@ -495,124 +492,39 @@ class Dispatcher:
 
     def _prepare(self, attempt: _Attempt) -> SendResult | None:
         """Give the attempt its body and headers; or why it cannot be sent."""
-        c, started_ms = attempt.claimed, attempt.started_ms
-        sub, event = c.subscription, c.event
-        custom: Mapping[str, str] = sub.headers  # none, or stored plain by an earlier version
-        try:
-            secrets = self._open_secrets(c)
-            auth = (
-                self._box.open(c.auth_token_ciphertext, sub_place("auth_token_enc", sub.id))
-                if c.auth_token_ciphertext
-                else None
-            )
-            if c.headers_ciphertext is not None:
-                custom = open_headers(self._box, c.headers_ciphertext, sub.id)
-        except RuntimeError as exc:
-            secrets, auth, problem = [], None, str(exc)
-        else:
-            problem = "no signing key is configured for this subscription's owner"
+        c = attempt.claimed
+        material = outbound.open_material(self._box, c)
         body = attempt.body = self._render(c)
-        if not secrets:
+        if material.problem is not None:
             attempt.headers = {}
-            return SendResult(status=None, body=None, error=problem, duration_ms=0)
-        request = profiles.build_request(
-            sub.profile,
-            event_id=event.id,
-            event_type=event.type,
-            occurred_at_ms=event.occurred_at_ms,
-            data=event.data,
-            secrets=secrets,
-            attempt=profiles.AttemptIdentity(
-                timestamp_s=started_ms // 1000,
-                request_id=ids.new_request_id() if sub.profile in profiles.REQUEST_ID_SENT else "",
-            ),
-            custom_headers=custom,
-            user_agent=USER_AGENT,
-            auth_token=auth,
-            body=body,
-        )
+            return SendResult(status=None, body=None, error=material.problem, duration_ms=0)
+        request = outbound.build_request(c, material, body=body, started_ms=attempt.started_ms)
         attempt.body, attempt.headers = request.body, request.headers
-        attempt.sent = attempt_headers.sent_headers(request.headers, custom)
+        attempt.sent = attempt_headers.sent_headers(request.headers, material.custom_headers)
         return None
-
-    def _open_secrets(self, c: ClaimedDelivery) -> list[str]:
-        """The signing secrets, each opened for the place it is stored: the owner's key row
-        (inkbox), else the subscription's current and previous secret columns."""
-        found = c.secret_ciphertexts
-        if c.signing_key_id is not None:
-            return [self._box.open(x, key_place(c.signing_key_id)) for x in found]
-        sub_id = c.subscription.id
-        return [
-            self._box.open(x, sub_place(column, sub_id))
-            for x, column in zip(found, _SECRET_COLUMNS, strict=False)
-        ]
 
     def _render(self, c: ClaimedDelivery) -> bytes:
         event, profile = c.event, c.subscription.profile
         key = (event.organization_id, event.id, profile)
         if key != self._body_key:
-            self._body = profiles.render_body(
-                profile,
-                event_id=event.id,
-                event_type=event.type,
-                occurred_at_ms=event.occurred_at_ms,
-                data=event.data,
-            )
+            self._body = outbound.render_body(c)
             self._body_key = key
         return self._body
 
     def _record(self, attempt: _Attempt, result: SendResult) -> None:
-        c, body, started_ms = attempt.claimed, attempt.body, attempt.started_ms
-        now = self._clock.now_ms()
-        outcome = classify(
-            status=result.status,
-            error=result.error,
-            retry_after=result.retry_after,
-            now_s=now / 1000,
+        record = outbound.outcome_record(
+            attempt.claimed,
+            body=attempt.body,
+            result=result,
+            started_ms=attempt.started_ms,
+            now_ms=self._clock.now_ms(),
+            schedule=self._schedule,
+            jitter_ms=self._jitter_ms,
+            request_headers=attempt.sent,
         )
-        first = c.delivery.first_attempt_at_ms or started_ms
-        decision = decide(
-            outcome,
-            schedule=c.subscription.retry_schedule or self._schedule,
-            attempts_made=c.delivery.attempts + 1,
-            first_attempt_at_ms=first,
-            now_ms=now,
-            # only a retry is jittered: no random draw for the usual success
-            jitter_ms=0 if outcome.success else self._rng.randrange(MAX_JITTER_MS),
-        )
-        (self._succeeded if outcome.success else self._failed).inc()
+        (self._succeeded if record.state == "succeeded" else self._failed).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
-        self._pending.append(
-            OutcomeRecord(
-                delivery_id=c.delivery.id,
-                lease_token=c.lease_token,
-                attempt=Attempt(
-                    id=ids.new_time_uuid(started_ms),
-                    organization_id=c.delivery.organization_id,
-                    delivery_id=c.delivery.id,
-                    subscription_id=c.subscription.id,
-                    phone_number_id=c.subscription.phone_number_id,
-                    mailbox_id=c.subscription.mailbox_id,
-                    agent_identity_id=c.subscription.agent_identity_id,
-                    event_id=c.event.id,
-                    event_type=c.event.type,
-                    url=c.subscription.url,
-                    request_payload=body.decode("utf-8", errors="replace"),
-                    response_status=result.status,
-                    response_body=result.body,
-                    error_detail=outcome.error,
-                    duration_ms=result.duration_ms,
-                    is_replay=False,
-                    created_at_ms=started_ms,
-                    request_headers=attempt.sent,
-                    response_headers=result.headers,
-                ),
-                state=decision.state,
-                next_attempt_at_ms=decision.next_attempt_at_ms,
-                first_attempt_at_ms=first,
-                disable_subscription_reason=decision.disable_reason,
-            )
-        )
+        self._pending.append(record)
         if len(self._pending) >= FLUSH_BATCH:
             self._flush_needed.set()
         elif len(self._pending) == 1:

@@ -18,6 +18,7 @@ from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
 from hookline.services.publishing import PublishService
+from hookline.services.pulls import PullService, PullWaiters
 from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
@@ -46,6 +47,7 @@ class Services:
     mailbox_webhooks: MailboxWebhookService
     users: UserService
     health: HealthService
+    pulls: PullService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -79,6 +81,21 @@ class Services:
             wake=wake,
         )
         signing = SigningService(storage, clock, box)
+        waiting_pulls = PullWaiters()
+        publishing = PublishService(
+            storage, clock, schedule=settings.retry_schedule, wake=wake, pulled=waiting_pulls.wake
+        )
+        pulls = PullService(
+            storage,
+            clock,
+            box,
+            subscriptions,
+            waiters=waiting_pulls,
+            schedule=settings.retry_schedule,
+            lease_s=settings.pull_lease_s,
+            disable_after_s=settings.disable_after_s,
+            on_disabled=publishing.announce_disabled,
+        )
         return cls(
             settings=settings,
             storage=storage,
@@ -91,7 +108,7 @@ class Services:
             ),
             owners=owners,
             subscriptions=subscriptions,
-            publishing=PublishService(storage, clock, schedule=settings.retry_schedule, wake=wake),
+            publishing=publishing,
             deliveries=DeliveryService(storage),
             signing=signing,
             sends=SendService(storage, clock, subscriptions, signing, transport),
@@ -120,5 +137,6 @@ class Services:
                 max_age_s=settings.console_session_max_s,
             ),
             health=HealthService(storage, clock, subscriptions),
+            pulls=pulls,
             wakers=wakers,
         )

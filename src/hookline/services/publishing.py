@@ -63,11 +63,14 @@ class PublishService:
         *,
         schedule: Sequence[int],
         wake: Callable[[], None],
+        pulled: Callable[[], None] = lambda: None,
     ) -> None:
         self._storage = storage
         self._clock = clock
         self._schedule = tuple(schedule)
         self._wake = wake
+        #: wakes the consumers waiting on a pull (this process's)
+        self._pulled = pulled
         self._handoff: Handoff | None = None
 
     def hand_off_to(self, handoff: Handoff | None) -> None:
@@ -113,6 +116,7 @@ class PublishService:
         seen: set[str] = set()
         #: per subscription, how many deliveries this publish makes (for the handoff)
         wanted: dict[str, tuple[Subscription, int]] = {}
+        pulls = False
         for i, data in enumerate(inputs):
             where = f"events[{i}]." if batch else ""
             head = self._head(data, where)
@@ -136,6 +140,9 @@ class PublishService:
                 )
             subs = routing.route(candidates[key], event)
             for sub in subs:
+                if sub.mode == "pull":  # for its consumer, never handed to a worker
+                    pulls = True
+                    continue
                 _, count = wanted.get(sub.id, (sub, 0))
                 wanted[sub.id] = (sub, count + 1)
             routed.append((event, subs))
@@ -175,6 +182,8 @@ class PublishService:
             rest = [s for s in wanted if lease is None or s not in lease.subscription_ids]
             if self._handoff is None or self._handoff.would_claim(rest):
                 self._wake()
+            if pulls:
+                self._pulled()
         return results
 
     def _delivery(
@@ -205,6 +214,7 @@ class PublishService:
             last_error=None,
             created_at_ms=now,
             updated_at_ms=now,
+            pull=sub.mode == "pull",
         )
 
     @staticmethod

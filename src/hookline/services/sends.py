@@ -132,6 +132,8 @@ class SendService:
         delivery_id: str | None,
         is_replay: bool,
     ) -> Attempt:
+        if sub.mode == "pull":
+            raise Conflict("a pull subscription's deliveries are pulled by its consumer, not sent")
         if self._transport is None:
             raise Conflict("this process cannot send: it has no HTTP transport")
         started = self._clock.now_ms()

@@ -8,7 +8,7 @@ from typing import Any
 
 from hookline.core import ids, profiles, retry, validation
 from hookline.core.catalog import CATALOG
-from hookline.core.errors import Forbidden, NotFound, ValidationFailed
+from hookline.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
@@ -35,7 +35,8 @@ _UNSET: Any = object()
 class SubscriptionInput:
     """A create request, as parsed by an edge (not yet validated against the rules)."""
 
-    url: str
+    #: None for a pull subscription (which has none)
+    url: str | None
     event_types: Sequence[str]
     mailbox_id: str | None = None
     phone_number_id: str | None = None
@@ -55,6 +56,11 @@ class SubscriptionInput:
     #: the id to create it under (a UUID), for an edge that must not create it twice: the
     #: console's add form derives it from the form's one-time token. None: a new one.
     id: str | None = None
+    #: "push" (workers POST to url) or "pull" (a consumer takes deliveries over the API)
+    mode: str = "push"
+
+
+MODES = ("push", "pull")
 
 
 @frozen
@@ -197,9 +203,10 @@ class SubscriptionService:
 
     # -- use cases ----------------------------------------------------------------------------
     async def create(self, principal: Principal, data: SubscriptionInput) -> CreatedSubscription:
+        pull = _pull_mode(data)
         fields = self._check_common(
             {
-                "url": data.url,
+                **({} if pull else {"url": data.url}),
                 "event_types": data.event_types,
                 "profile": data.profile or self._default_profile,
                 "headers": data.headers,
@@ -214,7 +221,10 @@ class SubscriptionService:
             }
         )
         mailbox_id, phone_id, ident_id, owner_identity = await self._resolve_owner(principal, data)
-        await self._destinations.check(fields["url"], "url")
+        if pull:
+            fields["url"] = ""  # nothing is POSTed: its consumer pulls
+        else:
+            await self._destinations.check(fields["url"], "url")
         now = self._clock.now_ms()
         auth_token = fields.pop("auth_token")
         # nothing is stored under a new subscription's names: a masked value is refused
@@ -232,6 +242,7 @@ class SubscriptionService:
             created_at_ms=now,
             updated_at_ms=now,
             headers=validation.masked_headers(headers),
+            mode=data.mode,
             **fields,
         )
         secret = ids.new_standard_secret()
@@ -324,6 +335,8 @@ class SubscriptionService:
             if key not in MUTABLE:
                 raise ValidationFailed(key, "unknown field")
         current = await self.get(principal, sub_id)
+        if "url" in changes and current.mode == "pull":
+            raise ValidationFailed("url", "a pull subscription has no URL")
         checked = self._check_common(dict(changes))
         if "url" in checked:
             await self._destinations.check(checked["url"], "url")
@@ -362,6 +375,13 @@ class SubscriptionService:
             )
         return updated
 
+    async def get_pull(self, principal: Principal, sub_id: str) -> Subscription:
+        """A pull subscription the principal may see (and so pull from and acknowledge)."""
+        sub = await self.get(principal, sub_id)
+        if sub.mode != "pull":
+            raise Conflict("this is a push subscription: its deliveries are POSTed to its URL")
+        return sub
+
     async def delete(self, principal: Principal, sub_id: str) -> None:
         await self.get(principal, sub_id)
         if not await self._storage.delete_subscription(
@@ -379,3 +399,16 @@ class SubscriptionService:
         if count:
             self._wake()
         return count
+
+
+def _pull_mode(data: SubscriptionInput) -> bool:
+    """Whether ``data`` asks for a pull subscription; refuse a URL that does not fit its mode."""
+    if data.mode not in MODES:
+        raise ValidationFailed("mode", "must be 'push' or 'pull'")
+    if data.mode == "pull":
+        if data.url is not None:
+            raise ValidationFailed("url", "a pull subscription has no URL: its consumer pulls")
+        return True
+    if data.url is None:
+        raise ValidationFailed("url", "required for a push subscription")
+    return False

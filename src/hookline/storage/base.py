@@ -191,6 +191,15 @@ class SubscriptionHealth:
     failing_since_ms: int | None = None
 
 
+@frozen
+class PullRecorded:
+    """What an acknowledgement of pulled deliveries recorded."""
+
+    #: the deliveries whose outcome was recorded (the others' leases were stale)
+    recorded: frozenset[str]
+    disabled: Sequence[Disabled] = ()
+
+
 class Storage(abc.ABC):
     """Every persistent operation Hookline performs."""
 
@@ -450,7 +459,8 @@ class Storage(abc.ABC):
         """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease),
         oldest due first, skipping the subscriptions in ``exclude_subscriptions``, or with
         ``only_subscription`` only that one's. No two callers ever hold the same delivery's
-        lease at once."""
+        lease at once. Pull subscriptions' deliveries are taken only with
+        ``only_subscription`` (their consumer's pull), never by the workers' claims."""
 
     @abc.abstractmethod
     async def release(
@@ -473,6 +483,21 @@ class Storage(abc.ABC):
         for ``disable_after_ms`` or more, or whose outcome asks for it (410), is disabled and
         its undelivered deliveries are kept as ``failed`` for recover.
         """
+
+    @abc.abstractmethod
+    async def record_pulled(
+        self,
+        sub_id: str,
+        leases: Sequence[tuple[str, str]],
+        now_ms: int,
+        outcome: Callable[[ClaimedDelivery, int], OutcomeRecord],
+        disable_after_ms: int | None = None,
+    ) -> PullRecorded:
+        """``record_outcomes`` for a pull subscription's consumer: of ``leases`` (delivery id,
+        lease token), those of ``sub_id``'s deliveries still held and unexpired at ``now_ms``
+        get ``outcome(leased delivery, when it was leased)``, in one transaction; nothing at
+        all, not even an attempt, is written for the others. ``outcome`` is pure and quick:
+        it runs inside the transaction."""
 
     @abc.abstractmethod
     async def insert_attempt(self, attempt: Attempt) -> None:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from hookline.storage import tables as t
 from hookline.storage.cached_reads import CONFIG_CHANNEL, CachedReads
 from hookline.storage.read_cache import ReadCache
 
@@ -31,18 +32,18 @@ _NOTIFY_CONFIG = sa.text(f"NOTIFY {CONFIG_CHANNEL}")
 
 # SKIP LOCKED: concurrent workers each take different rows, none waits on another
 _CLAIM = sa.text(
-    """
+    f"""
     UPDATE deliveries AS d
        SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
       FROM (SELECT id FROM deliveries
-             WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= :now
+             WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= :now
               AND subscription_id NOT IN :exclude
              ORDER BY next_attempt_ms
              LIMIT :limit
              FOR UPDATE SKIP LOCKED) AS due
      WHERE d.id = due.id
     RETURNING d.id
-    """
+    """  # noqa: S608 - the schema's own predicate, no input
 ).bindparams(sa.bindparam("exclude", expanding=True, type_=sa.String()))
 
 # one subscription's due rows (a hot lane), along ix_deliveries_lane

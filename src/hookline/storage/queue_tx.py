@@ -22,7 +22,14 @@ from hookline.core.routing import signing_key_owner
 from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage import tables as t
-from hookline.storage.base import Disabled, NewDeliveries, OutcomeRecord, Published, Recorded
+from hookline.storage.base import (
+    Disabled,
+    NewDeliveries,
+    OutcomeRecord,
+    Published,
+    PullRecorded,
+    Recorded,
+)
 
 UNDELIVERED = ("pending", "delivering")
 
@@ -413,6 +420,56 @@ class QueueTransactions(abc.ABC):
         if disabled:
             self._announce_config(conn)  # disabled subscriptions route no more
         return Recorded(changed=changed, disabled=disabled)
+
+    def _record_pulled_tx(
+        self,
+        conn: sa.Connection,
+        sub_id: str,
+        leases: Sequence[tuple[str, str]],
+        now_ms: int,
+        outcome: Callable[[ClaimedDelivery, int], OutcomeRecord],
+        disable_after_ms: int | None,
+    ) -> PullRecorded:
+        d = t.deliveries
+        # locked to the end of the transaction (PostgreSQL; SQLite has one writer): two
+        # acknowledgements of one lease cannot both find it held
+        held = {
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                sa.select(d.c.id, d.c.lease_token, d.c.updated_ms)
+                .where(
+                    d.c.id.in_(sorted({i for i, _ in leases})),
+                    d.c.subscription_id == sub_id,
+                    d.c.state == "delivering",
+                    d.c.next_attempt_ms > now_ms,
+                )
+                .with_for_update()
+            ).all()
+        }
+        tokens: dict[str, str] = {}
+        for delivery_id, token in leases:
+            found = held.get(delivery_id)
+            if found is not None and found[0] == token:
+                tokens.setdefault(delivery_id, token)  # a repeat in one call counts once
+        if not tokens:
+            return PullRecorded(recorded=frozenset())
+        sub_row = self._subscription_rows(conn, [sub_id])[0]
+        sub = rows.subscription(sub_row)
+        outcomes = [
+            # the lease set updated_ms when it was taken, and nothing has changed it since
+            outcome(
+                ClaimedDelivery(
+                    delivery=delivery,
+                    event=event,
+                    subscription=sub,
+                    lease_token=tokens[delivery.id],
+                ),
+                held[delivery.id][1],
+            )
+            for delivery, event in self._claimed(conn, list(tokens), now_ms, now_ms)
+        ]
+        recorded = self._record_outcomes_tx(conn, outcomes, disable_after_ms)
+        return PullRecorded(recorded=frozenset(tokens), disabled=recorded.disabled)
 
 
 def _subscription_secrets(sub_row: Mapping[Any, Any], now_ms: int) -> tuple[str, ...]:

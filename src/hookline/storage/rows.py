@@ -102,6 +102,7 @@ def subscription(r: Row) -> Subscription:
         source=r["source"],
         created_at_ms=r["created_ms"],
         updated_at_ms=r["updated_ms"],
+        mode=r["mode"],
     )
 
 
@@ -131,6 +132,7 @@ def subscription_values(sub: Subscription) -> dict[str, Any]:
         "agent_identity_id": sub.agent_identity_id,
         "owner_identity_id": sub.owner_identity_id,
         "source": sub.source,
+        "mode": sub.mode,
         "created_ms": sub.created_at_ms,
         "updated_ms": sub.updated_at_ms,
     }
@@ -238,6 +240,7 @@ def delivery(r: Row) -> Delivery:
         last_error=r["last_error"],
         created_at_ms=r["created_ms"],
         updated_at_ms=r["updated_ms"],
+        pull=bool(r["pull"]),
     )
 
 
@@ -257,6 +260,7 @@ def delivery_values(d: Delivery, *, lease_token: str | None = None) -> dict[str,
         "last_error": d.last_error,
         "created_ms": d.created_at_ms,
         "updated_ms": d.updated_at_ms,
+        "pull": d.pull,
     }
 
 
@@ -264,7 +268,7 @@ def delivery_values(d: Delivery, *, lease_token: str | None = None) -> dict[str,
 DELIVERY_COLUMNS = (
     "id", "organization_id", "event_id", "subscription_id", "state", "attempts",
     "next_attempt_ms", "lease_token", "first_attempt_ms", "last_attempt_ms", "last_status",
-    "last_error", "created_ms", "updated_ms",
+    "last_error", "created_ms", "updated_ms", "pull",
 )  # fmt: skip
 
 
@@ -285,6 +289,7 @@ def delivery_tuple(d: Delivery, lease_token: str | None) -> tuple[Any, ...]:
         d.last_error,
         d.created_at_ms,
         d.updated_at_ms,
+        d.pull,
     )
 
 

@@ -38,6 +38,7 @@ from hookline.storage.base import (
     NewDeliveries,
     OutcomeRecord,
     Published,
+    PullRecorded,
     Recorded,
     Storage,
     StoredKey,
@@ -768,6 +769,22 @@ class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, S
             background=True,
         )
 
+    async def record_pulled(
+        self,
+        sub_id: str,
+        leases: Sequence[tuple[str, str]],
+        now_ms: int,
+        outcome: Callable[[ClaimedDelivery, int], OutcomeRecord],
+        disable_after_ms: int | None = None,
+    ) -> PullRecorded:
+        if not leases:
+            return PullRecorded(recorded=frozenset())
+        return await self._transact(
+            lambda conn: self._record_pulled_tx(
+                conn, sub_id, leases, now_ms, outcome, disable_after_ms
+            )
+        )
+
     async def insert_attempt(self, attempt: Attempt) -> None:
         async with self._write() as conn:
             await conn.execute(t.attempts.insert().values(**rows.attempt_values(attempt)))
@@ -805,8 +822,9 @@ class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, S
 
     async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
         d = t.deliveries
+        # what the workers' claims may take: pull deliveries wait for their consumers
         stmt = sa.select(sa.func.min(d.c.next_attempt_ms).label("due")).where(
-            d.c.state.in_(UNDELIVERED)
+            sa.text(t.DUE_PREDICATE)
         )
         if exclude_subscriptions:
             stmt = stmt.where(d.c.subscription_id.not_in(sorted(exclude_subscriptions)))

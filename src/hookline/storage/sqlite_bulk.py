@@ -100,12 +100,13 @@ def clear_failing(conn: sa.Connection, sub_ids: Sequence[str]) -> None:
     conn.exec_driver_sql(_CLEAR_FAILING, (json.dumps(list(sub_ids)),))
 
 
-_DUE = """
+# pull deliveries are left to their consumers (t.DUE_PREDICATE, the partial index's terms)
+_DUE = f"""
 SELECT json_group_array(id) FROM (
   SELECT id FROM deliveries
-   WHERE state IN ('pending', 'delivering') AND next_attempt_ms <= ?
+   WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= ?
      AND subscription_id NOT IN (SELECT value FROM json_each(?))
-   ORDER BY next_attempt_ms LIMIT ?)"""
+   ORDER BY next_attempt_ms LIMIT ?)"""  # noqa: S608 - the schema's own predicate, no input
 _DUE_LANE = """
 SELECT json_group_array(id) FROM (
   SELECT id FROM deliveries
@@ -161,7 +162,7 @@ SELECT id, rate_limit_per_second FROM subscriptions
 _CLAIMED = """
 SELECT json_group_array(json_array(
          d.id, d.subscription_id, d.attempts, d.first_attempt_ms, d.last_attempt_ms,
-         d.last_status, d.last_error, d.created_ms,
+         d.last_status, d.last_error, d.created_ms, d.pull,
          e.organization_id, e.id, e.type, e.mailbox_id, e.phone_number_id,
          e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms))
   FROM deliveries AS d
@@ -171,7 +172,7 @@ SELECT json_group_array(json_array(
 assert [c.name for c in t.deliveries.c] == [
     "id", "organization_id", "event_id", "subscription_id", "state", "attempts",
     "next_attempt_ms", "lease_token", "first_attempt_ms", "last_attempt_ms", "last_status",
-    "last_error", "created_ms", "updated_ms",
+    "last_error", "created_ms", "updated_ms", "pull",
 ]  # fmt: skip
 assert [c.name for c in t.events.c] == [
     "organization_id", "id", "type", "mailbox_id", "phone_number_id", "agent_identity_id",
@@ -197,6 +198,7 @@ def claimed(
         last_status,
         last_error,
         d_created_ms,
+        pull,
         org_id,
         event_id,
         event_type,
@@ -236,6 +238,7 @@ def claimed(
             last_error=last_error,
             created_at_ms=d_created_ms,
             updated_at_ms=now_ms,
+            pull=bool(pull),
         )
         out.append((delivery, event))
     return out

@@ -16,10 +16,15 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
 metadata = MetaData()
+
+#: the rows a worker's claim may take (and ix_deliveries_due covers): spelled the same in the
+#: claims, as SQLite uses a partial index only for a query that repeats its terms
+DUE_PREDICATE = "state IN ('pending', 'delivering') AND NOT pull"
 
 organizations = Table(
     "organizations",
@@ -136,6 +141,9 @@ subscriptions = Table(
     # the custom headers' values, sealed as one JSON object; ``headers`` then holds the names
     # with masked values. NULL with headers: written before values were sealed (plain)
     Column("headers_enc", Text, nullable=True),
+    # "push": workers POST its deliveries to url; "pull": a consumer takes them over the API
+    # (url is empty)
+    Column("mode", String(8), nullable=False, server_default="push"),
     Index("ix_subscriptions_org", "organization_id", "deleted_ms"),
 )
 
@@ -176,11 +184,15 @@ deliveries = Table(
     Column("last_error", Text, nullable=True),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    # a pull subscription's: leased by its consumer over the API, never claimed by a worker
+    Column("pull", Boolean, nullable=False, server_default=false()),
+    # the workers' claims: pull deliveries stay out, so that a consumer away for a while
+    # leaves no pile of due rows for every claim to step over
     Index(
         "ix_deliveries_due",
         "next_attempt_ms",
-        sqlite_where=text("state IN ('pending', 'delivering')"),
-        postgresql_where=text("state IN ('pending', 'delivering')"),
+        sqlite_where=text(DUE_PREDICATE),
+        postgresql_where=text(DUE_PREDICATE),
     ),
     # a hot lane's own claims: one subscription's undelivered rows in due order
     Index(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -35,8 +35,12 @@ class Filters(In):
 class SubscriptionCreate(In):
     """A new subscription."""
 
-    url: str = Field(max_length=2048, examples=["https://example.com/hooks"])
-    """Where deliveries are POSTed: an https:// URL (http:// only when the server allows it)."""
+    url: str | None = Field(None, max_length=2048, examples=["https://example.com/hooks"])
+    """Where deliveries are POSTed: an https:// URL (http:// only when the server allows it).
+    Required in `push` mode; a `pull` subscription has none."""
+    mode: Literal["push", "pull"] = "push"
+    """`push` (the default): deliveries are POSTed to `url`. `pull`: no URL; a consumer takes
+    them with `POST .../{id}/pull` and acknowledges them with `POST .../{id}/ack`."""
     event_types: EventTypeList
     """The catalog's event types it wants (1-100, no repeats)."""
     mailbox_id: str | None = None
@@ -132,8 +136,10 @@ class SubscriptionOut(Out):
     """The identity that owns it directly, if any."""
     owner_identity_id: str | None
     """The identity behind its owner (directly, or through the mailbox or number), if any."""
-    url: str
-    """Where deliveries are POSTed."""
+    url: str | None
+    """Where deliveries are POSTed (null for a `pull` subscription)."""
+    mode: str = Field(json_schema_extra=enum("push", "pull"))
+    """`push`: deliveries are POSTed to `url`; `pull`: a consumer pulls them."""
     event_types: list[str]
     """The event types it wants."""
     status: str = Field(json_schema_extra=enum("active", "disabled"))
@@ -180,7 +186,8 @@ class SubscriptionOut(Out):
             phone_number_id=sub.phone_number_id,
             agent_identity_id=sub.agent_identity_id,
             owner_identity_id=sub.owner_identity_id,
-            url=sub.url,
+            url=sub.url if sub.mode == "push" else None,
+            mode=sub.mode,
             event_types=list(sub.event_types),
             status="active" if sub.enabled else "disabled",
             created_at=iso_from_ms(sub.created_at_ms),
