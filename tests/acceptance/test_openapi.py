@@ -228,6 +228,7 @@ BUSINESS_RULES = [
     "inbox_update_webhook",
     "test_subscription",  # only a type the subscription takes
     "inbox_test_webhook",
+    "create_portal_link",  # exactly one owner, and one that exists
 ]
 #: schemathesis's own list of statuses that reject schema-invalid data, and 413: too many
 #: events in a batch is "too large" by design

@@ -94,8 +94,10 @@ def submitted_values(form: FormData) -> dict[str, Any]:
 
 
 def webhook_input(form: FormData, principal: Principal | None) -> SubscriptionInput:
-    """The add form as a create request. An agent's webhooks belong to its identity."""
+    """The add form as a create request. An agent's webhooks belong to its identity, and a
+    portal session's bound to one channel to that channel."""
     identity = None if principal is None or principal.is_admin else principal.identity_id
+    channel = principal.channel if principal is not None else None
     domains = [d for d in re.split(r"[\s,]+", text(form, "domains")) if d]
     return SubscriptionInput(
         url=text(form, "url"),
@@ -104,5 +106,7 @@ def webhook_input(form: FormData, principal: Principal | None) -> SubscriptionIn
         domains=domains,
         profile=text(form, "profile") or None,
         headers=_headers(text(form, "headers")),
-        agent_identity_id=identity,
+        agent_identity_id=identity if channel is None else None,
+        mailbox_id=principal.mailbox_id if principal is not None else None,
+        phone_number_id=principal.phone_number_id if principal is not None else None,
     )

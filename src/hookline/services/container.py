@@ -16,6 +16,7 @@ from hookline.services.keys import KeyService
 from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
+from hookline.services.portal import PortalService
 from hookline.services.publishing import PublishService
 from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
@@ -44,6 +45,7 @@ class Services:
     calls: CallService
     mailbox_webhooks: MailboxWebhookService
     users: UserService
+    portal: PortalService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -112,6 +114,12 @@ class Services:
                 destinations=destinations,
             ),
             users=UserService(
+                storage,
+                clock,
+                idle_s=settings.console_session_idle_s,
+                max_age_s=settings.console_session_max_s,
+            ),
+            portal=PortalService(
                 storage,
                 clock,
                 idle_s=settings.console_session_idle_s,

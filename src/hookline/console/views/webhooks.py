@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from hookline.console import forms
 from hookline.console.render import redirect, render
-from hookline.console.visit import Visit, services_of
+from hookline.console.visit import VIEWER_REFUSED, Visit, refuse, services_of
 from hookline.core.errors import ValidationFailed
 from hookline.core.profiles import PROFILES
 from hookline.services.signing import MAX_GRACE_S
@@ -40,7 +40,9 @@ async def listing(request: Request, visit: Visit) -> Response:
 
 
 def _form(request: Request, visit: Visit, **ctx: Any) -> Response:
-    """The add form, or with ``webhook`` its edit form."""
+    """The add form, or with ``webhook`` its edit form (none for a viewer)."""
+    if not visit.can_write:
+        return refuse(request, visit, VIEWER_REFUSED, 403)
     sub = ctx.pop("webhook", None)
     ctx.setdefault("values", forms.webhook_values(sub) if sub else {})
     ctx.setdefault("errors", {})
@@ -154,6 +156,8 @@ async def disable(request: Request, visit: Visit) -> Response:
 
 async def delete_form(request: Request, visit: Visit) -> Response:
     sub = await services_of(request).subscriptions.get(visit.principal, request.path_params["id"])
+    if not visit.can_write:
+        return refuse(request, visit, VIEWER_REFUSED, 403)
     return render(request, "webhooks/delete.html", visit=visit, webhook=sub)
 
 
