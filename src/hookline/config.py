@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
     console_sign_in_limit: int = Field(5, ge=1, le=1000)
     #: requests with a wrong key one client address may make at once, refilled over a minute
     auth_failures_per_minute: int = Field(20, ge=1, le=1_000_000)
+    #: origins (``https://app.example.com``) whose pages may show portal pages in an iframe
+    portal_frame_ancestors: Annotated[tuple[str, ...], NoDecode] = ()
 
     @field_validator("default_profile")
     @classmethod
@@ -95,6 +98,16 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(p.strip(), strict=False) for p in v.split(",") if p.strip()
             )
         return v
+
+    @field_validator("portal_frame_ancestors", mode="before")
+    @classmethod
+    def _frame_ancestors(cls, v: object) -> object:
+        origins = tuple(p.strip() for p in v.split(",") if p.strip()) if isinstance(v, str) else v
+        for origin in origins if isinstance(origins, tuple) else ():
+            # written into a CSP header: an origin only, nothing that could end the directive
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:*]+", str(origin)):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        return origins
 
     @field_validator("secret_key", mode="before")
     @classmethod

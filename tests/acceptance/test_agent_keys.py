@@ -300,6 +300,10 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, Any, int]]] = {
         (AGENT, "/api/v1/api-keys", {"scope": "agent", "agent_handle": "agent-a"}, 403),
         (AGENT, "/api/v1/api-keys", {"scope": "admin"}, 403),
     ],
+    ("POST", "/api/v1/portal-links"): [
+        (ADMIN, "/api/v1/portal-links", {"agent_handle": "agent-a", "ttl_s": 60}, 201),
+        (AGENT, "/api/v1/portal-links", {"agent_handle": "agent-a", "ttl_s": 60}, 403),
+    ],
     ("GET", "/api/v1/api-keys"): [
         (ADMIN, "/api/v1/api-keys", None, 200),
         (AGENT, "/api/v1/api-keys", None, 403),

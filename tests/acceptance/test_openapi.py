@@ -233,6 +233,7 @@ BUSINESS_RULES = [
     "pull_deliveries",
     "ack_deliveries",
     "release_deliveries",
+    "create_portal_link",  # exactly one owner, and one that exists
 ]
 #: schemathesis's own list of statuses that reject schema-invalid data, and 413: too many
 #: events in a batch is "too large" by design

@@ -61,7 +61,7 @@ def test_attempt_log_filters_opens_and_replays(
     _logged(server, sub_id, 2)
 
     page.goto(f"/console/webhooks/{sub_id}")
-    log = page.get_by_role("table", name="Attempts")
+    log = page.get_by_role("table", name="Attempts", exact=True)
     rows = log.get_by_role("row")
     expect(rows).to_have_count(3)  # the header and both attempts, newest first
     expect(rows.nth(1)).to_contain_text("200")

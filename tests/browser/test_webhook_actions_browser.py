@@ -47,7 +47,9 @@ def test_send_a_test_event_and_see_the_outcome_inline(
     sub_id = _webhook(server, receiver.url("/t"), "Tested")
     page.goto(f"/console/webhooks/{sub_id}")
     expect(page.locator("#test-example")).to_contain_text('"message_id"')
-    page.get_by_label("Event type").select_option("message.bounced")
+    page.get_by_role("region", name="Send a test event").get_by_label("Event type").select_option(
+        "message.bounced"
+    )
     expect(page.locator("#test-example")).to_contain_text("example data of message.bounced")
     url_before = page.url
     page.get_by_role("button", name="Send test event").click()

@@ -185,9 +185,9 @@ async def test_migrating_creates_exactly_the_declared_tables(
 ) -> None:
     declared, reflected = migrated
     assert sorted(reflected) == sorted(declared)
-    assert (
-        len(declared) == 14
-    )  # 10, secret_checks, and the console's users, sessions, set-up tokens
+    # 10, secret_checks, the console's users, sessions, set-up tokens, password links, and
+    # portal links with their sessions
+    assert len(declared) == 17
 
 
 @pytest.mark.parametrize("aspect", ["columns", "server_defaults", "primary_key"])

@@ -305,6 +305,19 @@ class AsyncClient:
     async def get_organization_signing_key_status(self) -> m.SigningKeyStatus:
         return await self.call(ops.get_organization_signing_key_status())
 
+    async def create_portal_link(
+        self,
+        *,
+        agent_handle: str | None = None,
+        mailbox_id: str | None = None,
+        phone_number_id: str | None = None,
+        ttl_s: int = 3600,
+    ) -> m.PortalLink:
+        """A one-time console URL for exactly one owner (admin key); see ``docs/api.md``."""
+        return await self.call(
+            ops.create_portal_link(ttl_s, agent_handle, mailbox_id, phone_number_id)
+        )
+
     async def get_catalog(self) -> tuple[m.EventType, ...]:
         return await self.call(ops.get_catalog())
 

@@ -294,6 +294,17 @@ class Client:
     def get_organization_signing_key_status(self) -> m.SigningKeyStatus:
         return self.call(ops.get_organization_signing_key_status())
 
+    def create_portal_link(
+        self,
+        *,
+        agent_handle: str | None = None,
+        mailbox_id: str | None = None,
+        phone_number_id: str | None = None,
+        ttl_s: int = 3600,
+    ) -> m.PortalLink:
+        """A one-time console URL for exactly one owner (admin key); see ``docs/api.md``."""
+        return self.call(ops.create_portal_link(ttl_s, agent_handle, mailbox_id, phone_number_id))
+
     def get_catalog(self) -> tuple[m.EventType, ...]:
         return self.call(ops.get_catalog())
 

@@ -310,6 +310,15 @@ class SigningKey:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PortalLink:
+    """A one-time URL into the console for one owner; it opens once, before ``expires_at``."""
+
+    url: str
+    expires_at: str
+    raw: Mapping[str, Any] = _raw()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SigningKeyStatus:
     configured: bool
     created_at: str | None = None

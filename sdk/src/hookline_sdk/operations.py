@@ -66,6 +66,7 @@ OPERATIONS: dict[str, str] = {
         "get_identity_signing_key_status",
         "rotate_organization_signing_key",
         "get_organization_signing_key_status",
+        "create_portal_link",
         "get_catalog",
     )
 }
@@ -481,6 +482,26 @@ def list_api_keys() -> Call[tuple[m.ApiKey, ...]]:
 
 def revoke_api_key(key_id: str) -> Call[None]:
     return Call(method="DELETE", path=_path("/api-keys", key_id), parse=_none)
+
+
+def create_portal_link(
+    ttl_s: int,
+    agent_handle: str | None,
+    mailbox_id: str | None,
+    phone_number_id: str | None,
+) -> Call[m.PortalLink]:
+    return Call(
+        method="POST",
+        path=_path("/portal-links"),
+        parse=lambda d: m.build(m.PortalLink, d),
+        body=_params(
+            ttl_s=ttl_s,
+            agent_handle=agent_handle,
+            mailbox_id=mailbox_id,
+            phone_number_id=phone_number_id,
+        ),
+        has_body=True,
+    )
 
 
 def rotate_identity_signing_key(agent_handle: str) -> Call[m.SigningKey]:

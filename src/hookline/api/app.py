@@ -21,6 +21,7 @@ from hookline.api.routers import (
     inbox,
     keys,
     owners,
+    portal_links,
     pulls,
     signing_keys,
     subscriptions,
@@ -45,6 +46,10 @@ TAGS = [
     {"name": "owners", "description": "Identities, mailboxes and phone numbers."},
     {"name": "api-keys", "description": "API keys (admin keys only)."},
     {"name": "signing-keys", "description": "Signing keys of the `inkbox` profile."},
+    {
+        "name": "portal-links",
+        "description": "One-time links into the console for one owner (admin keys only).",
+    },
     {"name": "catalog", "description": "The event types Hookline knows."},
     {
         "name": "inbox-compatible",
@@ -101,7 +106,17 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
     )
     app.state.services = services
     errors.install(app)
-    for module in (events, subscriptions, pulls, deliveries, owners, keys, signing_keys, catalog):
+    for module in (
+        events,
+        subscriptions,
+        pulls,
+        deliveries,
+        owners,
+        keys,
+        signing_keys,
+        portal_links,
+        catalog,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)

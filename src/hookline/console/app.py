@@ -15,6 +15,7 @@ from hookline.console.render import render
 from hookline.console.security import SecurityHeaders
 from hookline.console.throttle import SignInThrottle
 from hookline.console.views import attempts, pages, session, webhook_actions, webhooks
+from hookline.console.views.routes import pages_routes
 from hookline.console.visit import page
 from hookline.core.errors import HooklineError
 from hookline.services.container import Services
@@ -62,16 +63,17 @@ def create_console(services: Services) -> Starlette:
         Route("/webhooks/{id}/attempts/{attempt_id}", page(attempts.attempt), methods=get),
         Route("/webhooks/{id}/attempts/{attempt_id}/replay", page(attempts.replay), methods=post),
         Route("/catalog", page(pages.catalog), methods=get),
-        Route("/users", page(pages.users), methods=get),
-        Route("/events", page(pages.coming("Events")), methods=get),
-        Route("/owners", page(pages.coming("Owners")), methods=get),
-        Route("/api-keys", page(pages.coming("API keys")), methods=get),
-        Route("/signing-keys", page(pages.coming("Signing keys")), methods=get),
+        *pages_routes(),
         Mount("/static", StaticFiles(directory=_STATIC), name="static"),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(
+                SecurityHeaders,
+                portal_frame_ancestors=services.settings.portal_frame_ancestors,
+            )
+        ],
         exception_handlers={HooklineError: _domain_error},
     )
     app.state.services = services

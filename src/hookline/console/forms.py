@@ -119,8 +119,9 @@ def webhook_input(
     form: FormData, principal: Principal | None, sub_id: str | None = None
 ) -> SubscriptionInput:
     """The add form as a create request (under ``sub_id``, if given). An agent's webhooks
-    belong to its identity."""
+    belong to its identity, and a portal session's bound to one channel to that channel."""
     identity = None if principal is None or principal.is_admin else principal.identity_id
+    channel = principal.channel if principal is not None else None
     domains = _domains(form)
     return SubscriptionInput(
         id=sub_id,
@@ -130,5 +131,7 @@ def webhook_input(
         domains=domains,
         profile=text(form, "profile") or None,
         headers=_headers(text(form, "headers")),
-        agent_identity_id=identity,
+        agent_identity_id=identity if channel is None else None,
+        mailbox_id=principal.mailbox_id if principal is not None else None,
+        phone_number_id=principal.phone_number_id if principal is not None else None,
     )

@@ -23,6 +23,8 @@ MENU = (
     ("Signing keys", "/signing-keys", False),
     ("Users", "/users", True),
 )
+#: the menu's pages a portal link's session sees: its owner's webhooks, and the catalog
+PORTAL_MENU = ("/webhooks", "/catalog")
 
 
 def _static(name: str) -> str:
@@ -40,7 +42,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-_env.globals.update(static=_static, root=ROOT, menu=MENU)
+_env.globals.update(static=_static, root=ROOT, menu=MENU, portal_menu=PORTAL_MENU)
 _env.filters["when"] = _when
 
 

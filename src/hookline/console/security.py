@@ -21,6 +21,9 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
 }
+#: set by a portal session's answers (and removed before sending): frame them for the
+#: origins of HOOKLINE_PORTAL_FRAME_ANCESTORS instead of for nobody
+PORTAL_MARK = "X-Hookline-Portal"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 #: the anonymous forms' (sign-in, set-up) token, checked against a cookie of its own
@@ -31,8 +34,15 @@ class SecurityHeaders:
     """Adds ``HEADERS`` to every answer; pages (not static files) are never cached, since
     they show secrets and each user's own data."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, portal_frame_ancestors: tuple[str, ...] = ()) -> None:
         self.app = app
+        self.portal_headers = dict(HEADERS)
+        if portal_frame_ancestors:
+            self.portal_headers["Content-Security-Policy"] = CSP.replace(
+                "frame-ancestors 'none'", "frame-ancestors " + " ".join(portal_frame_ancestors)
+            )
+            # the CSP says who may frame; the older header can only say nobody or the same site
+            del self.portal_headers["X-Frame-Options"]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +53,11 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in HEADERS.items():
+                chosen = HEADERS
+                if PORTAL_MARK in headers:
+                    del headers[PORTAL_MARK]
+                    chosen = self.portal_headers
+                for name, value in chosen.items():
                     headers[name] = value
                 if not static:
                     headers["Cache-Control"] = "no-store"

@@ -17,6 +17,7 @@ from hookline.services.keys import KeyService
 from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
+from hookline.services.portal import PortalService
 from hookline.services.publishing import PublishService
 from hookline.services.pulls import PullService, PullWaiters
 from hookline.services.secretbox import SecretBox
@@ -48,6 +49,7 @@ class Services:
     users: UserService
     health: HealthService
     pulls: PullService
+    portal: PortalService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -138,5 +140,11 @@ class Services:
             ),
             health=HealthService(storage, clock, subscriptions),
             pulls=pulls,
+            portal=PortalService(
+                storage,
+                clock,
+                idle_s=settings.console_session_idle_s,
+                max_age_s=settings.console_session_max_s,
+            ),
             wakers=wakers,
         )

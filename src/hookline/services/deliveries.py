@@ -44,6 +44,20 @@ class DeliveryService:
             raise NotFound("attempt", attempt_id)
         return found
 
+    async def recent_events(
+        self, principal: Principal, limit: int, before: tuple[int, str] | None = None
+    ) -> Page[Event]:
+        """The newest events this principal may see, after the cursor ``before`` (the last
+        listed event's ``(created_at_ms, id)``); an agent sees its identity's only."""
+        limit = min(max(limit, 1), MAX_PAGE)
+        found = await self._storage.recent_events(
+            principal.organization_id,
+            limit + 1,
+            before=before,
+            agent_identity_id=None if principal.is_admin else principal.identity_id or "",
+        )
+        return Page.of(found, limit)
+
     async def event(self, principal: Principal, event_id: str) -> Event:
         event = await self._storage.get_event(principal.organization_id, event_id)
         if event is None or not (

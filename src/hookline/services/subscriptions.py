@@ -194,6 +194,8 @@ class SubscriptionService:
             owner_identity = ident.id
         if not principal.is_admin and owner_identity != principal.identity_id:
             raise Forbidden("an agent key can only create subscriptions for its own identity")
+        if principal.channel not in (None, (kind, owner_id)):
+            raise Forbidden("this session can only create subscriptions for its own channel")
         return (
             owner_id if kind == "mailbox_id" else None,
             owner_id if kind == "phone_number_id" else None,
@@ -304,6 +306,11 @@ class SubscriptionService:
             raise ValidationFailed("event_type", f"{flt.event_type!r} is not in the event catalog")
         if not principal.is_admin:
             flt = replace(flt, owner_identity_id=principal.identity_id)
+        if principal.channel is not None:
+            kind, channel_id = principal.channel
+            if any(k != kind or getattr(flt, k) != channel_id for k in given):
+                raise Forbidden("this session sees its own channel's subscriptions only")
+            flt = replace(flt, **{kind: channel_id})
         return flt
 
     async def list(
@@ -322,6 +329,10 @@ class SubscriptionService:
 
     @staticmethod
     def visible(principal: Principal, sub: Subscription) -> bool:
+        if principal.channel is not None:
+            kind, channel_id = principal.channel
+            if getattr(sub, kind) != channel_id:
+                return False
         return principal.is_admin or (
             sub.owner_identity_id is not None and sub.owner_identity_id == principal.identity_id
         )

@@ -29,6 +29,8 @@ from hookline.services.principal import Principal
 from hookline.storage.base import Storage
 
 SETUP_TOKEN_TTL_MS = 24 * 3600 * 1000  # a set-up link printed at start works for a day
+#: a one-time link with which a user sets their own password works for a day
+PASSWORD_LINK_TTL_MS = 24 * 3600 * 1000
 #: how often at most an active session's ``last_seen`` is written
 TOUCH_EVERY_MS = 60_000
 
@@ -191,6 +193,35 @@ class UserService:
         await self._storage.set_user_password(
             user.organization_id, user.id, await self._hash(password), self._clock.now_ms()
         )
+        return user
+
+    async def password_link(self, email: str) -> str:
+        """A one-time token with which the user sets their own password (an admin's reset).
+        Their password stays as it is until the link is used."""
+        user = await self.by_email(email)
+        token = secrets.token_urlsafe(32)
+        now = self._clock.now_ms()
+        await self._storage.insert_password_token(
+            token_hash(token), user.id, now, now + PASSWORD_LINK_TTL_MS
+        )
+        return token
+
+    async def create_with_link(self, email: str, role: str, agent_handle: str | None) -> str:
+        """A new user whose password nobody knows, and the one-time token to set it."""
+        user = await self.create(email, secrets.token_urlsafe(32), role, agent_handle)
+        return await self.password_link(user.email)
+
+    async def set_password_from_link(self, token: str, password: str) -> User:
+        """The link's user gets ``password``; every session of theirs ends. ``NotFound``
+        when the link is unknown, used or expired."""
+        self._check_password(password)
+        if not token or len(token) > 128:
+            raise NotFound("password link", "")
+        user = await self._storage.redeem_password_token(
+            token_hash(token), self._clock.now_ms(), await self._hash(password)
+        )
+        if user is None:
+            raise NotFound("password link", "")
         return user
 
     async def authenticate(self, email: str, password: str) -> User | None:

@@ -25,6 +25,7 @@ from hookline.core.models import (
     PhoneNumber,
     Subscription,
 )
+from hookline.core.portal import PortalScope
 from hookline.core.users import ConsoleSession, User
 
 
@@ -440,6 +441,19 @@ class Storage(abc.ABC):
     async def get_event(self, org_id: str, event_id: str) -> Event | None: ...
 
     @abc.abstractmethod
+    async def recent_events(
+        self,
+        org_id: str,
+        limit: int,
+        *,
+        before: tuple[int, str] | None = None,
+        agent_identity_id: str | None = None,
+    ) -> list[Event]:
+        """At most ``limit`` events, newest first (by ``created_at_ms``, then id); with
+        ``before`` (a listed event's ``(created_at_ms, id)``), only those listed after it;
+        with ``agent_identity_id``, only that identity's events (agent keys)."""
+
+    @abc.abstractmethod
     async def deliveries_of_event(
         self, org_id: str, event_id: str, owner_identity_id: str | None = None
     ) -> list[Delivery]:
@@ -594,3 +608,38 @@ class Storage(abc.ABC):
     ) -> bool:
         """Mark an unused, unexpired token of ``user``'s organization used and insert ``user``,
         in one transaction, only while that organization has no user. False otherwise."""
+
+    @abc.abstractmethod
+    async def insert_password_token(
+        self, token_hash: str, user_id: str, now_ms: int, expires_ms: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def redeem_password_token(
+        self, token_hash: str, now_ms: int, password_hash: str
+    ) -> User | None:
+        """Use the one-time link: set its user's password and end their sessions, at once;
+        None (and nothing written) when it is unknown, used or expired."""
+
+    # portal links and their sessions ----------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_portal_link(
+        self, token_hash: str, scope: PortalScope, now_ms: int, expires_ms: int
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def redeem_portal_link(
+        self, token_hash: str, now_ms: int, session: ConsoleSession
+    ) -> PortalScope | None:
+        """Mark the link used and start ``session`` with its scope, atomically; None (and
+        nothing written) when the link is unknown, used or expired."""
+
+    @abc.abstractmethod
+    async def portal_session(self, session_id: str) -> tuple[ConsoleSession, PortalScope] | None:
+        """A portal session (revoked or expired ones too: the service decides) and its scope."""
+
+    @abc.abstractmethod
+    async def touch_portal_session(self, session_id: str, now_ms: int) -> None: ...
+
+    @abc.abstractmethod
+    async def revoke_portal_session(self, session_id: str, now_ms: int) -> None: ...

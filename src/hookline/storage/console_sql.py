@@ -19,7 +19,7 @@ from hookline.core.users import ConsoleSession, Role, User
 from hookline.storage import tables as t
 
 T = TypeVar("T")
-_u, _s, _k = t.users, t.console_sessions, t.setup_tokens
+_u, _s, _k, _p = t.users, t.console_sessions, t.setup_tokens, t.password_tokens
 _SESSION_USER = sa.select(_s, *[c.label("u_" + c.name) for c in _u.c]).select_from(
     _s.join(_u, _u.c.id == _s.c.user_id)
 )
@@ -245,3 +245,40 @@ class ConsoleRows(abc.ABC):
             return await self._transact(write)
         except _AlreadySetUp:
             return False
+
+    async def insert_password_token(
+        self, token_hash: str, user_id: str, now_ms: int, expires_ms: int
+    ) -> None:
+        values = {
+            "id": token_hash,
+            "user_id": user_id,
+            "created_ms": now_ms,
+            "expires_ms": expires_ms,
+            "used_ms": None,
+        }
+        await self._transact(lambda conn: conn.execute(_p.insert().values(**values)))
+
+    async def redeem_password_token(
+        self, token_hash: str, now_ms: int, password_hash: str
+    ) -> User | None:
+        def write(conn: sa.Connection) -> User | None:
+            res = conn.execute(
+                _p.update()
+                .where(_p.c.id == token_hash, _p.c.used_ms.is_(None), _p.c.expires_ms > now_ms)
+                .values(used_ms=now_ms)
+            )
+            if not res.rowcount:
+                return None
+            user_id = conn.execute(
+                sa.select(_p.c.user_id).where(_p.c.id == token_hash)
+            ).scalar_one()
+            conn.execute(
+                _u.update()
+                .where(_u.c.id == user_id)
+                .values(password_hash=password_hash, password_changed_ms=now_ms)
+            )
+            _revoke(conn, user_id, now_ms)
+            row = conn.execute(sa.select(_u).where(_u.c.id == user_id)).mappings().one()
+            return _user(row)
+
+        return await self._transact(write)

@@ -49,13 +49,16 @@ from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.health_sql import HealthRows
 from hookline.storage.migrations import run_upgrade, schema_is_current
+from hookline.storage.portal_sql import PortalRows
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
 from hookline.storage.sealed_sql import SealedSecretsSql
 
 T = TypeVar("T")
 
 
-class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC):
+class SqlStorage(
+    ConsoleRows, HealthRows, PortalRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC
+):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
@@ -714,6 +717,26 @@ class SqlStorage(ConsoleRows, HealthRows, SealedSecretsSql, QueueTransactions, S
         e = t.events
         row = await self._one(sa.select(e).where(e.c.organization_id == org_id, e.c.id == event_id))
         return rows.event(row) if row else None
+
+    async def recent_events(
+        self,
+        org_id: str,
+        limit: int,
+        *,
+        before: tuple[int, str] | None = None,
+        agent_identity_id: str | None = None,
+    ) -> list[Event]:
+        e = t.events
+        stmt = sa.select(e).where(e.c.organization_id == org_id)
+        if before is not None:
+            at, event_id = before
+            stmt = stmt.where(
+                sa.or_(e.c.created_ms < at, sa.and_(e.c.created_ms == at, e.c.id < event_id))
+            )
+        if agent_identity_id is not None:
+            stmt = stmt.where(e.c.agent_identity_id == agent_identity_id)
+        stmt = stmt.order_by(e.c.created_ms.desc(), e.c.id.desc()).limit(limit)
+        return [rows.event(r) for r in await self._all(stmt)]
 
     async def deliveries_of_event(
         self, org_id: str, event_id: str, owner_identity_id: str | None = None

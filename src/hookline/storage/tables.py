@@ -286,3 +286,46 @@ setup_tokens = Table(
     Column("expires_ms", BigInteger, nullable=False),
     Column("used_ms", BigInteger, nullable=True),
 )
+
+#: one-time portal links (core/portal.py): the SHA-256 of the link's token, and whose view
+portal_links = Table(
+    "portal_links",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("agent_identity_id", String(36), nullable=False),
+    Column("mailbox_id", String(36), nullable=True),
+    Column("phone_number_id", String(36), nullable=True),
+    Column("label", String(320), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+)
+
+#: the console sessions portal links open: no user, a scope instead
+portal_sessions = Table(
+    "portal_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the SHA-256 of the cookie's token
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("agent_identity_id", String(36), nullable=False),
+    Column("mailbox_id", String(36), nullable=True),
+    Column("phone_number_id", String(36), nullable=True),
+    Column("label", String(320), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+    Column("csrf_secret", String(64), nullable=False),
+)
+
+#: one-time links with which a user sets their own password (a new user's first, or a reset)
+password_tokens = Table(
+    "password_tokens",
+    metadata,
+    Column("id", String(64), primary_key=True),  # the SHA-256 of the token
+    Column("user_id", String(36), ForeignKey("users.id"), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+    Column("used_ms", BigInteger, nullable=True),
+)

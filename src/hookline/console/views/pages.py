@@ -1,4 +1,4 @@
-"""The menu's other pages: the catalog, the users (admins), and those still to come."""
+"""The menu's simple pages: home (to the webhooks) and the catalog."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from hookline.console.forms import event_groups
 from hookline.console.render import redirect, render
-from hookline.console.visit import View, Visit, refuse, services_of
+from hookline.console.visit import Visit
 
 
 async def home(request: Request, visit: Visit) -> Response:
@@ -17,19 +17,3 @@ async def home(request: Request, visit: Visit) -> Response:
 
 async def catalog(request: Request, visit: Visit) -> Response:
     return render(request, "catalog.html", visit=visit, groups=event_groups())
-
-
-async def users(request: Request, visit: Visit) -> Response:
-    if not visit.is_admin:
-        return refuse(request, visit, "Only admins see the users.", 403)
-    listed = await services_of(request).users.list()
-    return render(request, "users.html", visit=visit, users=listed)
-
-
-def coming(title: str) -> View:
-    """A page of the menu not built yet: it says so rather than answering 404."""
-
-    async def view(request: Request, visit: Visit) -> Response:
-        return render(request, "coming.html", visit=visit, title=title)
-
-    return view

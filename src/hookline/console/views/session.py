@@ -13,6 +13,7 @@ from hookline.console.security import (
     new_token,
     tokens_match,
 )
+from hookline.console.views.portal import cross_site_ok, portal_cookie
 from hookline.console.visit import SESSION_COOKIE, Visit, refuse, services_of
 from hookline.core.errors import NotFound, ValidationFailed
 from hookline.services.users import SignedIn
@@ -114,6 +115,11 @@ async def sign_in(request: Request) -> Response:
 
 
 async def sign_out(request: Request, visit: Visit) -> Response:
+    if visit.portal is not None:
+        await services_of(request).portal.sign_out(visit.session)
+        ended = render(request, "portal_out.html", title="Signed out")
+        ended.headers.append("set-cookie", portal_cookie("", 0, cross_site_ok(request)))
+        return ended
     await services_of(request).users.sign_out(visit.session)
     response = redirect("/sign-in")
     response.delete_cookie(SESSION_COOKIE, path=ROOT)
@@ -179,4 +185,35 @@ async def change_password(request: Request, visit: Visit) -> Response:
         )
     response = redirect("/sign-in")
     response.delete_cookie(SESSION_COOKIE, path=ROOT)
+    return response
+
+
+async def set_password_form(request: Request) -> Response:
+    """The page of a one-time password link (a new user's, or an admin's reset)."""
+    return _anonymous_form(
+        request, "users/set_password.html", token=request.query_params.get("token", ""), errors={}
+    )
+
+
+async def set_password(request: Request) -> Response:
+    if not await _anonymous_token_ok(request):
+        return refuse(request, None, "This form has expired. Reload the page and try again.", 403)
+    form = await request.form()
+    token, password = _field(form, "token"), _field(form, "password")
+    try:
+        if password != _field(form, "password_again"):
+            raise ValidationFailed("password_again", "The two passwords differ.")
+        await services_of(request).users.set_password_from_link(token, password)
+    except ValidationFailed as exc:
+        return _anonymous_form(
+            request,
+            "users/set_password.html",
+            status_code=422,
+            token=token,
+            errors={exc.field: exc.reason},
+        )
+    except NotFound:
+        return refuse(request, None, "This password link is unknown, used or expired.", 410)
+    response = redirect("/sign-in")
+    response.delete_cookie(ANON_CSRF_COOKIE, path=ROOT)
     return response

@@ -11,7 +11,7 @@ from hookline.console import forms
 from hookline.console.render import redirect, render
 from hookline.console.security import new_token
 from hookline.console.views import attempts, webhook_health
-from hookline.console.visit import Visit, services_of
+from hookline.console.visit import VIEWER_REFUSED, Visit, refuse, services_of
 from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.profiles import PROFILES
 from hookline.services.signing import MAX_GRACE_S
@@ -43,7 +43,9 @@ async def listing(request: Request, visit: Visit) -> Response:
 
 
 async def _form(request: Request, visit: Visit, **ctx: Any) -> Response:
-    """The add form, or with ``webhook`` its edit form."""
+    """The add form, or with ``webhook`` its edit form (none for a viewer)."""
+    if not visit.can_write:
+        return refuse(request, visit, VIEWER_REFUSED, 403)
     sub = ctx.pop("webhook", None)
     offered = await webhook_health.offered_domains(request, visit)
     ctx.setdefault("values", forms.webhook_values(sub, offered) if sub else {})
@@ -178,6 +180,8 @@ async def disable(request: Request, visit: Visit) -> Response:
 
 async def delete_form(request: Request, visit: Visit) -> Response:
     sub = await services_of(request).subscriptions.get(visit.principal, request.path_params["id"])
+    if not visit.can_write:
+        return refuse(request, visit, VIEWER_REFUSED, 403)
     return render(request, "webhooks/delete.html", visit=visit, webhook=sub)
 
 
