@@ -178,8 +178,8 @@ async def test_migrating_creates_exactly_the_declared_tables(
     declared, reflected = migrated
     assert sorted(reflected) == sorted(declared)
     assert (
-        len(declared) == 14
-    )  # 10, secret_checks, and the console's users, sessions, set-up tokens
+        len(declared) == 15
+    )  # 10, secret_checks, the console's users, sessions, set-up tokens, and readiness
 
 
 @pytest.mark.parametrize("aspect", ["columns", "server_defaults", "primary_key"])

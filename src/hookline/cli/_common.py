@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -133,14 +132,9 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     except ValueError as exc:
         fail(f"invalid setting: {exc}", 2)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # at debug level these would log every statement's parameters: stored ciphertexts and,
-    # from earlier versions, plain header values
-    for noisy in ("sqlalchemy", "aiosqlite", "asyncpg"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from hookline.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     return settings
 
 

@@ -19,17 +19,20 @@ from typing import Any
 
 from hookline import __version__
 from hookline.core import ids, profiles
+from hookline.core.errors import StorageUnavailable
 from hookline.core.models import Attempt, ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
 from hookline.delivery.http1 import Response
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
+from hookline.delivery.reporting import Report
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
 from hookline.services.clock import Clock
 from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
+from hookline.tracing import Tracing
 
 log = logging.getLogger("hookline.worker")
 #: the columns of a claim's subscription secrets, in the order the claim gives them
@@ -51,6 +54,10 @@ MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
 #: deliveries held at most once a publish's handoff is counted: a fan-out's whole width is
 #: queued in memory (its deliveries share one event) rather than claimed back row by row
 HANDOFF_HELD = 10_000
+#: while storage is down (logged once by its health state, storage/outage.py), claims and
+#: outcome writes wait this long at first, twice as long each time after, up to the most
+OUTAGE_WAIT_S = 0.25
+OUTAGE_WAIT_MAX_S = 5.0
 
 
 class Dispatcher:
@@ -70,6 +77,8 @@ class Dispatcher:
         poll_interval_s: float,
         disable_after_s: int | None = None,
         on_disabled: Callable[[Sequence[Disabled]], Awaitable[None]] | None = None,
+        report: Report | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -83,6 +92,8 @@ class Dispatcher:
         self._poll_s = poll_interval_s
         self._disable_after_ms = disable_after_s * 1000 if disable_after_s else None
         self._on_disabled = on_disabled
+        self._report = report
+        self._tracing = tracing
         # a leased delivery may wait in its lane before its attempt: the lease covers about
         # one attempt's worth of waiting, the attempt and the write of the outcome; one whose
         # lease would not outlive its attempt is given back unsent (see lanes.py)
@@ -212,6 +223,7 @@ class Dispatcher:
             await flusher
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
+        outage_wait_s = 0.0
         while not stop.is_set():
             room = self._room()
             got = 0
@@ -230,6 +242,11 @@ class Dispatcher:
                     got = len(claimed)
                     (self._claims_found if got else self._claims_empty).inc()
                     await self._accept(claimed, now)
+                    outage_wait_s = 0.0
+                except StorageUnavailable:
+                    outage_wait_s = _longer(outage_wait_s)
+                    await _wait_any(stop, (), outage_wait_s)
+                    continue
                 except Exception:
                     log.exception("claim failed; retrying")
                     await _wait_any(stop, (), self._poll_s)
@@ -357,6 +374,8 @@ class Dispatcher:
             try:
                 for token, delivery_ids in by_token.items():
                     await self._storage.release(delivery_ids, token, now_ms)
+            except StorageUnavailable:
+                pass  # their leases lapse, and they fall due again
             except Exception:
                 log.exception("giving back %d deliveries failed", len(claimed))
             self._wakeup.set()
@@ -396,6 +415,8 @@ class Dispatcher:
                 self._wakeup.set()
             lane.refilling = False
             await self._accept(claimed, now)
+        except StorageUnavailable:
+            lane.hot = False  # the general claim waits out the outage
         except Exception:
             log.exception("refilling the lane of subscription %s failed", sub_id)
             lane.hot = False
@@ -580,6 +601,22 @@ class Dispatcher:
         )
         (self._succeeded if outcome.success else self._failed).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        self._metrics.subscription_latency(c.subscription.id).observe(result.duration_ms / 1000)
+        report = self._report
+        if report is not None:
+            report.tally[decision.state] += 1
+            if not outcome.success and log.isEnabledFor(logging.INFO):
+                report.failed_attempt(
+                    subscription_id=c.subscription.id,
+                    event_id=c.event.id,
+                    delivery_id=c.delivery.id,
+                    attempt=c.delivery.attempts + 1,
+                    status=result.status,
+                    error=outcome.error,
+                    next_attempt_at_ms=decision.next_attempt_at_ms,
+                )
+        if self._tracing is not None:
+            self._trace(c, result, outcome.error, started_ms, now)
         self._pending.append(
             OutcomeRecord(
                 delivery_id=c.delivery.id,
@@ -612,6 +649,26 @@ class Dispatcher:
         elif len(self._pending) == 1:
             asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_needed.set)
 
+    def _trace(
+        self, c: ClaimedDelivery, result: SendResult, error: str | None, started_ms: int, now: int
+    ) -> None:
+        assert self._tracing is not None
+        attributes: dict[str, Any] = {
+            "hookline.subscription_id": c.subscription.id,
+            "hookline.delivery_id": c.delivery.id,
+            "hookline.attempt": c.delivery.attempts + 1,
+        }
+        if result.status is not None:
+            attributes["http.response.status_code"] = result.status
+        self._tracing.attempted(
+            c.event.organization_id,
+            c.event.id,
+            attributes,
+            error=error,
+            start_ns=started_ms * 1_000_000,
+            end_ns=max(now, started_ms + result.duration_ms) * 1_000_000,
+        )
+
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while True:
             await self._flush_needed.wait()
@@ -624,14 +681,25 @@ class Dispatcher:
                 return
 
     async def _write(self, batch: list[OutcomeRecord]) -> None:
-        for delay in (0.0, 0.1, 0.5, 1.0, 2.0, 5.0):
+        delays = iter((0.0, 0.1, 0.5, 1.0, 2.0, 5.0))
+        outage_wait_s = 0.0
+        while (delay := next(delays, None)) is not None:
             if delay:
                 await asyncio.sleep(delay)
             try:
                 recorded = await self._storage.record_outcomes(batch, self._disable_after_ms)
+            except StorageUnavailable:
+                # an outage is waited out (its attempts were sent: their outcomes are kept),
+                # but by a stopping worker, which gives up soon: the leases lapse instead
+                if not self._stopping:
+                    outage_wait_s = _longer(outage_wait_s)
+                    delays = iter((outage_wait_s,))
+                continue
             except Exception:
                 log.exception("writing %d outcomes failed; retrying", len(batch))
                 continue
+            if recorded.disabled:
+                Report.disabled(recorded.disabled)
             if recorded.disabled and self._on_disabled is not None:
                 try:
                     await self._on_disabled(recorded.disabled)
@@ -673,6 +741,8 @@ class Dispatcher:
         for token, delivery_ids in waiting.items():
             try:
                 await self._storage.release(delivery_ids, token, now)
+            except StorageUnavailable:
+                pass  # their leases lapse, and they fall due again
             except Exception:
                 log.exception("giving back %d deliveries failed", len(delivery_ids))
 
@@ -693,6 +763,11 @@ class _Attempt:
         self.body = b""
         #: None until prepared
         self.headers: dict[str, str] | None = None
+
+
+def _longer(wait_s: float) -> float:
+    """The next wait of an outage's backoff."""
+    return min(max(wait_s * 2, OUTAGE_WAIT_S), OUTAGE_WAIT_MAX_S)
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.storage.base import Disabled, Lease, NewDeliveries, Published, Storage
+from hookline.tracing import Tracing
 
 MAX_BATCH = 1000
 MAX_EVENT_ID_LEN = 128
@@ -63,8 +65,10 @@ class PublishService:
         *,
         schedule: Sequence[int],
         wake: Callable[[], None],
+        tracing: Tracing | None = None,
     ) -> None:
         self._storage = storage
+        self._tracing = tracing
         self._clock = clock
         self._schedule = tuple(schedule)
         self._wake = wake
@@ -107,6 +111,7 @@ class PublishService:
             raise PayloadTooLarge(f"at most {MAX_BATCH} events per batch")
         if batch and not inputs:
             raise ValidationFailed("events", "must hold at least one event")
+        traced_from_ns = time.time_ns() if self._tracing is not None else 0
         now = self._clock.now_ms()
         routed: list[tuple[Event, list[Subscription]]] = []
         candidates: dict[_OwnerKey, list[Subscription]] = {}
@@ -175,6 +180,14 @@ class PublishService:
             rest = [s for s in wanted if lease is None or s not in lease.subscription_ids]
             if self._handoff is None or self._handoff.would_claim(rest):
                 self._wake()
+        if self._tracing is not None:
+            self._tracing.published(
+                org_id,
+                [(r.event.id, r.deliveries if r.created else 0) for r in results],
+                batch=batch,
+                start_ns=traced_from_ns,
+                end_ns=time.time_ns(),
+            )
         return results
 
     def _delivery(
