@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     #: longest a client may take to send a request's line and headers
     header_timeout_s: float = Field(10.0, gt=0, le=300)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: ``text`` lines, or ``json``: one object a line, with the ids of what each is about
+    log_format: Literal["text", "json"] = "text"
+    #: how often ``serve`` and ``worker`` log their summary and refresh the delivery gauges
+    log_summary_interval_s: float = Field(60.0, gt=0, le=86_400)
     #: a console session ends after this long unused, and this long after sign-in at most
     console_session_idle_s: int = Field(1800, ge=1, le=30 * 86400)
     console_session_max_s: int = Field(43_200, ge=1, le=90 * 86400)

@@ -18,6 +18,7 @@ from hookline.api import create_app
 from hookline.api.request_head import HeadLimitedProtocol
 from hookline.config import Settings
 from hookline.delivery.dispatcher import Dispatcher
+from hookline.delivery.reporting import Report
 from hookline.delivery.sender import Sender
 from hookline.services import master_key
 from hookline.services.container import Services
@@ -71,7 +72,9 @@ def build_sender(settings: Settings) -> Sender:
     )
 
 
-def build_dispatcher(services: Services, sender: Sender) -> Dispatcher:
+def build_dispatcher(
+    services: Services, sender: Sender, report: Report | None = None
+) -> Dispatcher:
     s = services.settings
     dispatcher = Dispatcher(
         storage=services.storage,
@@ -87,6 +90,8 @@ def build_dispatcher(services: Services, sender: Sender) -> Dispatcher:
         poll_interval_s=s.poll_interval_s,
         disable_after_s=s.disable_after_s,
         on_disabled=services.publishing.announce_disabled,
+        report=report,
+        tracing=services.tracing,
     )
     services.wakers.append(dispatcher.wake)
     return dispatcher
@@ -95,10 +100,13 @@ def build_dispatcher(services: Services, sender: Sender) -> Dispatcher:
 @contextlib.asynccontextmanager
 async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Dispatcher]:
     """Run the dispatcher (and the database's wake-ups) for the life of the block."""
-    dispatcher = build_dispatcher(services, sender)
+    s = services.settings
+    report = Report(services.storage, services.metrics, s.log_summary_interval_s)
+    dispatcher = build_dispatcher(services, sender, report)
     stop = asyncio.Event()
     tasks = [
         asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
+        asyncio.create_task(report.run(stop), name="hookline-summary"),
         asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
     ]
     # this process's publishes hand their fresh deliveries straight to it
@@ -118,6 +126,8 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        # in json, uvicorn's lines go through the root logger's handler like the rest
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
         proxy_headers=False,
         # uvicorn's httptools protocol with the request head bounded in size and time
@@ -184,6 +194,8 @@ async def _serve_on(
             stop.set()
             await asyncio.gather(config, *heard, return_exceptions=True)
             await sender.close()
+            if services.tracing is not None:
+                services.tracing.close()
 
     app = create_app(services, extra_lifespan=lifespan)
     _tune_runtime()
@@ -212,6 +224,8 @@ async def worker(settings: Settings) -> None:
             await sender.close()
         log.info("worker stopped")
     finally:
+        if services.tracing is not None:
+            services.tracing.close()
         await services.storage.close()
 
 

@@ -17,6 +17,7 @@ import asyncpg
 from sqlalchemy.exc import DBAPIError
 
 from hookline.config import Settings
+from hookline.core.errors import StorageUnavailable
 
 
 class StartupError(RuntimeError):
@@ -70,6 +71,10 @@ def database_errors(settings: Settings) -> Iterator[None]:
         raise
     except (DBAPIError, asyncpg.PostgresError, sqlite3.Error, OSError) as exc:
         raise StartupError(_database_problem(settings, exc)) from exc
+    except StorageUnavailable as exc:
+        # the storage's own word for the errors above (storage/outage.py): say the driver's
+        cause = exc.__cause__ if isinstance(exc.__cause__, Exception) else exc
+        raise StartupError(_database_problem(settings, cause)) from exc
 
 
 def _check_sqlite_file(settings: Settings) -> None:

@@ -44,6 +44,7 @@ def test_a_copied_embedded_database_with_a_new_key_file_refuses_to_start(
     launcher: Launcher, tmp_path: Path
 ) -> None:
     first = tmp_path / "one" / "hookline.db"
+    first.parent.mkdir()  # a missing folder is refused at start
     server = launcher.serve(f"sqlite:///{first}", HOOKLINE_SECRET_KEY="")
     _ok(
         server.api(

@@ -185,9 +185,9 @@ async def test_migrating_creates_exactly_the_declared_tables(
 ) -> None:
     declared, reflected = migrated
     assert sorted(reflected) == sorted(declared)
-    # 10, secret_checks, the console's users, sessions, set-up tokens, password links, and
-    # portal links with their sessions
-    assert len(declared) == 17
+    # 10, secret_checks, the console's users, sessions, set-up tokens, password links,
+    # portal links with their sessions, and readiness
+    assert len(declared) == 18
 
 
 @pytest.mark.parametrize("aspect", ["columns", "server_defaults", "primary_key"])

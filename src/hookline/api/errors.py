@@ -17,6 +17,7 @@ from hookline.core.errors import (
     HooklineError,
     NotFound,
     PayloadTooLarge,
+    StorageUnavailable,
     TooManyRequests,
     Unauthenticated,
     ValidationFailed,
@@ -30,6 +31,7 @@ STATUS: dict[type[HooklineError], int] = {
     Conflict: 409,
     PayloadTooLarge: 413,
     TooManyRequests: 429,
+    StorageUnavailable: 503,
 }
 
 
@@ -56,8 +58,10 @@ def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str
         body["errors"] = [{"field": exc.field, "message": exc.reason}]
     elif isinstance(exc, Conflict) and exc.field is not None:
         body["errors"] = [{"field": exc.field, "message": exc.message}]
+    elif isinstance(exc, StorageUnavailable):
+        body["errors"] = []  # nothing the caller sent is at fault
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | StorageUnavailable):
         headers["Retry-After"] = str(exc.retry_after_s)
     return status, body, headers
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -133,27 +132,24 @@ def load_settings(**overrides: Any) -> Settings:
         raise typer.Exit(2) from None
     except ValueError as exc:
         fail(f"invalid setting: {exc}", 2)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # at debug level these would log every statement's parameters: stored ciphertexts and,
-    # from earlier versions, plain header values
-    for noisy in ("sqlalchemy", "aiosqlite", "asyncpg"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    from hookline.logs import configure
+
+    configure(settings.log_level, settings.log_format)
     return settings
 
 
 def run(coro: Any, *, debug: bool = False) -> None:
-    """Run a process role; a StartupError is one line on stderr (its traceback with debug)."""
+    """Run a process role; a StartupError, or a master key that does not open the stored
+    secrets, is one line on stderr (its traceback with debug)."""
     import uvloop
 
+    from hookline.services.master_key import WrongSecretKey
     from hookline.startup import StartupError
 
     try:
         # libuv's loop: fewer wake-ups and cheaper sockets than asyncio's own
         uvloop.run(coro)
-    except StartupError as exc:
+    except (StartupError, WrongSecretKey) as exc:
         if debug:
             raise
         fail(str(exc))

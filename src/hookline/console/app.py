@@ -26,12 +26,23 @@ _STATIC = Path(__file__).parent / "static"
 async def _domain_error(request: Request, exc: Exception) -> Response:
     # the API's table of statuses, the one place they are chosen; imported here because the
     # API's package mounts this console (a module-level import would go round in a circle)
-    from hookline.api.errors import status_of
+    from hookline.api.errors import domain_error_body
 
     assert isinstance(exc, HooklineError)
-    status = status_of(exc)
-    title = "Not found" if status == 404 else "Not allowed" if status in (401, 403) else "Error"
-    return render(request, "error.html", status_code=status, title=title, message=exc.message)
+    status, _, headers = domain_error_body(exc)
+    title = (
+        "Not found"
+        if status == 404
+        else "Not allowed"
+        if status in (401, 403)
+        else "Unavailable"
+        if status == 503
+        else "Error"
+    )
+    page = render(request, "error.html", status_code=status, title=title, message=exc.message)
+    if "Retry-After" in headers:  # an outage: when to come back
+        page.headers["Retry-After"] = headers["Retry-After"]
+    return page
 
 
 def create_console(services: Services) -> Starlette:

@@ -10,7 +10,9 @@
     ├── Conflict              the resource's state forbids the action     → 409
     │   └── EventConflict     an event id published before, other content
     ├── PayloadTooLarge       a body past the configured bound            → 413
-    └── TooManyRequests       a caller past a rate limit (retry_after_s)  → 429
+    ├── TooManyRequests       a caller past a rate limit (retry_after_s)  → 429
+    └── StorageUnavailable    the database is unreachable, full or        → 503
+                              read-only (retry_after_s)
 
 The HTTP status for each is chosen in one place, ``hookline.api.errors``.
 """
@@ -88,3 +90,16 @@ class TooManyRequests(HooklineError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class StorageUnavailable(HooklineError):
+    """The database cannot do what was asked now: unreachable, full or read-only. Nothing
+    the caller sent is wrong; the same request may succeed after ``retry_after_s`` seconds.
+    The storage layer raises it in place of its drivers' errors (storage/outage.py)."""
+
+    RETRY_AFTER_S = 5
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"storage unavailable: {reason}; try again shortly")
+        self.reason = reason
+        self.retry_after_s = self.RETRY_AFTER_S

@@ -18,9 +18,11 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from hookline.core import attempt_headers, ids
+from hookline.core.errors import StorageUnavailable
 from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
+from hookline.delivery.reporting import Report
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
 from hookline.metrics import Metrics
@@ -28,6 +30,7 @@ from hookline.services import outbound
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
+from hookline.tracing import Tracing
 
 log = logging.getLogger("hookline.worker")
 
@@ -47,6 +50,10 @@ MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
 #: deliveries held at most once a publish's handoff is counted: a fan-out's whole width is
 #: queued in memory (its deliveries share one event) rather than claimed back row by row
 HANDOFF_HELD = 10_000
+#: while storage is down (logged once by its health state, storage/outage.py), claims and
+#: outcome writes wait this long at first, twice as long each time after, up to the most
+OUTAGE_WAIT_S = 0.25
+OUTAGE_WAIT_MAX_S = 5.0
 
 
 class Dispatcher:
@@ -66,6 +73,8 @@ class Dispatcher:
         poll_interval_s: float,
         disable_after_s: int | None = None,
         on_disabled: Callable[[Sequence[Disabled]], Awaitable[None]] | None = None,
+        report: Report | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -79,6 +88,8 @@ class Dispatcher:
         self._poll_s = poll_interval_s
         self._disable_after_ms = disable_after_s * 1000 if disable_after_s else None
         self._on_disabled = on_disabled
+        self._report = report
+        self._tracing = tracing
         # a leased delivery may wait in its lane before its attempt: the lease covers about
         # one attempt's worth of waiting, the attempt and the write of the outcome; one whose
         # lease would not outlive its attempt is given back unsent (see lanes.py)
@@ -209,6 +220,7 @@ class Dispatcher:
             await flusher
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
+        outage_wait_s = 0.0
         while not stop.is_set():
             room = self._room()
             got = 0
@@ -227,6 +239,11 @@ class Dispatcher:
                     got = len(claimed)
                     (self._claims_found if got else self._claims_empty).inc()
                     await self._accept(claimed, now)
+                    outage_wait_s = 0.0
+                except StorageUnavailable:
+                    outage_wait_s = _longer(outage_wait_s)
+                    await _wait_any(stop, (), outage_wait_s)
+                    continue
                 except Exception:
                     log.exception("claim failed; retrying")
                     await _wait_any(stop, (), self._poll_s)
@@ -354,6 +371,8 @@ class Dispatcher:
             try:
                 for token, delivery_ids in by_token.items():
                     await self._storage.release(delivery_ids, token, now_ms)
+            except StorageUnavailable:
+                pass  # their leases lapse, and they fall due again
             except Exception:
                 log.exception("giving back %d deliveries failed", len(claimed))
             self._wakeup.set()
@@ -393,6 +412,8 @@ class Dispatcher:
                 self._wakeup.set()
             lane.refilling = False
             await self._accept(claimed, now)
+        except StorageUnavailable:
+            lane.hot = False  # the general claim waits out the outage
         except Exception:
             log.exception("refilling the lane of subscription %s failed", sub_id)
             lane.hot = False
@@ -512,23 +533,62 @@ class Dispatcher:
         return self._body
 
     def _record(self, attempt: _Attempt, result: SendResult) -> None:
+        now = self._clock.now_ms()
         record = outbound.outcome_record(
             attempt.claimed,
             body=attempt.body,
             result=result,
             started_ms=attempt.started_ms,
-            now_ms=self._clock.now_ms(),
+            now_ms=now,
             schedule=self._schedule,
             jitter_ms=self._jitter_ms,
             request_headers=attempt.sent,
         )
         (self._succeeded if record.state == "succeeded" else self._failed).inc()
         self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        c = attempt.claimed
+        self._metrics.subscription_latency(c.subscription.id).observe(result.duration_ms / 1000)
+        error = record.attempt.error_detail
+        report = self._report
+        if report is not None:
+            report.tally[record.state] += 1
+            if record.state != "succeeded" and log.isEnabledFor(logging.INFO):
+                report.failed_attempt(
+                    subscription_id=c.subscription.id,
+                    event_id=c.event.id,
+                    delivery_id=c.delivery.id,
+                    attempt=c.delivery.attempts + 1,
+                    status=result.status,
+                    error=error,
+                    next_attempt_at_ms=record.next_attempt_at_ms,
+                )
+        if self._tracing is not None:
+            self._trace(c, result, error, attempt.started_ms, now)
         self._pending.append(record)
         if len(self._pending) >= FLUSH_BATCH:
             self._flush_needed.set()
         elif len(self._pending) == 1:
             asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_needed.set)
+
+    def _trace(
+        self, c: ClaimedDelivery, result: SendResult, error: str | None, started_ms: int, now: int
+    ) -> None:
+        assert self._tracing is not None
+        attributes: dict[str, Any] = {
+            "hookline.subscription_id": c.subscription.id,
+            "hookline.delivery_id": c.delivery.id,
+            "hookline.attempt": c.delivery.attempts + 1,
+        }
+        if result.status is not None:
+            attributes["http.response.status_code"] = result.status
+        self._tracing.attempted(
+            c.event.organization_id,
+            c.event.id,
+            attributes,
+            error=error,
+            start_ns=started_ms * 1_000_000,
+            end_ns=max(now, started_ms + result.duration_ms) * 1_000_000,
+        )
 
     async def _flush_loop(self, stop: asyncio.Event) -> None:
         while True:
@@ -542,14 +602,25 @@ class Dispatcher:
                 return
 
     async def _write(self, batch: list[OutcomeRecord]) -> None:
-        for delay in (0.0, 0.1, 0.5, 1.0, 2.0, 5.0):
+        delays = iter((0.0, 0.1, 0.5, 1.0, 2.0, 5.0))
+        outage_wait_s = 0.0
+        while (delay := next(delays, None)) is not None:
             if delay:
                 await asyncio.sleep(delay)
             try:
                 recorded = await self._storage.record_outcomes(batch, self._disable_after_ms)
+            except StorageUnavailable:
+                # an outage is waited out (its attempts were sent: their outcomes are kept),
+                # but by a stopping worker, which gives up soon: the leases lapse instead
+                if not self._stopping:
+                    outage_wait_s = _longer(outage_wait_s)
+                    delays = iter((outage_wait_s,))
+                continue
             except Exception:
                 log.exception("writing %d outcomes failed; retrying", len(batch))
                 continue
+            if recorded.disabled:
+                Report.disabled(recorded.disabled)
             if recorded.disabled and self._on_disabled is not None:
                 try:
                     await self._on_disabled(recorded.disabled)
@@ -591,6 +662,8 @@ class Dispatcher:
         for token, delivery_ids in waiting.items():
             try:
                 await self._storage.release(delivery_ids, token, now)
+            except StorageUnavailable:
+                pass  # their leases lapse, and they fall due again
             except Exception:
                 log.exception("giving back %d deliveries failed", len(delivery_ids))
 
@@ -613,6 +686,11 @@ class _Attempt:
         self.headers: dict[str, str] | None = None
         #: the headers as logged, secrets masked (see ``core.attempt_headers``)
         self.sent: str | None = None
+
+
+def _longer(wait_s: float) -> float:
+    """The next wait of an outage's backoff."""
+    return min(max(wait_s * 2, OUTAGE_WAIT_S), OUTAGE_WAIT_MAX_S)
 
 
 async def _wait_any(stop: asyncio.Event, others: Sequence[asyncio.Event], timeout_s: float) -> None:

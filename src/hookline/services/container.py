@@ -27,6 +27,7 @@ from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
 from hookline.services.users import UserService
 from hookline.storage import Storage, open_storage
+from hookline.tracing import Tracing
 
 
 @dataclass
@@ -51,6 +52,8 @@ class Services:
     pulls: PullService
     portal: PortalService
     wakers: list[Callable[[], None]] = field(default_factory=list)
+    #: OpenTelemetry traces, when on (tracing.py)
+    tracing: Tracing | None = None
 
     def wake(self) -> None:
         for waker in self.wakers:
@@ -58,10 +61,17 @@ class Services:
 
     @classmethod
     def build(
-        cls, settings: Settings, *, clock: Clock | None = None, transport: Transport | None = None
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        transport: Transport | None = None,
+        tracing: Tracing | None = None,
     ) -> Services:
-        """Everything one process needs. ``transport`` sends test sends, replays and calls."""
+        """Everything one process needs. ``transport`` sends test sends, replays and calls;
+        ``tracing``: the traces' own (else from the environment, tracing.py)."""
         clock = clock or SystemClock()
+        tracing = tracing or Tracing.from_environment()
         storage = open_storage(settings.database_url, pool_size=settings.database_pool_size)
         keys = master_keys(settings)
         box = keys.box()
@@ -85,7 +95,12 @@ class Services:
         signing = SigningService(storage, clock, box)
         waiting_pulls = PullWaiters()
         publishing = PublishService(
-            storage, clock, schedule=settings.retry_schedule, wake=wake, pulled=waiting_pulls.wake
+            storage,
+            clock,
+            schedule=settings.retry_schedule,
+            wake=wake,
+            pulled=waiting_pulls.wake,
+            tracing=tracing,
         )
         pulls = PullService(
             storage,
@@ -147,4 +162,5 @@ class Services:
                 max_age_s=settings.console_session_max_s,
             ),
             wakers=wakers,
+            tracing=tracing,
         )

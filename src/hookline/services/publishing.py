@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.storage.base import Disabled, Lease, NewDeliveries, Published, Storage
+from hookline.tracing import Tracing
 
 MAX_BATCH = 1000
 MAX_EVENT_ID_LEN = 128
@@ -64,8 +66,10 @@ class PublishService:
         schedule: Sequence[int],
         wake: Callable[[], None],
         pulled: Callable[[], None] = lambda: None,
+        tracing: Tracing | None = None,
     ) -> None:
         self._storage = storage
+        self._tracing = tracing
         self._clock = clock
         self._schedule = tuple(schedule)
         self._wake = wake
@@ -110,6 +114,7 @@ class PublishService:
             raise PayloadTooLarge(f"at most {MAX_BATCH} events per batch")
         if batch and not inputs:
             raise ValidationFailed("events", "must hold at least one event")
+        traced_from_ns = time.time_ns() if self._tracing is not None else 0
         now = self._clock.now_ms()
         routed: list[tuple[Event, list[Subscription]]] = []
         candidates: dict[_OwnerKey, list[Subscription]] = {}
@@ -184,6 +189,14 @@ class PublishService:
                 self._wake()
             if pulls:
                 self._pulled()
+        if self._tracing is not None:
+            self._tracing.published(
+                org_id,
+                [(r.event.id, r.deliveries if r.created else 0) for r in results],
+                batch=batch,
+                start_ns=traced_from_ns,
+                end_ns=time.time_ns(),
+            )
         return results
 
     def _delivery(

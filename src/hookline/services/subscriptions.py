@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,6 +25,8 @@ from hookline.services.sealed_places import (
 )
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
+
+log = logging.getLogger("hookline.subscriptions")
 
 MAX_IN_FLIGHT_LIMIT = 1000
 MAX_RATE_PER_S = 10_000.0
@@ -380,6 +383,13 @@ class SubscriptionService:
         )
         if updated is None:
             raise NotFound("subscription", sub_id)
+        if updated.enabled != current.enabled:
+            log.info(
+                "subscription %s %s by request",
+                sub_id,
+                "re-enabled" if updated.enabled else "disabled",
+                extra={"subscription_id": sub_id},
+            )
         if updated.profile == profiles.INKBOX and current.profile != profiles.INKBOX:
             await self._mint_signing_key_if_missing(
                 updated.organization_id, signing_key_owner(updated)

@@ -14,8 +14,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
+from hookline.core.errors import StorageUnavailable
 from hookline.storage import tables as t
 from hookline.storage.cached_reads import CONFIG_CHANNEL, CachedReads
+from hookline.storage.outage import guard, unavailable_reason
 from hookline.storage.read_cache import ReadCache
 
 T = TypeVar("T")
@@ -25,10 +27,13 @@ CHANNEL = "hookline_due"
 RELISTEN_S = 1.0  # pause before re-connecting a lost LISTEN connection
 PING_S = 5.0  # how often a LISTEN connection is asked whether it is still there
 PING_TIMEOUT_S = 2.0
+CONNECT_TIMEOUT_S = 5.0  # the most a new connection may take before the database counts as down
 
 log = logging.getLogger("hookline.storage")
 
 _NOTIFY_CONFIG = sa.text(f"NOTIFY {CONFIG_CHANNEL}")
+# what a new transaction would be: read-only on a standby or under default_transaction_read_only
+_READ_ONLY = sa.text("SELECT current_setting('transaction_read_only')")
 
 # SKIP LOCKED: concurrent workers each take different rows, none waits on another
 _CLAIM = sa.text(
@@ -81,6 +86,7 @@ _RECORD_OUTCOMES = sa.text(
 )
 
 
+@guard
 class PostgresStorage(CachedReads):
     _CLAIM = _CLAIM
     _CLAIM_LANE = _CLAIM_LANE
@@ -92,6 +98,8 @@ class PostgresStorage(CachedReads):
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
+            # a server that does not answer at all is an outage, not a request held open
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
             # an error's message (logged) must not carry a statement's parameters: secrets
             hide_parameters=True,
         )
@@ -99,6 +107,13 @@ class PostgresStorage(CachedReads):
         # reads need no transaction: BEGIN and ROLLBACK were two round trips each
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cache = ReadCache(enabled=False)  # on while watch_configuration listens
+
+    async def _check_ready(self) -> None:
+        # a standby, or a database set read-only, answers SELECT 1 but refuses every write
+        async with self._read() as conn:
+            read_only = (await conn.execute(_READ_ONLY)).scalar_one()
+        if read_only == "on":
+            raise StorageUnavailable("the database is read-only")
 
     @asynccontextmanager
     async def _read(self) -> AsyncIterator[AsyncConnection]:
@@ -189,9 +204,11 @@ class PostgresStorage(CachedReads):
         dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
         while not stop.is_set():
             try:
-                conn = await asyncpg.connect(dsn)
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("LISTEN %s connection failed (%s); retrying", channel, exc)
+                conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                # an outage: said once by the health state, not at every try
+                self.health.failed(unavailable_reason(exc) or type(exc).__name__)
+                log.debug("LISTEN %s connection failed (%s); retrying", channel, exc)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RELISTEN_S)
                 continue
@@ -200,6 +217,8 @@ class PostgresStorage(CachedReads):
                 await conn.add_listener(channel, lambda *_: heard())
                 conn.add_termination_listener(lambda *_, lost=lost: lost.set())
                 up()
+                if self.health.is_down:
+                    self.health.succeeded()  # it may be over: check
                 await _until_lost(conn, lost, stop)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
                 log.warning("LISTEN %s connection lost (%s); re-connecting", channel, exc)

@@ -49,6 +49,7 @@ from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.health_sql import HealthRows
 from hookline.storage.migrations import run_upgrade, schema_is_current
+from hookline.storage.outage import StorageHealth
 from hookline.storage.portal_sql import PortalRows
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
 from hookline.storage.sealed_sql import SealedSecretsSql
@@ -67,6 +68,8 @@ class SqlStorage(
         self._publishes: GroupCommit[NewDeliveries, Published] = GroupCommit(
             self._insert_events_with_deliveries
         )
+        #: up or down, logged once per outage (outage.py)
+        self.health = StorageHealth(self._check_ready)
 
     # -- running a transaction ---------------------------------------------------------------
     async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
@@ -99,10 +102,20 @@ class SqlStorage(
             return await conn.run_sync(schema_is_current)
 
     async def ping(self) -> None:
+        await self._check_ready()
+        # ready again only once the outage has settled (outage.py): a nearly full disk takes
+        # this check's write and still refuses others
+        self.health.recovered()
+        self.health.check_settled()
+
+    async def _check_ready(self) -> None:
+        """Raise unless the database answers and would take a write (each dialect adds
+        how it checks the write without keeping one)."""
         async with self._read() as conn:
             await conn.execute(sa.text("SELECT 1"))
 
     async def close(self) -> None:
+        await self.health.close()
         await self.engine.dispose()
 
     # -- helpers ------------------------------------------------------------------------------

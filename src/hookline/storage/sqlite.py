@@ -35,6 +35,7 @@ from hookline.storage import tables as t
 from hookline.storage.base import NewDeliveries, Published
 from hookline.storage.cached_reads import ROUTING, CachedReads
 from hookline.storage.group_commit import GroupCommit
+from hookline.storage.outage import guard, unavailable_reason
 from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.write_lock import WriteLock
@@ -91,11 +92,6 @@ def _on_transact_connect(dbapi_conn: Any, record: Any) -> None:
     # nor does its commit copy the WAL into the database (a checkpoint, tens of ms with its
     # fsync): a thread of the storage's own does that (SqliteStorage._maybe_checkpoint)
     dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
-
-
-def _log_checkpoint_failure(done: asyncio.Future[None]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.warning("checkpointing the WAL failed: %s", done.exception())
 
 
 def _is_busy(exc: sa.exc.OperationalError) -> bool:
@@ -159,6 +155,21 @@ def _owner_only(path: str | None) -> None:
             log.warning("cannot make %s owner-only", file)
 
 
+#: readiness commits this much (one row rewritten): a full disk or a read-only file answers
+#: reads, and a write rolled back may never leave the page cache; one of some size must reach
+#: the file, as a publish's rows would
+_PROBE_BYTES = 65_536
+_PROBE = (
+    "INSERT INTO readiness (id, checked_ms, pad) VALUES (1, ?, zeroblob(?)) "
+    "ON CONFLICT (id) DO UPDATE SET checked_ms = excluded.checked_ms, pad = excluded.pad"
+)
+
+
+def _write_probe(conn: sa.Connection) -> None:
+    conn.exec_driver_sql(_PROBE, (int(time.time() * 1000), _PROBE_BYTES))
+
+
+@guard
 class SqliteStorage(CachedReads):
     def __init__(self, url: str) -> None:
         _owner_only(sa.make_url(url).database)
@@ -330,7 +341,17 @@ class SqliteStorage(CachedReads):
             return
         self._checkpointed_at = now
         self._checkpoint = asyncio.ensure_future(self._checkpoint_now())
-        self._checkpoint.add_done_callback(_log_checkpoint_failure)
+        self._checkpoint.add_done_callback(self._checkpoint_ended)
+
+    def _checkpoint_ended(self, done: asyncio.Future[None]) -> None:
+        exc = None if done.cancelled() else done.exception()
+        if exc is None:
+            return
+        reason = unavailable_reason(exc)
+        if reason is not None:
+            self.health.failed(reason)  # a full disk: said once, as for every other write
+        else:
+            log.warning("checkpointing the WAL failed: %s", exc)
 
     async def _checkpoint_now(self) -> None:
         """A PASSIVE checkpoint on a thread, which never waits for nor blocks a writer or a
@@ -535,7 +556,13 @@ class SqliteStorage(CachedReads):
         except sa.exc.OperationalError:
             return await self._all(stmt)
 
+    async def _check_ready(self) -> None:
+        # a read works on a full disk or a read-only file: readiness means taking writes
+        await super()._check_ready()
+        await self._transact(_write_probe)
+
     async def close(self) -> None:
+        await self.health.close()  # before the threads a probe may be using go
         if self._checkpoint is not None and not self._checkpoint.done():
             self._checkpoint.cancel()  # a thread's checkpoint under way ends with the thread
             await asyncio.gather(self._checkpoint, return_exceptions=True)

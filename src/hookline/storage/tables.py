@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     String,
@@ -328,4 +329,14 @@ password_tokens = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("expires_ms", BigInteger, nullable=False),
     Column("used_ms", BigInteger, nullable=True),
+)
+
+# one row, rewritten by each readiness check on SQLite: a read works on a full disk or a
+# read-only file, a committed write of some size does not (storage/sqlite.py)
+readiness = Table(
+    "readiness",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("checked_ms", BigInteger, nullable=False),
+    Column("pad", LargeBinary, nullable=False),
 )

@@ -8,6 +8,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from hookline.api.deps import ServicesDep
 from hookline.api.openapi import errors
+from hookline.core.errors import StorageUnavailable
 
 router = APIRouter(tags=["operations"])
 
@@ -20,12 +21,20 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="readyz", response_model=None, responses=errors(503))
 async def readyz(services: ServicesDep) -> dict[str, str] | JSONResponse:
-    """Readiness: the database answers. 503 with the error's name when it does not."""
+    """Readiness: the database answers and takes writes (on SQLite, a write rolled back; on
+    PostgreSQL, not read-only). 503 with why, and ``Retry-After``, when it does not."""
     try:
         await services.storage.ping()
-    except Exception as exc:  # any failure means not ready; say which
+    except StorageUnavailable as exc:
         return JSONResponse(
-            {"status": "unavailable", "detail": type(exc).__name__}, status_code=503
+            {"status": "unavailable", "detail": exc.message, "errors": []},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
+    except Exception as exc:  # any other failure means not ready too; say which
+        return JSONResponse(
+            {"status": "unavailable", "detail": type(exc).__name__, "errors": []},
+            status_code=503,
         )
     return {"status": "ready"}
 
