@@ -38,8 +38,8 @@ class ValidationFailed(HooklineError):
 class NotFound(HooklineError):
     """No such resource, or one the caller may not see."""
 
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"{kind} {key!r} not found")
+    def __init__(self, kind: str, key: str, *, note: str | None = None) -> None:
+        super().__init__(f"{kind} {key!r} not found" + (f" ({note})" if note else ""))
         self.kind = kind
         self.key = key
 
@@ -88,3 +88,7 @@ class TooManyRequests(HooklineError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+#: why a logged event or attempt may be gone: said with its 404
+PRUNED_NOTE = "it may have been pruned: finished deliveries are kept HOOKLINE_RETENTION_DAYS days"

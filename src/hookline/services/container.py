@@ -17,6 +17,7 @@ from hookline.services.mailbox_webhooks import MailboxWebhookService
 from hookline.services.master_key import MasterKeys, master_keys
 from hookline.services.owners import OwnerService
 from hookline.services.publishing import PublishService
+from hookline.services.retention import RetentionService
 from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
@@ -44,6 +45,7 @@ class Services:
     calls: CallService
     mailbox_webhooks: MailboxWebhookService
     users: UserService
+    retention: RetentionService
     wakers: list[Callable[[], None]] = field(default_factory=list)
 
     def wake(self) -> None:
@@ -117,5 +119,6 @@ class Services:
                 idle_s=settings.console_session_idle_s,
                 max_age_s=settings.console_session_max_s,
             ),
+            retention=RetentionService(storage, clock, retention_days=settings.retention_days),
             wakers=wakers,
         )

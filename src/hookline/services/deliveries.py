@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hookline.core.errors import NotFound
+from hookline.core.errors import PRUNED_NOTE, NotFound
 from hookline.core.models import Attempt, Delivery, Event
 from hookline.services.page import Page
 from hookline.services.principal import Principal
@@ -29,7 +29,7 @@ class DeliveryService:
         if event is None or not (
             principal.is_admin or event.agent_identity_id == principal.identity_id
         ):
-            raise NotFound("event", event_id)
+            raise NotFound("event", event_id, note=PRUNED_NOTE)
         return event
 
     async def of_event(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from hookline.core import ids, profiles, retry, validation
 from hookline.core.catalog import CATALOG
@@ -23,7 +23,7 @@ from hookline.services.sealed_places import (
     sub_place,
 )
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
+from hookline.storage.base import HeldAction, Storage, SubscriptionFilter, SubscriptionSecrets
 
 MAX_IN_FLIGHT_LIMIT = 1000
 MAX_RATE_PER_S = 10_000.0
@@ -78,6 +78,7 @@ MUTABLE = frozenset(
         "max_in_flight",
         "rate_limit_per_second",
         "auth_token",
+        "held",
     }
 )
 OWNER_FIELDS = frozenset({"mailbox_id", "phone_number_id", "agent_identity_id"})
@@ -321,7 +322,9 @@ class SubscriptionService:
             if key not in MUTABLE:
                 raise ValidationFailed(key, "unknown field")
         current = await self.get(principal, sub_id)
-        checked = self._check_common(dict(changes))
+        requested = dict(changes)
+        held = _held_action(requested)
+        checked = self._check_common(requested)
         if "url" in checked:
             await self._destinations.check(checked["url"], "url")
         secrets = None
@@ -349,10 +352,12 @@ class SubscriptionService:
         elif checked.get("enabled") is False and current.enabled:
             checked["disabled_reason"] = "disabled by request"
         updated = await self._storage.update_subscription(
-            principal.organization_id, sub_id, checked, self._clock.now_ms(), secrets
+            principal.organization_id, sub_id, checked, self._clock.now_ms(), secrets, held=held
         )
         if updated is None:
             raise NotFound("subscription", sub_id)
+        if held == "send":
+            self._wake()
         if updated.profile == profiles.INKBOX and current.profile != profiles.INKBOX:
             await self._mint_signing_key_if_missing(
                 updated.organization_id, signing_key_owner(updated)
@@ -376,3 +381,17 @@ class SubscriptionService:
         if count:
             self._wake()
         return count
+
+
+def _held_action(changes: dict[str, Any]) -> HeldAction | None:
+    """Take ``held`` out of ``changes``: what to do with held deliveries, only when enabling."""
+    if "held" not in changes:
+        return None
+    held = changes.pop("held")
+    if held is None:
+        return None
+    if held not in ("send", "drop"):
+        raise ValidationFailed("held", "must be 'send' or 'drop'")
+    if changes.get("enabled") is not True:
+        raise ValidationFailed("held", "only with enabled: true")
+    return cast(HeldAction, held)

@@ -34,6 +34,7 @@ from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.base import (
     AttemptFilter,
+    HeldAction,
     NewDeliveries,
     OutcomeRecord,
     Published,
@@ -46,13 +47,14 @@ from hookline.storage.base import (
 from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.migrations import run_upgrade, schema_is_current
-from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
+from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, hold_undelivered, key_owner
+from hookline.storage.retention_sql import RetentionSql
 from hookline.storage.sealed_sql import SealedSecretsSql
 
 T = TypeVar("T")
 
 
-class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC):
+class SqlStorage(ConsoleRows, SealedSecretsSql, RetentionSql, QueueTransactions, Storage, abc.ABC):
     """Everything but the dialect-specific parts."""
 
     def __init__(self, url: str, engine: AsyncEngine) -> None:
@@ -559,6 +561,8 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
         changes: Mapping[str, Any],
         now_ms: int,
         secrets: SubscriptionSecrets | None = None,
+        *,
+        held: HeldAction | None = None,
     ) -> Subscription | None:
         s = t.subscriptions
         values: dict[str, Any] = {"updated_ms": now_ms}
@@ -583,7 +587,9 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
                 return None
             if changes.get("enabled") is False:
                 reason = changes.get("disabled_reason") or "subscription disabled"
-                await conn.run_sync(fail_undelivered, sub_id, reason, now_ms)
+                await conn.run_sync(hold_undelivered, sub_id, reason, now_ms)
+            if held is not None:
+                await self._release_held(conn, sub_id, held, now_ms)
             row = (
                 (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
                 .mappings()
@@ -592,6 +598,29 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
             if "url" in changes:
                 await self._sync_mailbox_webhook(conn, row, row["url"])
         return rows.subscription(row)
+
+    async def _release_held(
+        self, conn: AsyncConnection, sub_id: str, held: HeldAction, now_ms: int
+    ) -> None:
+        """Send a subscription's held deliveries (pending, due now) or drop them (cancelled,
+        kept in the log)."""
+        d = t.deliveries
+        held_rows = d.update().where(d.c.subscription_id == sub_id, d.c.state == "held")
+        if held == "drop":
+            await conn.execute(
+                held_rows.values(
+                    state="cancelled",
+                    next_attempt_ms=None,
+                    last_error="held while disabled; dropped on enabling",
+                    updated_ms=now_ms,
+                )
+            )
+            return
+        res = await conn.execute(
+            held_rows.values(state="pending", next_attempt_ms=now_ms, updated_ms=now_ms)
+        )
+        if res.rowcount:
+            await conn.run_sync(self._announce_due)
 
     @staticmethod
     async def _sync_mailbox_webhook(
@@ -625,7 +654,7 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
             await self._sync_mailbox_webhook(conn, row, None)
             await conn.execute(
                 d.update()
-                .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+                .where(d.c.subscription_id == sub_id, d.c.state.in_((*UNDELIVERED, "held")))
                 .values(
                     state="cancelled",
                     lease_token=None,
@@ -661,7 +690,6 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
         stmt = sa.select(s).where(
             s.c.organization_id == org_id,
             s.c.deleted_ms.is_(None),
-            s.c.enabled.is_(True),
             sa.or_(*owner),
         )
         return [rows.subscription(r) for r in await self._all_quick(stmt)]
@@ -677,8 +705,6 @@ class SqlStorage(ConsoleRows, SealedSecretsSql, QueueTransactions, Storage, abc.
         """Whether :meth:`routing_candidates` with these arguments finds this subscription
         row: the same conditions, for one row in memory."""
         if row["organization_id"] != org_id or row["deleted_ms"] is not None:
-            return False
-        if row["enabled"] != 1:  # as the SQL's ``enabled IS 1`` (True == 1 too)
             return False
         return (
             (

@@ -153,6 +153,8 @@ events = Table(
     Column("occurred_ms", BigInteger, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     PrimaryKeyConstraint("organization_id", "id", name="pk_events"),
+    # retention finds the oldest events by it (retention_tx.py)
+    Index("ix_events_created", "created_ms"),
 )
 
 deliveries = Table(
