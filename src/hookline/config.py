@@ -45,6 +45,8 @@ class Settings(BaseSettings):
         tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...], NoDecode
     ] = ()
     disable_after_s: int = Field(432_000, gt=0)
+    #: final events, deliveries and attempts older than this are pruned by the worker (0: kept)
+    retention_days: int = Field(30, ge=0, le=36_500)
     incoming_call_timeout_s: float = Field(5.0, gt=0, le=60)
     incoming_call_fallback: Literal["answer", "reject", "forward"] = "reject"
 

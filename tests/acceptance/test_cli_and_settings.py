@@ -81,6 +81,7 @@ def test_help_shows_every_option_with_its_variable() -> None:
         "api": ["HOOKLINE_DATABASE_URL", "HOOKLINE_HOST", "HOOKLINE_PORT"],
         "worker": ["HOOKLINE_DATABASE_URL"],
         "migrate": ["HOOKLINE_DATABASE_URL"],
+        "prune": ["HOOKLINE_DATABASE_URL", "HOOKLINE_PRUNE_OLDER_THAN", "HOOKLINE_PRUNE_EXPORT"],
     }.items():
         out = subprocess.run(
             hookline(command, "--help"),

@@ -73,21 +73,28 @@ def test_continuous_failure_disables_and_announces(
         server.api("GET", f"/events/evt_dead_{i}/deliveries").json()["deliveries"][0]["state"]
         for i in range(3)
     }
-    assert states == {"failed"}, "undelivered deliveries are kept for recover"
+    assert states == {"held"}, "undelivered deliveries are held while it is disabled"
+    # and so are new events for it
+    later = server.api("POST", "/events", json={"id": "evt_dead_3", "type": "message.sent"})
+    assert later.json()["deliveries"] == 1
+    [held] = [
+        d
+        for d in server.api("GET", "/events/evt_dead_3/deliveries").json()["deliveries"]
+        if d["webhook_subscription_id"] == dead["id"]
+    ]
+    assert held["state"] == "held"
 
     receiver.plan("/dead", [200])
-    back = server.api("PATCH", f"/webhooks/subscriptions/{dead['id']}", json={"enabled": True})
-    assert back.json()["enabled"] is True and back.json()["disabled_reason"] is None
-    recovered = server.api(
-        "POST",
-        f"/webhooks/subscriptions/{dead['id']}/recover",
-        json={"since": "2020-01-01T00:00:00Z"},
+    back = server.api(
+        "PATCH",
+        f"/webhooks/subscriptions/{dead['id']}",
+        json={"enabled": True, "held": "send"},
     )
-    assert recovered.json() == {"requeued": 3}
+    assert back.json()["enabled"] is True and back.json()["disabled_reason"] is None
     receiver.wait_for(
         lambda rs: (
             {json.loads(r.body)["id"] for r in rs if r.path == "/dead" and r.at > announced.at}
-            >= {f"evt_dead_{i}" for i in range(3)}
+            >= {f"evt_dead_{i}" for i in range(4)}
         ),
         timeout_s=10,
     )

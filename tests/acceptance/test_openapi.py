@@ -126,10 +126,12 @@ def test_fields_are_described_and_enums_listed(served: Server) -> None:
     assert _enum(schemas["DeliveryOut"]["properties"]["state"]) == [
         "pending",
         "delivering",
+        "held",
         "succeeded",
         "failed",
         "cancelled",
     ]
+    assert _enum(schemas["SubscriptionUpdate"]["properties"]["held"]) == ["send", "drop"]
     assert _enum(schemas["ApiKeyCreate"]["properties"]["scope"]) == ["admin", "agent"]
     assert _enum(schemas["ApiKeyOut"]["properties"]["scope"]) == ["admin", "agent"]
     types = schemas["SubscriptionCreate"]["properties"]["event_types"]["items"]["enum"]

@@ -42,7 +42,9 @@ async def test_sqlite_keeps_its_routing_candidates_through_a_subscription_write(
         assert kept is not None and set(kept) == {first.id, second.id}
         await storage.update_subscription(org.id, first.id, {"enabled": False}, NOW_MS + 1)
         kept = cache.get(key)
-        assert kept is not None and set(kept) == {second.id}
+        # still a candidate (its deliveries are held), seen disabled
+        assert kept is not None and set(kept) == {first.id, second.id}
+        assert not kept[first.id].enabled
         await storage.update_subscription(
             org.id, second.id, {"url": "https://c.example"}, NOW_MS + 2
         )
@@ -50,6 +52,7 @@ async def test_sqlite_keeps_its_routing_candidates_through_a_subscription_write(
         assert kept is not None and kept[second.id].url == "https://c.example"
         assert kept[second.id].updated_at_ms == NOW_MS + 2
         assert await storage.delete_subscription(org.id, second.id, NOW_MS + 3)
+        assert await storage.delete_subscription(org.id, first.id, NOW_MS + 3)
         assert cache.get(key) == {}
 
         # a write that fails keeps nothing: it may have changed what it did not say

@@ -50,11 +50,14 @@ async def listening(storage: Storage) -> AsyncIterator[None]:
         await task
 
 
-async def _candidates(storage: Storage, org_id: str, mailbox_id: str | None = None) -> set[str]:
+async def _candidates(
+    storage: Storage, org_id: str, mailbox_id: str | None = None, *, held: bool = False
+) -> set[str]:
+    """The enabled candidates (with ``held``: the disabled ones, whose deliveries are held)."""
     subs = await storage.routing_candidates(
         org_id, mailbox_id=mailbox_id, phone_number_id=None, identity_id=None
     )
-    return {s.id for s in subs}
+    return {s.id for s in subs if s.enabled != held}
 
 
 async def test_a_revoked_key_is_seen_revoked_at_once(storage: Storage, org: Organization) -> None:
@@ -89,9 +92,14 @@ async def test_routing_candidates_follow_subscription_changes(
 
     await storage.update_subscription(org.id, first.id, {"enabled": False}, NOW_MS + 1)
     assert await _candidates(storage, org.id) == {second.id}
+    assert await _candidates(storage, org.id, held=True) == {first.id}
 
     assert await storage.delete_subscription(org.id, second.id, NOW_MS + 2)
     assert await _candidates(storage, org.id) == set()
+
+    await storage.update_subscription(org.id, first.id, {"enabled": True}, NOW_MS + 3)
+    assert await _candidates(storage, org.id) == {first.id}
+    assert await _candidates(storage, org.id, held=True) == set()
 
 
 async def test_routing_candidates_follow_event_type_changes(
@@ -111,7 +119,7 @@ async def test_routing_candidates_follow_event_type_changes(
     assert after.event_types == ("message.bounced",)
 
 
-async def test_a_subscription_disabled_by_its_outcomes_routes_no_more(
+async def test_a_subscription_disabled_by_its_outcomes_routes_to_be_held(
     storage: Storage, org: Organization
 ) -> None:
     sub = await add_subscription(storage, make_subscription(org.id))
@@ -128,6 +136,7 @@ async def test_a_subscription_disabled_by_its_outcomes_routes_no_more(
     )
     assert [d.subscription.id for d in recorded.disabled] == [sub.id]
     assert await _candidates(storage, org.id) == set()
+    assert await _candidates(storage, org.id, held=True) == {sub.id}
 
 
 async def test_owner_lookups_follow_changes(storage: Storage, org: Organization) -> None:

@@ -225,14 +225,18 @@ async def test_a_subscription_failing_for_disable_after_ms_is_disabled(
     )
     assert _summary(recorded) == (1, [Disabled(subscription=disabled, reason=_reason(NOW_MS))])
     assert await storage.get_subscription(sub.organization_id, sub.id) == disabled
-    # its undelivered deliveries are kept, as failed, for recover; the others go on
+    # its undelivered deliveries are held, until it is enabled again; the others go on
     kept = await reload(storage, waiting)
     assert (kept.state, kept.last_error, kept.next_attempt_at_ms) == (
-        "failed",
+        "held",
         _reason(NOW_MS),
         None,
     )
-    assert await storage.count_deliveries(sub.organization_id) == {"failed": 4, "pending": 1}
+    assert await storage.count_deliveries(sub.organization_id) == {
+        "failed": 3,
+        "held": 1,
+        "pending": 1,
+    }
     assert (await reload(storage, unrelated)).state == "pending"
 
 
@@ -325,7 +329,7 @@ async def test_an_outcome_asking_for_it_disables_at_once(
     assert (await reload(storage, gone)).state == "failed"
     for d in (in_flight, waiting):
         kept = await reload(storage, d)
-        assert (kept.state, kept.last_error, kept.next_attempt_at_ms) == ("failed", reason, None)
+        assert (kept.state, kept.last_error, kept.next_attempt_at_ms) == ("held", reason, None)
     assert (await reload(storage, other)).state == "pending"
     assert await storage.get_subscription(bystander.organization_id, bystander.id) == bystander
 

@@ -164,12 +164,8 @@ async def test_claims_of_disabled_or_deleted_subscriptions_are_settled_not_retur
 
     assert await storage.claim_due(NOW_MS + 1, 10, LEASE_MS) == []
 
-    failed = await reload(storage, on_paused)
-    assert (failed.state, failed.last_error, failed.next_attempt_at_ms) == (
-        "failed",
-        "paused",
-        None,
-    )
+    held = await reload(storage, on_paused)
+    assert (held.state, held.last_error, held.next_attempt_at_ms) == ("held", "paused", None)
     cancelled = await reload(storage, on_deleted)
     assert (cancelled.state, cancelled.last_error) == ("cancelled", "subscription deleted")
     assert await storage.next_due_ms() is None
@@ -526,7 +522,7 @@ async def test_a_delivery_routed_to_a_subscription_gone_meanwhile_is_settled_not
         d.id: (d.state, d.last_error) for d in [await reload(storage, x) for x in (off, deleted)]
     }
     assert states == {
-        off.id: ("failed", "410 Gone"),
+        off.id: ("held", "410 Gone"),
         deleted.id: ("cancelled", "subscription deleted"),
     }
     assert await storage.claim_due(NOW_MS + LEASE_MS, 10, LEASE_MS) == []
@@ -569,7 +565,7 @@ async def test_a_fan_out_routed_from_memory_is_handed_over_as_each_subscription_
     assert handed[subs[0].id].subscription.url == "https://moved.example.com"
     assert handed[subs[0].id].subscription.updated_at_ms == NOW_MS + 1
     assert handed[subs[2].id].subscription == subs[2]
-    assert (await reload(storage, ds[1])).state == "failed"
+    assert (await reload(storage, ds[1])).state == "held"
 
 
 async def test_a_fan_out_hands_over_deliveries_made_leased_without_remaking_them(

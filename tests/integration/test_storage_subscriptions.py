@@ -358,7 +358,7 @@ async def _deliveries(storage: Storage, org_id: str, ds: list[Delivery]) -> dict
     return by_id(out)
 
 
-async def test_disabling_fails_undelivered_deliveries(storage: Storage, world: World) -> None:
+async def test_disabling_holds_undelivered_deliveries(storage: Storage, world: World) -> None:
     sub, bystander = world.on_mailbox, world.org_wide
     done, leased, waiting = await _deliveries_in_every_state(storage, sub)
     _, [other] = await publish(storage, [bystander], due_ms=NOW_MS + 60 * SECOND_MS)
@@ -373,7 +373,7 @@ async def test_disabling_fails_undelivered_deliveries(storage: Storage, world: W
     )
     after = await _deliveries(storage, world.org_id, [done, leased, waiting, other])
     for d in (leased, waiting):
-        assert after[d.id].state == "failed"
+        assert after[d.id].state == "held"
         assert after[d.id].last_error == "endpoint retired"
         assert after[d.id].next_attempt_at_ms is None
         assert after[d.id].updated_at_ms == at
@@ -385,7 +385,7 @@ async def test_disabling_fails_undelivered_deliveries(storage: Storage, world: W
     assert [c.delivery.id for c in claimed] == [other.id]
     assert await storage.count_deliveries(world.org_id) == {
         "succeeded": 1,
-        "failed": 2,
+        "held": 2,
         "delivering": 1,
     }
 
@@ -394,7 +394,7 @@ async def test_disabling_without_a_reason_says_so(storage: Storage, world: World
     _, [pending] = await publish(storage, [world.on_a])
     await storage.update_subscription(world.org_id, world.on_a.id, {"enabled": False}, NOW_MS + 1)
     [d] = await storage.deliveries_of_event(world.org_id, pending.event_id)
-    assert (d.state, d.last_error) == ("failed", "subscription disabled")
+    assert (d.state, d.last_error) == ("held", "subscription disabled")
 
 
 # -- delete ----------------------------------------------------------------------------------
@@ -427,18 +427,19 @@ async def test_delete_subscription_cancels_undelivered_deliveries(
     ("owner", "expected"),
     [
         (lambda w: (None, None, None), ["org_wide"]),
-        (lambda w: (w.mailbox.id, None, w.a.id), ["org_wide", "on_mailbox", "on_a"]),
+        (lambda w: (w.mailbox.id, None, w.a.id), ["org_wide", "on_mailbox", "on_a", "disabled"]),
         (lambda w: (None, w.phone.id, w.a.id), ["org_wide", "on_phone", "on_a"]),
-        (lambda w: (w.mailbox.id, None, None), ["org_wide", "on_mailbox"]),
+        (lambda w: (w.mailbox.id, None, None), ["org_wide", "on_mailbox", "disabled"]),
         (lambda w: (None, None, w.b.id), ["org_wide", "on_b"]),
     ],
 )
-async def test_routing_candidates_are_enabled_live_subscriptions_of_the_owner(
+async def test_routing_candidates_are_live_subscriptions_of_the_owner(
     storage: Storage,
     world: World,
     owner: Callable[[World], tuple[str | None, str | None, str | None]],
     expected: list[str],
 ) -> None:
+    # disabled ones too: their deliveries are held
     mailbox_id, phone_id, identity_id = owner(world)
     found = await storage.routing_candidates(
         world.org_id, mailbox_id=mailbox_id, phone_number_id=phone_id, identity_id=identity_id

@@ -144,11 +144,16 @@ def test_all_filters_combine() -> None:
     [{}, {"mailbox_id": ADA_MAILBOX}, {"phone_number_id": ADA_PHONE}, {"agent_identity_id": ADA}],
     ids=["org-wide", "mailbox", "phone", "identity"],
 )
-def test_disabled_subscriptions_get_nothing(owner: dict[str, str]) -> None:
-    s = sub("s-off", enabled=False, disabled_reason="410 Gone", **owner)
+def test_disabled_subscriptions_route_as_enabled_ones(owner: dict[str, str]) -> None:
+    # routed all the same: the publish makes their deliveries held
+    off = sub("s-off", enabled=False, disabled_reason="410 Gone", **owner)
+    on = sub("s-off", **owner)
     for e in (ada_mail(), ada_text(), event(), event(SUBSCRIPTION_DISABLED)):
-        assert not routing.matches(s, e)
-    assert routing.route([s], ada_mail()) == []
+        assert routing.matches(off, e) == routing.matches(on, e)
+    assert [s.id for s in routing.route([off], ada_mail())] == [
+        s.id for s in routing.route([on], ada_mail())
+    ]
+    assert routing.route([off], event()) == ([off] if not owner else [])
 
 
 @pytest.mark.parametrize(
@@ -181,8 +186,14 @@ def test_route_returns_every_match_sorted_by_id() -> None:
         sub("s-0-off", enabled=False),
         sub("s-6-other-org", organization_id=OTHER_ORG),
     ]
-    assert ids(routing.route(candidates, ada_mail())) == ["s-2-ada", "s-3-ada-mailbox", "s-5-org"]
+    assert ids(routing.route(candidates, ada_mail())) == [
+        "s-0-off",
+        "s-2-ada",
+        "s-3-ada-mailbox",
+        "s-5-org",
+    ]
     assert ids(routing.route(reversed(candidates), ada_text())) == [
+        "s-0-off",
         "s-2-ada",
         "s-4-ada-phone",
         "s-5-org",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, Required, TypedDict
+from typing import Any, Literal, Required, TypedDict
 
 
 class EventOptions(TypedDict, total=False):
@@ -42,6 +42,9 @@ class SubscriptionChanges(_SubscriptionSettings, total=False):
 
     url: str
     event_types: Sequence[str]
+    #: only with ``enabled=True``: "send" the deliveries held while it was disabled, or
+    #: "drop" them (cancelled, kept in the log); without it they stay held
+    held: Literal["send", "drop"]
 
 
 class SubscriptionOptions(_SubscriptionSettings, total=False):

@@ -185,6 +185,7 @@ class Delivery:
     id: str
     event_id: str
     webhook_subscription_id: str
+    #: pending, delivering, held (its subscription is disabled), succeeded, failed, cancelled
     state: str
     attempts: int
     created_at: str

@@ -6,7 +6,7 @@ the imports is the order of ``hookline --help``.
 
 from __future__ import annotations
 
-from hookline.cli import secrets, server, users, verify  # noqa: F401
+from hookline.cli import prune, secrets, server, users, verify  # noqa: F401
 
 # isort: split
 from hookline.cli import (  # noqa: F401

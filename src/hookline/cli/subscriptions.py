@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -285,6 +285,14 @@ def update(
     enabled: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Turn delivery on or off.")
     ] = None,
+    held: Annotated[
+        Literal["send", "drop"] | None,
+        typer.Option(
+            "--held",
+            help="With --enable: send the deliveries held while it was disabled, or drop "
+            "them (cancelled, kept in the log). Without it they stay held.",
+        ),
+    ] = None,
     clear: Annotated[
         list[str] | None,
         typer.Option("--clear", help=f"Empty a field: {', '.join(CLEARABLE)}; repeat it."),
@@ -311,6 +319,8 @@ def update(
         changes["event_types"] = _input.names(event_type)
     if enabled is not None:
         changes["enabled"] = enabled
+    if held is not None:
+        changes["held"] = held
     for field in clear or []:
         if field not in CLEARABLE:
             fail(f"--clear {field}: expected one of {', '.join(CLEARABLE)}", USAGE)

@@ -40,8 +40,8 @@ class ValidationFailed(HooklineError):
 class NotFound(HooklineError):
     """No such resource, or one the caller may not see."""
 
-    def __init__(self, kind: str, key: str) -> None:
-        super().__init__(f"{kind} {key!r} not found")
+    def __init__(self, kind: str, key: str, *, note: str | None = None) -> None:
+        super().__init__(f"{kind} {key!r} not found" + (f" ({note})" if note else ""))
         self.kind = kind
         self.key = key
 
@@ -103,3 +103,7 @@ class StorageUnavailable(HooklineError):
         super().__init__(f"storage unavailable: {reason}; try again shortly")
         self.reason = reason
         self.retry_after_s = self.RETRY_AFTER_S
+
+
+#: why a logged event or attempt may be gone: said with its 404
+PRUNED_NOTE = "it may have been pruned: finished deliveries are kept HOOKLINE_RETENTION_DAYS days"

@@ -9,7 +9,12 @@ from typing import Any, Literal
 from hookline.core.frozen import frozen
 
 Scope = Literal["admin", "agent"]
-DeliveryState = Literal["pending", "delivering", "succeeded", "failed", "cancelled"]
+#: ``held``: for a disabled subscription, kept unsent until it is enabled again (and then
+#: sent or dropped, as the enabling says)
+DeliveryState = Literal["pending", "delivering", "held", "succeeded", "failed", "cancelled"]
+#: the states a delivery never leaves (but by an explicit replay or recover): what retention
+#: may prune
+FINAL_STATES: tuple[DeliveryState, ...] = ("succeeded", "failed", "cancelled")
 JsonObject = Mapping[str, Any]
 
 

@@ -35,7 +35,9 @@ def is_org_wide(sub: Subscription) -> bool:
 
 
 def matches(sub: Subscription, event: Event) -> bool:
-    if not sub.enabled or sub.organization_id != event.organization_id:
+    """Whether ``sub`` wants ``event``, enabled or not: a disabled subscription's deliveries
+    are made ``held`` (the publish decides), not left out."""
+    if sub.organization_id != event.organization_id:
         return False
     if event.type not in sub.event_types:
         return False

@@ -621,6 +621,7 @@ class Dispatcher:
                 continue
             if recorded.disabled:
                 Report.disabled(recorded.disabled)
+                self._drop_queued([d.subscription.id for d in recorded.disabled])
             if recorded.disabled and self._on_disabled is not None:
                 try:
                     await self._on_disabled(recorded.disabled)
@@ -628,6 +629,16 @@ class Dispatcher:
                     log.exception("announcing disabled subscriptions failed")
             return
         log.error("gave up writing %d outcomes; their leases will expire and retry", len(batch))
+
+    def _drop_queued(self, sub_ids: Sequence[str]) -> None:
+        """Forget what waits unsent in the lanes of subscriptions just disabled: the storage
+        made those deliveries held (their leases are gone), and a held one is never sent."""
+        for sid in sub_ids:
+            lane = self._lanes.get(sid)
+            if lane is not None and lane.queue:
+                self._queued -= len(lane.queue)
+                lane.queue.clear()
+                lane.hot = False
 
     async def _drain(self) -> None:
         """Let attempts under way finish (for a while), and give back what waits unsent."""

@@ -20,6 +20,7 @@ from hookline.services.owners import OwnerService
 from hookline.services.portal import PortalService
 from hookline.services.publishing import PublishService
 from hookline.services.pulls import PullService, PullWaiters
+from hookline.services.retention import RetentionService
 from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
@@ -51,6 +52,7 @@ class Services:
     health: HealthService
     pulls: PullService
     portal: PortalService
+    retention: RetentionService
     wakers: list[Callable[[], None]] = field(default_factory=list)
     #: OpenTelemetry traces, when on (tracing.py)
     tracing: Tracing | None = None
@@ -161,6 +163,7 @@ class Services:
                 idle_s=settings.console_session_idle_s,
                 max_age_s=settings.console_session_max_s,
             ),
+            retention=RetentionService(storage, clock, retention_days=settings.retention_days),
             wakers=wakers,
             tracing=tracing,
         )

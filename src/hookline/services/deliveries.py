@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from hookline.core import cursor as cursors
-from hookline.core.errors import NotFound, ValidationFailed
+from hookline.core.errors import PRUNED_NOTE, NotFound, ValidationFailed
 from hookline.core.models import Attempt, Delivery, Event
 from hookline.services.page import Page
 from hookline.services.principal import Principal
@@ -63,7 +63,7 @@ class DeliveryService:
         if event is None or not (
             principal.is_admin or event.agent_identity_id == principal.identity_id
         ):
-            raise NotFound("event", event_id)
+            raise NotFound("event", event_id, note=PRUNED_NOTE)
         return event
 
     async def of_event(

@@ -146,10 +146,11 @@ class PublishService:
             subs = routing.route(candidates[key], event)
             for sub in subs:
                 if sub.mode == "pull":  # for its consumer, never handed to a worker
-                    pulls = True
+                    pulls = pulls or sub.enabled
                     continue
-                _, count = wanted.get(sub.id, (sub, 0))
-                wanted[sub.id] = (sub, count + 1)
+                if sub.enabled:  # a disabled one's delivery is held: nothing to send now
+                    _, count = wanted.get(sub.id, (sub, 0))
+                    wanted[sub.id] = (sub, count + 1)
             routed.append((event, subs))
         lease = self._handoff.lease(wanted, now) if self._handoff and wanted else None
         # the deliveries handed over are made leased already (the storage need not remake
@@ -180,7 +181,7 @@ class PublishService:
         finally:
             if lease is not None and self._handoff is not None:
                 await self._handoff.take(lease, leased)
-        if any(r.created and r.deliveries > len(r.leased) for r in results):
+        if wanted and any(r.created and r.deliveries > len(r.leased) for r in results):
             # the rest is for the claims, unless each of its lanes is one the claims leave
             # out for now (full, say, behind a dead endpoint): a claim now would find nothing
             # it may take, and cost a write transaction on every such publish
@@ -207,10 +208,15 @@ class PublishService:
         now: int,
         leased_until_ms: int | None,
     ) -> Delivery:
-        """A new delivery: pending, or leased to this process's worker until the time given."""
+        """A new delivery: pending, or leased to this process's worker until the time given;
+        held (unsent, never due) for a disabled subscription."""
+        state: DeliveryState
+        next_ms: int | None
         if leased_until_ms is not None:
-            state: DeliveryState = "delivering"
+            state = "delivering"
             next_ms = leased_until_ms
+        elif not sub.enabled:
+            state, next_ms = "held", None
         else:
             state, next_ms = "pending", now + (sub.retry_schedule or self._schedule)[0] * 1000
         return Delivery(

@@ -8,7 +8,7 @@ from typing import Any
 from hookline import __version__
 from hookline.core import attempt_headers, ids, profiles
 from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
-from hookline.core.errors import Conflict, NotFound, ValidationFailed
+from hookline.core.errors import PRUNED_NOTE, Conflict, NotFound, ValidationFailed
 from hookline.core.models import Attempt, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.services.clock import Clock
@@ -64,7 +64,7 @@ class SendService:
         """Re-send a logged attempt's event: same event id, fresh timestamp and request id."""
         logged = await self._storage.get_attempt(principal.organization_id, attempt_id)
         if logged is None:
-            raise NotFound("delivery", attempt_id)
+            raise NotFound("delivery", attempt_id, note=PRUNED_NOTE)
         sub = None
         if logged.subscription_id is not None:
             sub = await self._storage.get_subscription(

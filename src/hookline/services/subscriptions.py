@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from hookline.core import ids, profiles, retry, validation
 from hookline.core.catalog import CATALOG
@@ -24,7 +24,7 @@ from hookline.services.sealed_places import (
     sub_place,
 )
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
+from hookline.storage.base import HeldAction, Storage, SubscriptionFilter, SubscriptionSecrets
 
 log = logging.getLogger("hookline.subscriptions")
 
@@ -90,6 +90,7 @@ MUTABLE = frozenset(
         "max_in_flight",
         "rate_limit_per_second",
         "auth_token",
+        "held",
     }
 )
 OWNER_FIELDS = frozenset({"mailbox_id", "phone_number_id", "agent_identity_id"})
@@ -351,7 +352,9 @@ class SubscriptionService:
         current = await self.get(principal, sub_id)
         if "url" in changes and current.mode == "pull":
             raise ValidationFailed("url", "a pull subscription has no URL")
-        checked = self._check_common(dict(changes))
+        requested = dict(changes)
+        held = _held_action(requested)
+        checked = self._check_common(requested)
         if "url" in checked:
             await self._destinations.check(checked["url"], "url")
         secrets = None
@@ -379,7 +382,7 @@ class SubscriptionService:
         elif checked.get("enabled") is False and current.enabled:
             checked["disabled_reason"] = "disabled by request"
         updated = await self._storage.update_subscription(
-            principal.organization_id, sub_id, checked, self._clock.now_ms(), secrets
+            principal.organization_id, sub_id, checked, self._clock.now_ms(), secrets, held=held
         )
         if updated is None:
             raise NotFound("subscription", sub_id)
@@ -390,6 +393,8 @@ class SubscriptionService:
                 "re-enabled" if updated.enabled else "disabled",
                 extra={"subscription_id": sub_id},
             )
+        if held == "send":
+            self._wake()
         if updated.profile == profiles.INKBOX and current.profile != profiles.INKBOX:
             await self._mint_signing_key_if_missing(
                 updated.organization_id, signing_key_owner(updated)
@@ -433,3 +438,17 @@ def _pull_mode(data: SubscriptionInput) -> bool:
     if data.url is None:
         raise ValidationFailed("url", "required for a push subscription")
     return False
+
+
+def _held_action(changes: dict[str, Any]) -> HeldAction | None:
+    """Take ``held`` out of ``changes``: what to do with held deliveries, only when enabling."""
+    if "held" not in changes:
+        return None
+    held = changes.pop("held")
+    if held is None:
+        return None
+    if held not in ("send", "drop"):
+        raise ValidationFailed("held", "must be 'send' or 'drop'")
+    if changes.get("enabled") is not True:
+        raise ValidationFailed("held", "only with enabled: true")
+    return cast(HeldAction, held)

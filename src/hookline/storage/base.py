@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from collections.abc import Callable, Collection, Mapping, Sequence
-from typing import Any
+import contextlib
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from typing import Any, Literal
 
 from hookline.core.frozen import frozen
 from hookline.core.models import (
@@ -27,6 +28,10 @@ from hookline.core.models import (
 )
 from hookline.core.portal import PortalScope
 from hookline.core.users import ConsoleSession, User
+
+#: what enabling a subscription does with its held deliveries: send them (pending, due now)
+#: or drop them (cancelled, kept in the log)
+HeldAction = Literal["send", "drop"]
 
 
 @frozen
@@ -199,6 +204,51 @@ class PullRecorded:
     #: the deliveries whose outcome was recorded (the others' leases were stale)
     recorded: frozenset[str]
     disabled: Sequence[Disabled] = ()
+
+
+@frozen
+class PruneCounts:
+    """How many rows retention pruned (or, for a dry run, would prune)."""
+
+    events: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+
+    def __add__(self, other: PruneCounts) -> PruneCounts:
+        return PruneCounts(
+            events=self.events + other.events,
+            deliveries=self.deliveries + other.deliveries,
+            attempts=self.attempts + other.attempts,
+        )
+
+    @property
+    def rows(self) -> int:
+        return self.events + self.deliveries + self.attempts
+
+
+@frozen
+class PruneBatch:
+    """One batch of what retention may prune: events (with their deliveries and attempts)
+    by ``(organization_id, id)``, and attempts of no delivery by id."""
+
+    events: tuple[tuple[str, str], ...] = ()
+    attempts: tuple[str, ...] = ()
+
+
+@frozen
+class PrunedEvent:
+    event: Event
+    deliveries: tuple[Delivery, ...]
+    attempts: tuple[Attempt, ...]
+
+
+@frozen
+class PrunedRows:
+    """A ``PruneBatch``'s rows, as an export writes them."""
+
+    events: tuple[PrunedEvent, ...]
+    #: attempts of no delivery (test sends, incoming calls)
+    attempts: tuple[Attempt, ...]
 
 
 class Storage(abc.ABC):
@@ -410,13 +460,16 @@ class Storage(abc.ABC):
         changes: Mapping[str, Any],
         now_ms: int,
         secrets: SubscriptionSecrets | None = None,
+        *,
+        held: HeldAction | None = None,
     ) -> Subscription | None:
-        """Apply ``changes`` (domain field names). Disabling moves undelivered deliveries
-        to ``failed`` so they are kept for recover."""
+        """Apply ``changes`` (domain field names). Disabling makes undelivered deliveries
+        ``held`` (kept, unsent); ``held`` sends or drops the held deliveries, in the same
+        transaction."""
 
     @abc.abstractmethod
     async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
-        """Remove it and cancel its undelivered deliveries, at once."""
+        """Remove it and cancel its undelivered and held deliveries, at once."""
 
     @abc.abstractmethod
     async def routing_candidates(
@@ -427,7 +480,8 @@ class Storage(abc.ABC):
         phone_number_id: str | None,
         identity_id: str | None,
     ) -> list[Subscription]:
-        """Enabled subscriptions whose owner could match such an event (core decides)."""
+        """Subscriptions (disabled ones too: theirs are held) whose owner could match such an
+        event (core decides)."""
 
     # events and deliveries -------------------------------------------------------------------
     @abc.abstractmethod
@@ -495,7 +549,7 @@ class Storage(abc.ABC):
 
         Tracks when each subscription started failing without a success since; one failing
         for ``disable_after_ms`` or more, or whose outcome asks for it (410), is disabled and
-        its undelivered deliveries are kept as ``failed`` for recover.
+        its undelivered deliveries are held.
         """
 
     @abc.abstractmethod
@@ -552,6 +606,38 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     async def count_deliveries(self, org_id: str | None = None) -> dict[str, int]:
         """Deliveries by state."""
+
+    # retention ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def count_prunable(self, cutoff_ms: int) -> PruneCounts:
+        """What :meth:`prune` would delete of everything older than ``cutoff_ms``: events
+        created before it whose deliveries are all final (succeeded, failed, cancelled) and
+        last changed before it, with those deliveries and their attempts; and attempts of no
+        delivery made before it. An event with a pending, delivering or held delivery is
+        kept whole."""
+
+    @abc.abstractmethod
+    async def prunable(self, cutoff_ms: int, limit: int) -> PruneBatch:
+        """The oldest ``limit`` prunable events, and up to ``limit`` prunable attempts of no
+        delivery."""
+
+    @abc.abstractmethod
+    async def read_prunable(self, batch: PruneBatch) -> PrunedRows:
+        """The rows of ``batch`` (to export them before they are pruned)."""
+
+    @abc.abstractmethod
+    async def prune(self, batch: PruneBatch, cutoff_ms: int) -> PruneCounts:
+        """Delete ``batch`` in one short transaction, but what is no longer prunable."""
+
+    async def reclaim_space(self) -> None:
+        """Give the space of pruned rows back, if the database needs telling (SQLite)."""
+        return
+
+    @contextlib.asynccontextmanager
+    async def prune_lock(self) -> AsyncIterator[bool]:
+        """Whether this process may prune now: with several workers on one database only
+        one prunes at a time. Held for the block."""
+        yield True
 
     # console users and sessions ------------------------------------------------------------
     @abc.abstractmethod

@@ -93,5 +93,5 @@ class CachedReads(SqlStorage):
     ) -> Recorded:
         recorded = await super().record_outcomes(outcomes, disable_after_ms)
         if recorded.disabled:
-            self._cache.invalidate()  # disabled subscriptions route no more
+            self._cache.invalidate()  # their deliveries are held from now on
         return recorded

@@ -86,6 +86,12 @@ _RECORD_OUTCOMES = sa.text(
 )
 
 
+#: the advisory lock of the one process pruning (an arbitrary constant of its own)
+_PRUNE_LOCK_KEY = 0x686F6F6B_70727565  # "hookprue"
+_TRY_PRUNE_LOCK = sa.text(f"SELECT pg_try_advisory_lock({_PRUNE_LOCK_KEY})")
+_PRUNE_UNLOCK = sa.text(f"SELECT pg_advisory_unlock({_PRUNE_LOCK_KEY})")
+
+
 @guard
 class PostgresStorage(CachedReads):
     _CLAIM = _CLAIM
@@ -138,6 +144,18 @@ class PostgresStorage(CachedReads):
 
     def _announce_config(self, conn: sa.Connection) -> None:
         conn.execute(_NOTIFY_CONFIG)
+
+    @asynccontextmanager
+    async def prune_lock(self) -> AsyncIterator[bool]:
+        """A session advisory lock, held on a connection of its own for the block: one
+        worker of many prunes at a time, and a dead one's lock goes with its connection."""
+        async with self._reader.connect() as conn:
+            got = bool((await conn.execute(_TRY_PRUNE_LOCK)).scalar_one())
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(_PRUNE_UNLOCK)
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return pg_insert(table).on_conflict_do_nothing()

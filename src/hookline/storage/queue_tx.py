@@ -243,7 +243,7 @@ class QueueTransactions(abc.ABC):
                     leased.setdefault(n, []).append(dl)
                     made.append((dl, lease.token))
                 else:
-                    pending = True
+                    pending = pending or dl.state == "pending"
                     made.append((dl, None))
             out[n] = Published(event=item.event, deliveries=len(item.deliveries), created=True)
         if made:
@@ -418,7 +418,7 @@ class QueueTransactions(abc.ABC):
         )
         disabled = _track_health(conn, outcomes, disable_after_ms, self._clear_failing)
         if disabled:
-            self._announce_config(conn)  # disabled subscriptions route no more
+            self._announce_config(conn)  # their deliveries are held from now on
         return Recorded(changed=changed, disabled=disabled)
 
     def _record_pulled_tx(
@@ -487,11 +487,12 @@ def _subscription_secrets(sub_row: Mapping[Any, Any], now_ms: int) -> tuple[str,
 
 
 def _gone(sub_row: Mapping[Any, Any]) -> tuple[str, str] | None:
-    """The state and reason for a delivery of a deleted or disabled subscription, if it is."""
+    """The state and reason for a delivery of a deleted or disabled subscription, if it is:
+    cancelled, or held until the subscription is enabled again."""
     if sub_row["deleted_ms"] is not None:
         return "cancelled", "subscription deleted"
     if not sub_row["enabled"]:
-        return "failed", sub_row["disabled_reason"] or "subscription disabled"
+        return "held", sub_row["disabled_reason"] or "subscription disabled"
     return None
 
 
@@ -638,20 +639,21 @@ def _track_health(
         )
         if res.rowcount == 0:
             continue
-        fail_undelivered(conn, sid, reason, now)
+        hold_undelivered(conn, sid, reason, now)
         row = conn.execute(sa.select(s).where(s.c.id == sid)).mappings().one()
         disabled.append(Disabled(subscription=rows.subscription(row), reason=reason))
     return disabled
 
 
-def fail_undelivered(conn: sa.Connection, sub_id: str, reason: str, now_ms: int) -> None:
-    """Keep a disabled subscription's undelivered deliveries, as failed, for recover."""
+def hold_undelivered(conn: sa.Connection, sub_id: str, reason: str, now_ms: int) -> None:
+    """Keep a disabled subscription's undelivered deliveries, held, until it is enabled
+    again: a receiver that was down for a while loses nothing."""
     d = t.deliveries
     conn.execute(
         d.update()
         .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
         .values(
-            state="failed",
+            state="held",
             lease_token=None,
             next_attempt_ms=None,
             last_error=reason,

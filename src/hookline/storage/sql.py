@@ -35,6 +35,7 @@ from hookline.storage import tables as t
 from hookline.storage.attempt_log import Owned, attempts_query, owned_query
 from hookline.storage.base import (
     AttemptFilter,
+    HeldAction,
     NewDeliveries,
     OutcomeRecord,
     Published,
@@ -51,14 +52,22 @@ from hookline.storage.health_sql import HealthRows
 from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.outage import StorageHealth
 from hookline.storage.portal_sql import PortalRows
-from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, fail_undelivered, key_owner
+from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, hold_undelivered, key_owner
+from hookline.storage.retention_sql import RetentionSql
 from hookline.storage.sealed_sql import SealedSecretsSql
 
 T = TypeVar("T")
 
 
 class SqlStorage(
-    ConsoleRows, HealthRows, PortalRows, SealedSecretsSql, QueueTransactions, Storage, abc.ABC
+    ConsoleRows,
+    HealthRows,
+    PortalRows,
+    SealedSecretsSql,
+    RetentionSql,
+    QueueTransactions,
+    Storage,
+    abc.ABC,
 ):
     """Everything but the dialect-specific parts."""
 
@@ -582,6 +591,8 @@ class SqlStorage(
         changes: Mapping[str, Any],
         now_ms: int,
         secrets: SubscriptionSecrets | None = None,
+        *,
+        held: HeldAction | None = None,
     ) -> Subscription | None:
         s = t.subscriptions
         values: dict[str, Any] = {"updated_ms": now_ms}
@@ -606,7 +617,9 @@ class SqlStorage(
                 return None
             if changes.get("enabled") is False:
                 reason = changes.get("disabled_reason") or "subscription disabled"
-                await conn.run_sync(fail_undelivered, sub_id, reason, now_ms)
+                await conn.run_sync(hold_undelivered, sub_id, reason, now_ms)
+            if held is not None:
+                await self._release_held(conn, sub_id, held, now_ms)
             row = (
                 (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
                 .mappings()
@@ -615,6 +628,29 @@ class SqlStorage(
             if "url" in changes:
                 await self._sync_mailbox_webhook(conn, row, row["url"])
         return rows.subscription(row)
+
+    async def _release_held(
+        self, conn: AsyncConnection, sub_id: str, held: HeldAction, now_ms: int
+    ) -> None:
+        """Send a subscription's held deliveries (pending, due now) or drop them (cancelled,
+        kept in the log)."""
+        d = t.deliveries
+        held_rows = d.update().where(d.c.subscription_id == sub_id, d.c.state == "held")
+        if held == "drop":
+            await conn.execute(
+                held_rows.values(
+                    state="cancelled",
+                    next_attempt_ms=None,
+                    last_error="held while disabled; dropped on enabling",
+                    updated_ms=now_ms,
+                )
+            )
+            return
+        res = await conn.execute(
+            held_rows.values(state="pending", next_attempt_ms=now_ms, updated_ms=now_ms)
+        )
+        if res.rowcount:
+            await conn.run_sync(self._announce_due)
 
     @staticmethod
     async def _sync_mailbox_webhook(
@@ -648,7 +684,7 @@ class SqlStorage(
             await self._sync_mailbox_webhook(conn, row, None)
             await conn.execute(
                 d.update()
-                .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
+                .where(d.c.subscription_id == sub_id, d.c.state.in_((*UNDELIVERED, "held")))
                 .values(
                     state="cancelled",
                     lease_token=None,
@@ -684,7 +720,6 @@ class SqlStorage(
         stmt = sa.select(s).where(
             s.c.organization_id == org_id,
             s.c.deleted_ms.is_(None),
-            s.c.enabled.is_(True),
             sa.or_(*owner),
         )
         return [rows.subscription(r) for r in await self._all_quick(stmt)]
@@ -700,8 +735,6 @@ class SqlStorage(
         """Whether :meth:`routing_candidates` with these arguments finds this subscription
         row: the same conditions, for one row in memory."""
         if row["organization_id"] != org_id or row["deleted_ms"] is not None:
-            return False
-        if row["enabled"] != 1:  # as the SQL's ``enabled IS 1`` (True == 1 too)
             return False
         return (
             (

@@ -50,6 +50,9 @@ CHECKPOINT_INTERVAL_S = 0.5  # the queue's writes are checkpointed at most this 
 WAL_SIZE_LIMIT_BYTES = 32 * 1024 * 1024  # the WAL file is cut back to this when started over
 WAL_RESTART_FRAMES = 1_000  # past this many pages (4 MB), the WAL is made to start over
 THREAD_PUBLISH_ROWS = 500  # a publish writing this many rows or more runs on the thread
+#: pages (4 kB each) given back to the file system per transaction after a prune: a few
+#: milliseconds of the one writer's time each, so live traffic goes between them
+VACUUM_PAGES_PER_STEP = 2_000
 
 OWNER_ONLY = 0o600  # the database and its -wal and -shm files, like the key file
 _WRITE = "hookline_write"  # execution option: this transaction will write
@@ -124,6 +127,25 @@ def _routing_after(
     if row is not None and sub is not None and CachedReads.is_routing_candidate(row, *key[1:]):
         subs[sub_id] = sub
     return subs
+
+
+def _incremental_auto_vacuum(path: str) -> None:
+    """Make the file give pruned pages back on request (``PRAGMA incremental_vacuum``). A new
+    database takes the mode at once; one made by an earlier version needs a ``VACUUM`` (once:
+    it rewrites the whole file, which takes a while for a large one)."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] == _INCREMENTAL:
+            return
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+            log.info("switching %s to incremental vacuum (once; rewrites the file)", path)
+            conn.execute("VACUUM")
+    finally:
+        conn.close()
+
+
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 
 def _on_begin(conn: sa.Connection) -> None:
@@ -373,16 +395,20 @@ class SqliteStorage(CachedReads):
     def _checkpoint_wal(self) -> tuple[int, int]:
         """``PRAGMA wal_checkpoint(PASSIVE)``: the frames in the WAL, and how many of them
         are now in the database."""
+        [(_busy, in_log, copied)] = (
+            self._checkpoint_connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        )
+        return int(in_log), int(copied)
+
+    def _checkpoint_connection(self) -> sqlite3.Connection:
+        """The checkpoint thread's connection (made on first use, on that thread)."""
         if self._checkpoint_conn is None:
             assert self._path is not None
             self._checkpoint_conn = sqlite3.connect(
                 self._path, isolation_level=None, check_same_thread=False
             )
             self._checkpoint_conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        [(_busy, in_log, copied)] = self._checkpoint_conn.execute(
-            "PRAGMA wal_checkpoint(PASSIVE)"
-        ).fetchall()
-        return int(in_log), int(copied)
+        return self._checkpoint_conn
 
     def _run(self, fn: Callable[[sa.Connection], T], *, busy_timeout_ms: int) -> T:
         conn = self._transact_conn
@@ -560,6 +586,35 @@ class SqliteStorage(CachedReads):
         # a read works on a full disk or a read-only file: readiness means taking writes
         await super()._check_ready()
         await self._transact(_write_probe)
+
+    async def migrate(self) -> None:
+        if self._path not in (None, "", ":memory:"):
+            await asyncio.to_thread(_incremental_auto_vacuum, self._path)
+        await super().migrate()
+
+    async def reclaim_space(self) -> None:
+        """Hand the pages pruning freed back to the file system, a step at a time, and copy
+        the WAL into the database so the file shrinks now rather than at some later
+        checkpoint."""
+        if self._path in (None, "", ":memory:"):
+            return
+        loop = asyncio.get_running_loop()
+        # a step per turn of the write lock: the queue's transactions go between them
+        more = True
+        while more:
+            async with self._write_lock.hold(background=True):
+                more = await loop.run_in_executor(self._checkpoint_thread, self._vacuum_step)
+        async with self._write_lock.hold(background=True):
+            await loop.run_in_executor(self._checkpoint_thread, self._checkpoint_wal)
+
+    def _vacuum_step(self) -> bool:
+        """Free up to ``VACUUM_PAGES_PER_STEP`` pages; whether free pages are left. On the
+        checkpoint thread's own connection, in a transaction of its own: the pragma frees
+        a page per step of its statement, which only a script runs to the end (and a
+        script commits whatever transaction is open first)."""
+        conn = self._checkpoint_connection()
+        conn.executescript(f"PRAGMA incremental_vacuum({VACUUM_PAGES_PER_STEP});")
+        return bool(conn.execute("PRAGMA freelist_count").fetchone()[0])
 
     async def close(self) -> None:
         await self.health.close()  # before the threads a probe may be using go

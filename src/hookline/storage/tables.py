@@ -164,6 +164,8 @@ events = Table(
     PrimaryKeyConstraint("organization_id", "id", name="pk_events"),
     # the newest events first: the sending domains the console offers, recent events
     Index("ix_events_org_created", "organization_id", "created_ms"),
+    # retention finds the oldest events by it (retention_tx.py)
+    Index("ix_events_created", "created_ms"),
 )
 
 deliveries = Table(

@@ -258,8 +258,10 @@ class DeliveryOut(Out):
     webhook_subscription_id: str
     """The subscription."""
     state: str = Field(json_schema_extra=enum(*get_args(DeliveryState)))
-    """Where it is: `pending` (waiting for its next attempt), `delivering`, `succeeded`,
-    `failed` (attempts exhausted) or `cancelled` (its subscription was deleted or disabled)."""
+    """Where it is: `pending` (waiting for its next attempt), `delivering`, `held` (its
+    subscription is disabled: kept unsent until it is enabled again), `succeeded`, `failed`
+    (attempts exhausted) or `cancelled` (its subscription was deleted, or its held deliveries
+    dropped)."""
     attempts: int
     """How many attempts were made."""
     next_attempt_at: str | None

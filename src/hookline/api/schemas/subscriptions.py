@@ -99,7 +99,11 @@ class SubscriptionUpdate(In):
     profile: ProfileName | None = None
     """How deliveries look on the wire."""
     enabled: bool | None = None
-    """Whether it delivers."""
+    """Whether it delivers. While disabled, the events it matches are kept as `held`
+    deliveries."""
+    held: Literal["send", "drop"] | None = None
+    """Only with `enabled: true`: `send` the held deliveries now, or `drop` them (cancelled,
+    kept in the log). Without it they stay held."""
     retry_schedule: list[Int] | None = None
     """Seconds after the first try at which each attempt is made; null for the server's."""
     max_in_flight: Int | None = None
