@@ -150,12 +150,27 @@ def test_bulk_publish_from_json_lines_counts_deliveries_and_replays(
     assert server.api("GET", "/events/evt_never").status_code == 404, "nothing was published"
 
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/bulk"]) >= 3)
-    logged, event = cli.many(
+    logged, event, searched, refused = cli.many(
         [
             ["deliveries", "list", "--subscription-id", sub["id"], "--success", "--json"],
             ["events", "get", "evt_bulk_1", "--json"],
+            # the log's search filters
+            [
+                "deliveries",
+                "list",
+                "--status-code",
+                "200",
+                "--since",
+                "2000-01-01T00:00:00Z",
+                "--event-id",
+                "evt_bulk_1",
+                "--json",
+            ],
+            ["deliveries", "list", "--since", "yesterday"],
         ]
     )
+    assert [a["event_id"] for a in searched.json()] == ["evt_bulk_1"]
+    assert refused.code == 1 and "since" in refused.err
     attempts = logged.json()
     assert sorted(a["event_id"] for a in attempts) == ["evt_bulk_0", "evt_bulk_1", "evt_bulk_2"]
     assert all(a["success"] and a["response_status"] == 200 for a in attempts)

@@ -83,6 +83,9 @@ def test_every_operation_is_described_and_declares_its_errors_with_the_real_body
             assert 422 in errors, f"{where} takes query parameters: 422"
         if "{" in path and op["operationId"] not in PUBLIC:
             assert 404 in errors, f"{where} names a resource: 404"
+        if op["operationId"] not in PUBLIC:
+            # the key is read from the database: 429 past the failed-key limit, 503 in an outage
+            assert {401, 429, 503} <= errors, f"{where} checks a key: 401, 429 and 503"
     assert "HTTPValidationError" not in json.dumps(doc), "FastAPI's 422 body is not Hookline's"
     error = doc["components"]["schemas"]["ErrorOut"]
     assert error["required"] == ["detail"] and set(error["properties"]) == {"detail", "errors"}

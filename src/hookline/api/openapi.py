@@ -71,18 +71,22 @@ _MEANING: dict[int, tuple[str, str]] = {
         "to try again.",
         "too many failed authentications: try again in 3 s",
     ),
-    503: ("The database cannot be reached.", "OperationalError"),
+    503: (
+        "The database is unreachable, full or read-only; `Retry-After` says when to try again.",
+        "storage unavailable: the database cannot be reached; try again shortly",
+    ),
 }
 
 
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route that can answer each of ``statuses`` with an error.
 
-    A route that checks an API key (401) can also answer 429: the key check is refused for a
-    while to a client address that failed it too often."""
+    A route that checks an API key (401) can also answer 429, the key check being refused for
+    a while to a client address that failed it too often, and 503, since the key is read from
+    the database, which may be unreachable, full or read-only."""
     out: dict[int | str, dict[str, Any]] = {}
-    if 401 in statuses and 429 not in statuses:
-        statuses = (*statuses, 429)
+    if 401 in statuses:
+        statuses = (*statuses, *(s for s in (429, 503) if s not in statuses))
     for status in sorted(statuses):
         description, detail = _MEANING[status]
         example: dict[str, Any] = {"detail": detail}

@@ -50,6 +50,23 @@ Success = Annotated[
     bool | None,
     typer.Option("--success/--failure", help="Only attempts that succeeded, or that failed."),
 ]
+MailboxId = Annotated[
+    str | None, typer.Option("--mailbox-id", help="Attempts for this mailbox's subscriptions.")
+]
+AgentIdentityId = Annotated[
+    str | None,
+    typer.Option("--agent-identity-id", help="Attempts for this identity's subscriptions."),
+]
+StatusCode = Annotated[
+    int | None, typer.Option("--status-code", min=100, max=599, help="Answered with this status.")
+]
+Since = Annotated[
+    str | None,
+    typer.Option("--since", help="Made at or after this time (ISO 8601 with a time zone)."),
+]
+Until = Annotated[
+    str | None, typer.Option("--until", help="Made before this time (ISO 8601 with a time zone).")
+]
 
 
 def _filters(**given: Any) -> dict[str, Any]:
@@ -75,18 +92,28 @@ def list_(
     event_type: EventType = None,
     event_id: EventId = None,
     success: Success = None,
+    mailbox_id: MailboxId = None,
+    agent_identity_id: AgentIdentityId = None,
+    status_code: StatusCode = None,
+    since: Since = None,
+    until: Until = None,
     limit: Limit = 50,
     server: Server = None,
     api_key: ApiKey = None,
     json: Json = False,
 ) -> None:
-    """List logged attempts, newest first."""
+    """List logged attempts, newest first (the server checks the filters' values)."""
     filters = _filters(
         subscription_id=subscription_id,
         phone_number_id=phone_number_id,
         event_type=event_type,
         event_id=event_id,
         success=success,
+        mailbox_id=mailbox_id,
+        agent_identity_id=agent_identity_id,
+        status_code=status_code,
+        since=since,
+        until=until,
     )
     with connect(server, api_key) as client:
         found = list(
