@@ -1,10 +1,9 @@
-"""docs/api.md's signature snippets, run against the shared vectors: the docs cannot drift."""
+"""docs/api.md's signature snippets, run against the signature vectors: the docs cannot drift."""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -21,20 +20,11 @@ API_MD = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
 SNIPPET = re.compile(r"```python verify=(\w+)\n(.*?)```", re.DOTALL)
 
 
-def _vectors_file() -> Path:
-    """``shared/vectors/signatures.json`` in a folder above the repository, else under
-    HOOKLINE_SHARED_DIR."""
-    candidates = [parent / "shared" for parent in Path(__file__).parents]
-    if os.environ.get("HOOKLINE_SHARED_DIR"):
-        candidates.insert(0, Path(os.environ["HOOKLINE_SHARED_DIR"]))
-    for shared in candidates:
-        path = shared / "vectors" / "signatures.json"
-        if path.is_file():
-            return path
-    raise FileNotFoundError("signatures.json not found; set HOOKLINE_SHARED_DIR")
+#: the signature vectors, copied into the repository so the tests run from any clone
+VECTORS_FILE = Path(__file__).parents[1] / "vectors" / "signatures.json"
 
 
-VECTORS: list[dict[str, Any]] = json.loads(_vectors_file().read_text(encoding="utf-8"))["vectors"]
+VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_text(encoding="utf-8"))["vectors"]
 Verify = Callable[..., bool]
 
 
