@@ -202,11 +202,12 @@ def test_disable_and_enable_again(server: Server, receiver: Receiver) -> None:
     assert off.json()["enabled"] is False
     assert off.json()["status"] == "disabled"
     assert off.json()["disabled_reason"]
-    assert publish(server, "evt_while_off", "message.delivered", data) == 0
-    time.sleep(1.6)
-    assert len(receiver.requests) == 3, "no retry and no new delivery while disabled"
+    # held, not sent: kept for when the webhook is enabled again
+    assert publish(server, "evt_while_off", "message.delivered", data) == 1
     cut = server.api("GET", "/events/evt_cut/deliveries").json()["deliveries"]
-    assert [(d["state"], d["attempts"]) for d in cut] == [("failed", 1)], "kept, for recover"
+    assert [(d["state"], d["attempts"]) for d in cut] == [("held", 1)], "its retry is held"
+    off_one = server.api("GET", "/events/evt_while_off/deliveries").json()["deliveries"]
+    assert [(d["state"], d["attempts"]) for d in off_one] == [("held", 0)]
     assert server.api("GET", f"/webhooks/subscriptions/{sub['id']}").json()["enabled"] is False
 
     on = server.api("PATCH", f"/webhooks/subscriptions/{sub['id']}", json={"enabled": True})
@@ -215,7 +216,11 @@ def test_disable_and_enable_again(server: Server, receiver: Receiver) -> None:
     assert on.json()["status"] == "active"
     assert on.json()["disabled_reason"] is None
     assert publish(server, "evt_back", "message.delivered", data) == 1
-    back = receiver.wait_for(lambda rs: len(rs) >= 4)[-1]
+    got = receiver.wait_for(lambda rs: len(rs) >= 4)
+    back = got[-1]
+    # enabled without "held": what was held stays held, nothing of it was sent
+    assert len(got) == 4 and json.loads(back.body)["message_id"] == data["message_id"]
+    assert [r.headers.get("X-Api-Key") for r in got] == ["abc"] * 4
     assert back.headers["X-Api-Key"] == "abc"
     assert verify_hmac(back.body, back.headers["X-Signature"], secret)
     assert json.loads(back.body)["kind"] == "delivered"
@@ -229,10 +234,12 @@ def test_created_disabled_delivers_nothing_until_enabled(
 ) -> None:
     sub = create(server, receiver, "/later", enabled=False)
     assert sub["enabled"] is False and sub["status"] == "disabled"
-    assert publish(server, "evt_not_yet", "message.opened", EXAMPLES[1][2]) == 0
+    assert publish(server, "evt_not_yet", "message.opened", EXAMPLES[1][2]) == 1  # held
     on = server.api("PATCH", f"/webhooks/subscriptions/{sub['id']}", json={"enabled": True})
     assert on.json()["enabled"] is True
     assert publish(server, "evt_now", "message.opened", EXAMPLES[1][2]) == 1
     [req] = receiver.wait_for(lambda rs: len(rs) >= 1)
+    held = server.api("GET", "/events/evt_not_yet/deliveries").json()["deliveries"]
+    assert [d["state"] for d in held] == ["held"], "enabled without held: it stays held"
     assert json.loads(req.body)["kind"] == "open"
     assert verify_hmac(req.body, req.headers["X-Signature"], sub["secret"])
