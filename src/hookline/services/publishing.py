@@ -188,8 +188,8 @@ class PublishService:
             rest = [s for s in wanted if lease is None or s not in lease.subscription_ids]
             if self._handoff is None or self._handoff.would_claim(rest):
                 self._wake()
-            if pulls:
-                self._pulled()
+        if pulls and any(r.created for r in results):
+            self._pulled()  # consumers waiting on a pull subscription's deliveries
         if self._tracing is not None:
             self._tracing.published(
                 org_id,
