@@ -98,7 +98,8 @@ def test_allowed_networks_open_only_themselves() -> None:
     ],
 )
 def test_host_address_reads_every_literal_form(host: str, expected: str) -> None:
-    assert str(host_address(host)) == expected
+    # compared as addresses: Python 3.13 writes an IPv4-mapped address in its dotted form
+    assert host_address(host) == ipaddress.ip_address(expected)
 
 
 @pytest.mark.parametrize(
