@@ -4,6 +4,10 @@ and the secret verifies a real delivery."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -90,6 +94,52 @@ def test_add_a_webhook_copy_its_secret_and_verify_a_delivery(
     assert req.path == "/console-hook"
     payload = Webhook(copied).verify(req.body, req.headers)
     assert payload["id"] == "evt_console_1"
+
+
+def verify_hmac(raw_body: bytes, signature_header: str, secret: str) -> bool:
+    """Inboxroad's documented Python verifier (shared/reference), verbatim."""
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()
+    try:
+        provided = base64.b64decode(signature_header or "", validate=True)
+    except Exception:
+        return False
+    return hmac.compare_digest(expected, provided)
+
+
+def test_inboxroads_five_steps_and_its_verifier(console: tuple[Any, Page], receiver: Any) -> None:
+    """Inboxroad's guide, literally: Settings -> Webhooks, add webhook, a Name and the HTTPS
+    URL, the Events and Sending Domains, enabled by default, the HMAC secret copied with its
+    button; the copied secret verifies the next delivery with Inboxroad's own verifier."""
+    server, page = console
+    page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
+    page.get_by_role("link", name="Add webhook").click()
+    page.get_by_label("Name", exact=True).fill("Campaign events")
+    page.get_by_label("URL", exact=True).fill(receiver.url("/inboxroad"))
+    page.get_by_label("message.opened", exact=True).check()
+    page.get_by_label("Sending domains").fill("mail.example.com")
+    page.get_by_label("Profile").select_option("inboxroad")
+    page.get_by_role("button", name="Save webhook").click()
+
+    expect(page.get_by_role("heading", name="Campaign events")).to_be_visible()
+    expect(page.get_by_text("Enabled")).to_be_visible()
+    page.get_by_role("link", name="Reveal").click()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("status")).to_have_text("Copied")
+    copied = page.evaluate("navigator.clipboard.readText()")
+
+    for event_id, domain in (("evt_other_domain", "other.example"), ("evt_ir_1", None)):
+        data = {"message_id": event_id}
+        body: dict[str, Any] = {"id": event_id, "type": "message.opened", "data": data}
+        body["domain"] = domain or "mail.example.com"
+        published = server.api("POST", "/events", json=body)
+        assert published.status_code == 202, published.text
+    # the sending-domain filter let only the second through
+    [req] = receiver.wait_for(lambda rs: len(rs) >= 1)
+    assert req.path == "/inboxroad"
+    assert verify_hmac(req.body, req.headers["X-Signature"], copied)
+    assert not verify_hmac(req.body, req.headers["X-Signature"], copied + "x")
+    sent = json.loads(req.body)
+    assert sent["kind"] == "open" and sent["message_id"] == "evt_ir_1"
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
