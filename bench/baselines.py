@@ -1,6 +1,8 @@
 """The baselines every figure is compared with, on the same receiver, body and signing.
 
 - Celery with a Redis broker and ``requests``: one task per delivery, retries enabled.
+- arq with Redis and one shared aiohttp session: one job per delivery, retries enabled; the
+  async stack a Python team would build instead.
 - The ceiling: a bare aiohttp loop POSTing signed bodies at a given concurrency, no storage.
 - ``wrk`` against nginx: the receiver's own limit.
 """
@@ -8,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -18,14 +21,17 @@ from pathlib import Path
 
 import aiohttp
 
+from bench import arq_env
 from bench.api_client import event_data
 from bench.receiver import Nginx, Tally
+from bench.signed import signed_request
 from bench.system import ensure_tool
 from hookline.core import ids, profiles
 
 REPO = Path(__file__).resolve().parent.parent
 USER_AGENT = "Hookline-bench-bare/1"
 CELERY_READY_TIMEOUT_S = 60.0
+ARQ_READY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,19 +49,13 @@ class Run:
 
 
 def _signed(event_id: str, n: int, secret: str, user_agent: str) -> profiles.OutgoingRequest:
-    return profiles.build_request(
-        profiles.STANDARD,
+    return signed_request(
         event_id=event_id,
         event_type="message.delivered",
         occurred_at_ms=int(time.time() * 1000),
         data=event_data(n),
-        secrets=[secret],
-        attempt=profiles.AttemptIdentity(
-            timestamp_s=int(time.time()), request_id=ids.new_request_id()
-        ),
-        custom_headers={},
+        secret=secret,
         user_agent=user_agent,
-        auth_token=None,
     )
 
 
@@ -134,13 +134,7 @@ class CeleryWorker:
         raise RuntimeError("celery worker did not answer a ping")
 
     def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(5)
+        _stop(self._proc)
 
 
 async def celery_run(nginx: Nginx, prefix: str, targets: int, count: int, concurrency: int,
@@ -164,6 +158,92 @@ async def celery_run(nginx: Nginx, prefix: str, targets: int, count: int, concur
 
         started = time.time()
         await asyncio.to_thread(enqueue)
+        tally = await receipts.wait_for(expected, timeout_s=1800, stall_s=30)
+    finally:
+        worker.stop()
+    return Run(
+        deliveries=count,
+        seconds=(tally.last_s or time.time()) - started,
+        tally=tally,
+        concurrency=concurrency,
+    )
+
+
+class ArqWorker:
+    """``arq bench.arq_app.WorkerSettings`` in arq's virtualenv, started and stopped by the
+    harness."""
+
+    def __init__(self, work: Path, concurrency: int, python: Path) -> None:
+        self.concurrency = concurrency
+        self.python = python
+        self.log = work / "arq-worker.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {**_arq_env(), "BENCH_ARQ_MAX_JOBS": str(self.concurrency)}
+        with self.log.open("wb") as out:
+            self._proc = subprocess.Popen(
+                [str(self.python), "-m", "arq", "bench.arq_app.WorkerSettings"],
+                cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        deadline = time.monotonic() + ARQ_READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"arq worker exited:\n{self.log.read_text()[-2000:]}")
+            if "Starting worker" in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("arq worker did not start")
+
+    def stop(self) -> None:
+        _stop(self._proc)
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def _arq_env() -> dict[str, str]:
+    path = [str(REPO), str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(path)}
+
+
+async def arq_run(nginx: Nginx, prefix: str, targets: int, count: int, concurrency: int,
+                  work: Path) -> Run:  # fmt: skip
+    """``count`` arq jobs, one per delivery, spread over ``targets`` URLs."""
+    python = await asyncio.to_thread(arq_env.python)
+    flush = await asyncio.create_subprocess_exec(
+        str(python), "-m", "bench.arq_app", "--flush", cwd=REPO, env=_arq_env()
+    )
+    if await flush.wait() != 0:
+        raise RuntimeError("emptying the arq baseline's Redis database failed")
+    receipts = nginx.receipts(prefix)
+    secret = ids.new_standard_secret()
+    expected = [(f"{prefix}/s{n % targets}", f"evt_{prefix[1:]}_{n}") for n in range(count)]
+    jobs = work / f"arq-jobs{prefix.replace('/', '-')}.json"
+    jobs.write_text(
+        json.dumps(
+            {
+                "secret": secret,
+                "jobs": [[nginx.url(p), e, event_data(n)] for n, (p, e) in enumerate(expected)],
+            }
+        )
+    )
+    worker = ArqWorker(work, concurrency, python)
+    worker.start()
+    try:
+        started = time.time()
+        enqueue = await asyncio.create_subprocess_exec(
+            str(python), "-m", "bench.arq_app", str(jobs), cwd=REPO, env=_arq_env()
+        )
+        if await enqueue.wait() != 0:
+            raise RuntimeError("enqueueing the arq jobs failed")
         tally = await receipts.wait_for(expected, timeout_s=1800, stall_s=30)
     finally:
         worker.stop()
@@ -216,5 +296,6 @@ class Baselines:
     #: keyed by the number of target URLs (1 and 10)
     bare: dict[int, Run] | None = None
     celery: dict[int, Run] | None = None
+    arq: dict[int, Run] | None = None
     skipped: dict[str, str] | None = None
     notes: list[str] | None = None

@@ -7,13 +7,12 @@ The harness starts ``celery -A bench.celery_app worker``; it needs the ``bench``
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 import requests
 from celery import Celery
 
-from hookline.core import ids, profiles
+from bench.signed import signed_request
 
 BROKER_URL = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 QUEUE = "hookline-bench"
@@ -52,19 +51,13 @@ def deliver(
     data: dict[str, Any],
     secret: str,
 ) -> None:
-    request = profiles.build_request(
-        profiles.STANDARD,
+    request = signed_request(
         event_id=event_id,
         event_type=event_type,
         occurred_at_ms=occurred_at_ms,
         data=data,
-        secrets=[secret],
-        attempt=profiles.AttemptIdentity(
-            timestamp_s=int(time.time()), request_id=ids.new_request_id()
-        ),
-        custom_headers={},
+        secret=secret,
         user_agent=USER_AGENT,
-        auth_token=None,
     )
     resp = _http().post(
         url, data=request.body, headers=request.headers, timeout=TIMEOUT_S, allow_redirects=False

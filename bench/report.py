@@ -118,8 +118,8 @@ def _throughput(o: Outcome, base: Baselines, add: _Add) -> None:
     rate = f["deliveries_per_s"]
     celery, bare = _rate(base.celery, urls), _rate(base.bare, urls)
     ratios = (
-        f"{_ratio(rate, celery)} Celery; {_ratio(rate, bare, '%')} of bare aiohttp; "
-        f"{_ratio(rate, base.wrk_rps, '%')} of wrk"
+        f"{_ratio(rate, celery)} Celery; {_ratio(rate, _rate(base.arq, urls))} arq; "
+        f"{_ratio(rate, bare, '%')} of bare aiohttp; {_ratio(rate, base.wrk_rps, '%')} of wrk"
     )
     figure = f"deliveries/s ({_n(f['deliveries'])} in {_n(f['seconds'], 1)} s)"
     if o.db == "sqlite":
@@ -181,6 +181,7 @@ def _backlog(o: Outcome, base: Baselines, add: _Add) -> None:
     drain = f["drain_per_s"]
     ratios = (
         f"{_ratio(drain, _rate(base.celery, 10))} Celery; "
+        f"{_ratio(drain, _rate(base.arq, 10))} arq; "
         f"{_ratio(drain, _rate(base.bare, 10), '%')} of bare aiohttp"
     )
     add("deliveries/s while draining", _n(drain), ratios)
@@ -321,9 +322,10 @@ def _baseline_rows(base: Baselines) -> list[str]:
     for name, runs, how in (
         ("bare aiohttp loop", base.bare, "no storage; one pooled session"),
         ("Celery + Redis + requests", base.celery, "prefork worker, one task per delivery"),
+        ("arq + Redis + aiohttp", base.arq, "one job per delivery, one shared session"),
     ):
         if not runs:
-            key = "bare" if name.startswith("bare") else "celery"
+            key = name.split()[0].lower()
             lines.append(f"| {name} | not measured | {skipped.get(key, '')} |")
             continue
         for urls, run in sorted(runs.items()):
@@ -390,6 +392,11 @@ def _method(s: Sizes) -> list[str]:
         f"and 160 for ten, {s.bare_deliveries:,} deliveries each. Celery runs a prefork worker "
         f"of 16 processes on {s.celery_deliveries:,} deliveries; its time includes enqueueing "
         "(one `delay()` per delivery) from the harness.",
+        "The arq baseline is the async stack a Python team would build instead: an arq worker "
+        "(one process) on Redis, one job per delivery, one shared aiohttp session, retries "
+        "with backoff; `max_jobs` is the bare loop's concurrency (16 for one URL, 160 for ten), "
+        f"{s.arq_deliveries:,} deliveries each; its time includes enqueueing (one "
+        "`enqueue_job()` per delivery) from the harness.",
         "The load generator, nginx and Hookline share the machine's cores.",
     ]
     return [f"- {item}" for item in items]

@@ -1,7 +1,7 @@
 """The benchmark harness's entry point.
 
     python -m bench.run [--smoke] [--scenarios a,b,c,d,e,f] [--db sqlite|postgresql|both]
-                        [--baselines celery,bare,wrk] [--out docs/benchmarks.md] [--json FILE]
+                        [--baselines celery,arq,bare,wrk] [--out docs/benchmarks.md] [--json FILE]
 
 Starts nginx (installed with apt-get when missing) and a black-hole listener, takes the
 baselines, runs each scenario on a fresh database of each kind, prints every figure, and
@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import baselines, report, scenarios, system
+from bench import arq_env, baselines, report, scenarios, system
 from bench.hookline_proc import DbKind
 from bench.receiver import BlackHole, Nginx, Tally
 from bench.scenarios import Context, Outcome
 
 ALL_SCENARIOS = ("a", "b", "c", "d", "e", "f")
-ALL_BASELINES = ("celery", "bare", "wrk")
+ALL_BASELINES = ("celery", "arq", "bare", "wrk")
 WRK_CONNECTIONS = 64
 CELERY_CONCURRENCY = 16
 PER_SUBSCRIPTION_IN_FLIGHT = 16  # Hookline's default cap; the bare loop matches it
@@ -50,7 +50,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default=None,
                    help="default: both (smoke: sqlite)")  # fmt: skip
     p.add_argument("--baselines", default=None,
-                   help="comma-separated celery,bare,wrk (default: all; smoke: bare)")  # fmt: skip
+                   help="celery,arq,bare,wrk (default: all; smoke: bare)")  # fmt: skip
     p.add_argument("--out", type=Path, default=None,
                    help="markdown report (default: docs/benchmarks.md; smoke: --work)")  # fmt: skip
     p.add_argument("--json", type=Path, default=None, help="also write every figure as JSON")
@@ -95,23 +95,30 @@ async def _baselines(ctx: Context, chosen: list[str]) -> baselines.Baselines:
             _say(f"bare aiohttp, {urls} URL(s): {run.per_second:,.0f} deliveries/s; {run.tally}")
     else:
         base.skipped["bare"] = "not chosen for this run"
-    if "celery" in chosen and not baselines.celery_available():
-        base.skipped["celery"] = "celery is not installed (pip install -e '.[bench]')"
-    elif "celery" in chosen:
-        base.celery = {}
+    # one process of Celery (prefork, 16 children) or of arq (one event loop, with the bare
+    # loop's concurrency: Hookline's cap per subscription)
+    queues = (
+        ("celery", baselines.celery_available, baselines.celery_run, sz.celery_deliveries,
+         lambda urls: CELERY_CONCURRENCY, "celery is not installed (pip install -e '.[bench]')"),
+        ("arq", arq_env.available, baselines.arq_run, sz.arq_deliveries,
+         lambda urls: PER_SUBSCRIPTION_IN_FLIGHT * urls,
+         "arq's virtualenv could not be made (bench/arq_env.py)"),
+    )  # fmt: skip
+    for name, available, run_one, count, concurrency, missing in queues:
+        if name not in chosen:
+            base.skipped[name] = "not chosen for this run"
+            continue
+        if not available():
+            base.skipped[name] = missing
+            continue
+        measured: dict[int, baselines.Run] = {}
         for urls in (1, 10):
-            run = await baselines.celery_run(
-                ctx.nginx,
-                f"/celery{urls}",
-                urls,
-                sz.celery_deliveries,
-                CELERY_CONCURRENCY,
-                ctx.work,
+            run = await run_one(
+                ctx.nginx, f"/{name}{urls}", urls, count, concurrency(urls), ctx.work
             )
-            base.celery[urls] = run
-            _say(f"celery, {urls} URL(s): {run.per_second:,.0f} deliveries/s; {run.tally}")
-    else:
-        base.skipped["celery"] = "not chosen for this run"
+            measured[urls] = run
+            _say(f"{name}, {urls} URL(s): {run.per_second:,.0f} deliveries/s; {run.tally}")
+        setattr(base, name, measured)
     return base
 
 
@@ -243,7 +250,9 @@ def _render(args: argparse.Namespace) -> int:
         for o in data["outcomes"]
     ]
     b = data["baselines"]
-    base = baselines.Baselines(**{**b, "bare": runs(b["bare"]), "celery": runs(b["celery"])})
+    base = baselines.Baselines(
+        **{**b, "bare": runs(b["bare"]), "celery": runs(b["celery"]), "arq": runs(b.get("arq"))}
+    )
     sizes = scenarios.Sizes(**data["sizes"])
     started = datetime.fromisoformat(data["started"]).strftime("%Y-%m-%d %H:%M UTC")
     text = report.markdown(
@@ -296,7 +305,11 @@ def _clean(outcomes: list[Outcome], base: baselines.Baselines) -> bool:
         t = o.tally
         if o.error or t is None or t.duplicated or t.unexpected or (o.drained and t.lost):
             return False
-    runs = [*(base.bare or {}).values(), *(base.celery or {}).values()]
+    runs = [
+        *(base.bare or {}).values(),
+        *(base.celery or {}).values(),
+        *(base.arq or {}).values(),
+    ]
     return all(r.tally.clean for r in runs)
 
 

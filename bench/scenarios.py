@@ -44,6 +44,7 @@ class Sizes:
     bare_deliveries: int
     celery_deliveries: int
     wrk_seconds: int
+    arq_deliveries: int = 20_000
 
 
 FULL = Sizes(
@@ -75,6 +76,7 @@ SMOKE = Sizes(
     bare_deliveries=500,
     celery_deliveries=200,
     wrk_seconds=1,
+    arq_deliveries=200,
 )
 
 
