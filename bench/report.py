@@ -4,8 +4,10 @@ and targets, and how each figure was taken."""
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from bench.baselines import Baselines, Run
@@ -208,6 +210,20 @@ def _rate(runs: dict[int, Run] | None, urls: int) -> float | None:
     if not runs or urls not in runs:
         return None
     return runs[urls].per_second
+
+
+#: the heading of a section written by one of the standalone benchmarks (``bench.log_search``,
+#: ``bench.prune``, …): the harness's report keeps these when it rewrites the page
+_STANDALONE = re.compile(r"^## .*\(`python -m bench\.\w+`\)", re.MULTILINE)
+
+
+def standalone_sections(page: Path) -> str:
+    """The standalone benchmarks' sections of an existing report, from the first to the end."""
+    if not page.exists():
+        return ""
+    text = page.read_text()
+    found = _STANDALONE.search(text)
+    return "\n" + text[found.start() :] if found else ""
 
 
 def markdown(

@@ -261,7 +261,7 @@ def _render(args: argparse.Namespace) -> int:
         rendered_later=True,
     )  # fmt: skip
     out = args.out or Path("docs/benchmarks.md")
-    out.write_text(text)
+    out.write_text(text + report.standalone_sections(out))
     _say(f"report written to {out}")
     return 0
 
@@ -286,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     out = args.out or (work / "benchmarks.md" if args.smoke else Path("docs/benchmarks.md"))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
+    out.write_text(text + report.standalone_sections(out))
     _say(f"report written to {out}")
     if args.json:
         payload = {
