@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pydantic_core
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -66,10 +67,24 @@ def domain_error_body(exc: HooklineError) -> tuple[int, dict[str, Any], dict[str
     return status, body, headers
 
 
+#: pydantic words a type in Python's terms when it validates parsed JSON (as FastAPI's routes
+#: do) and in JSON's when it parses the JSON itself (as the publish road does): a client reads
+#: JSON's, and never the name of a class
+_JSON_WORDS = {
+    "dict_type": "Input should be an object",
+    "model_type": "Input should be an object",
+    "model_attributes_type": "Input should be an object",
+    "list_type": "Input should be a valid array",
+}
+
+
 def validation_error_body(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The 422 body of pydantic errors (each with ``loc`` and ``msg``)."""
     fields = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+        {
+            "field": _field(tuple(e.get("loc", ()))),
+            "message": _JSON_WORDS.get(e.get("type", ""), e.get("msg", "invalid")),
+        }
         for e in errors
     ]
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in fields) or "invalid request"
@@ -84,7 +99,21 @@ async def _domain_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _request_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse(validation_error_body(exc.errors()), status_code=422)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        errors = [{"loc": ("body",), "msg": _json_problem(exc.body)}]
+    return JSONResponse(validation_error_body(errors), status_code=422)
+
+
+def _json_problem(document: Any) -> str:
+    """What is wrong with a body that is not JSON, in the words (and with the line and column)
+    pydantic gives when it parses JSON itself, as the publish road does; FastAPI's own error
+    says only "JSON decode error" at a character offset."""
+    try:
+        pydantic_core.from_json(document if isinstance(document, str | bytes) else b"")
+    except ValueError as problem:
+        return f"Invalid JSON: {problem}"
+    return "Invalid JSON"
 
 
 def _allowed(request: Request) -> str | None:

@@ -119,6 +119,8 @@ class PublishPath:
 
 def _parse(validate: Callable[[bytes], T], body: bytes) -> T | bytes:
     """The validated body, or the 422 answer the routers would give."""
+    if not body.strip():  # no body at all: FastAPI's routes call it a missing field
+        return _missing_body()
     try:
         return validate(body)
     except ValidationError as exc:
@@ -126,6 +128,10 @@ def _parse(validate: Callable[[bytes], T], body: bytes) -> T | bytes:
             {"loc": ("body", *e["loc"]), "msg": e["msg"]} for e in exc.errors(include_url=False)
         ]
         return json.dumps(validation_error_body(errors)).encode()
+
+
+def _missing_body() -> bytes:
+    return json.dumps(validation_error_body([{"loc": ("body",), "msg": "Field required"}])).encode()
 
 
 def _headers(scope: Scope) -> dict[bytes, bytes]:
