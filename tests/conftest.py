@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import compileall
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -45,15 +46,28 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A brand-new, empty database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def _fresh_pg_database() -> Iterator[str]:
     name = "hookline_t_" + secrets.token_hex(6)
     asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
     try:
         yield f"postgresql://postgres@{PG_HOST}:5432/{name}"
     finally:
         asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A brand-new, empty database for one test, dropped afterwards."""
+    with _fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def module_pg_url(pg_admin_url: str) -> Iterator[str]:
+    """A brand-new, empty database for one test module, dropped afterwards."""
+    with _fresh_pg_database() as url:
+        yield url
 
 
 @pytest.fixture

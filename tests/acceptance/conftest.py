@@ -298,3 +298,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture
 def server(launcher: Launcher, database_url: str) -> Server:
     return launcher.serve(database_url)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One server per test module and database, for tests that each make nothing another
+    test of the module could see or count (a request refused, a read). Starting a server
+    costs about 2 s of CPU; a module's parametrized checks of refusals share one."""
+    tmp = tmp_path_factory.mktemp("shared")
+    launch = Launcher(tmp)
+    try:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp}/hookline.db"
+        else:
+            url = request.getfixturevalue("module_pg_url")
+        yield launch.serve(url)
+    finally:
+        launch.close()

@@ -160,8 +160,10 @@ def test_list_filters(server: Server) -> None:
         ({"event_types": "message.sent"}, "event_types"),
     ],
 )
-def test_validation_names_the_field(server: Server, body: dict[str, Any], field: str) -> None:
-    resp = create(server, **body)
+def test_validation_names_the_field(
+    shared_server: Server, body: dict[str, Any], field: str
+) -> None:
+    resp = create(shared_server, **body)
     assert resp.status_code == 422, resp.text
     fields = [e["field"] for e in resp.json()["errors"]]
     assert field in fields, resp.json()
@@ -233,12 +235,12 @@ LISTS = [
 
 
 @pytest.mark.parametrize("path", LISTS)
-def test_list_offsets_are_bounded_and_named_when_refused(server: Server, path: str) -> None:
+def test_list_offsets_are_bounded_and_named_when_refused(shared_server: Server, path: str) -> None:
     # an offset past the databases' 64-bit integers was a 500 (found by schemathesis)
     for offset in (2**63, 10**22, 1_000_000_001):
-        resp = server.api("GET", path, params={"offset": offset})
+        resp = shared_server.api("GET", path, params={"offset": offset})
         assert resp.status_code == 422, resp.text
         assert resp.json()["errors"][0]["field"] == "offset"
-    largest = server.api("GET", path, params={"offset": 1_000_000_000})
+    largest = shared_server.api("GET", path, params={"offset": 1_000_000_000})
     assert largest.status_code == 200, largest.text
     assert [v for v in largest.json().values() if isinstance(v, list)] == [[]]
