@@ -10,8 +10,16 @@ import json
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import ADMIN_KEY, Launcher, Server
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """One server per database for the module: its tests publish events with ids of their
+    own to no subscription, and each looks only at what it published."""
+    return shared_server
 
 
 def _post(server: Server, path: str, content: bytes, **headers: str) -> httpx.Response:
