@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=500)
     max_in_flight_per_subscription: int = Field(16, ge=1, le=1000)
     poll_interval_s: float = Field(1.0, gt=0, le=60)
+    #: deliveries a bulk replay re-queues per transaction (services/tasks.py)
+    replay_batch: int = Field(200, ge=1, le=10_000)
+    #: how long a worker holds a bulk replay between two batches: a dead worker's replay is
+    #: carried on by another this long after its last batch
+    replay_lease_s: float = Field(30.0, ge=1, le=3600)
     #: how long a pull subscription's consumer holds what it pulled before it falls due again
     pull_lease_s: float = Field(60.0, ge=1, le=3600)
     #: longest a client may take to send a request's line and headers

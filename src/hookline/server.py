@@ -109,6 +109,7 @@ async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Di
         asyncio.create_task(report.run(stop), name="hookline-summary"),
         asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
         asyncio.create_task(services.retention.keep(stop), name="hookline-retention"),
+        asyncio.create_task(services.tasks.run(stop), name="hookline-tasks"),
     ]
     # this process's publishes hand their fresh deliveries straight to it
     services.publishing.hand_off_to(dispatcher)

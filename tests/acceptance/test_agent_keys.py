@@ -156,6 +156,13 @@ def build_world(server: Server, receiver: Receiver) -> dict[str, str]:
     for r in rows:
         if r["webhook_subscription_id"] is not None:
             assert r["response_status"] == 200, r
+    # replays of a window with nothing in it: tasks to read back, nothing sent again
+    empty = {"since": SINCE, "until": "2020-01-02T00:00:00Z", "status": "succeeded"}
+    for name in ("a_ident", "org"):
+        replay = server.api(
+            "POST", f"/webhooks/subscriptions/{w['sub_' + name]}/replay", json=empty
+        )
+        w[f"task_{name}"] = ok(replay, 202)["id"]
     return w
 
 
@@ -372,6 +379,21 @@ ROUTES: dict[tuple[str, str], list[tuple[str, str, Any, int]]] = {
         (AGENT, S + "/{sub_a_mail}/recover", {"since": SINCE}, 200),
         (AGENT, S + "/{sub_b_mail}/recover", {"since": SINCE}, 404),
         (AGENT, S + "/{sub_org}/recover", {"since": SINCE}, 404),
+    ],
+    ("POST", S + "/{subscription_id}/replay"): [
+        (ADMIN, S + "/{sub_b_mail}/replay", {"since": SINCE, "status": "failed"}, 202),
+        (AGENT, S + "/{sub_a_mail}/replay", {"since": SINCE, "status": "failed"}, 202),
+        (AGENT, S + "/{sub_b_mail}/replay", {"since": SINCE, "status": "failed"}, 404),
+        (AGENT, S + "/{sub_org}/replay", {"since": SINCE, "status": "failed"}, 404),
+    ],
+    ("GET", "/api/v1/tasks"): [
+        (ADMIN, "/api/v1/tasks", None, 200),
+        (AGENT, "/api/v1/tasks?subscription_id={sub_a_ident}", None, 200),
+    ],
+    ("GET", "/api/v1/tasks/{task_id}"): [
+        (ADMIN, "/api/v1/tasks/{task_org}", None, 200),
+        (AGENT, "/api/v1/tasks/{task_a_ident}", None, 200),
+        (AGENT, "/api/v1/tasks/{task_org}", None, 404),
     ],
     ("POST", S + "/{subscription_id}/pull"): [
         (ADMIN, S + "/{sub_b_pull}/pull", {"max": 1}, 200),

@@ -237,6 +237,31 @@ def test_recover_requeues_failed_deliveries(cli: Cli, server: Server, receiver: 
     _wait_state(server, "evt_recover", "succeeded")
 
 
+def test_replay_runs_as_a_task_and_waits_for_it(
+    cli: Cli, server: Server, receiver: Receiver
+) -> None:
+    receiver.plan("/tasked", [500, 500, 500, 200])
+    sub = _subscribe(server, receiver.url("/tasked"), ["message.failed"], retry_schedule=[0])
+    for n in range(3):
+        server.api("POST", "/events", json={"id": f"evt_task_{n}", "type": "message.failed"})
+    for n in range(3):
+        _wait_state(server, f"evt_task_{n}", "failed")
+    done = cli(
+        "subscriptions", "replay", sub["id"], "--since", "1h", "--status", "failed",
+        "-e", "message.failed", "--wait", "--json",
+    ).json()  # fmt: skip
+    assert done["state"] == "succeeded" and done["result"] == {"requeued": 3, "skipped": 0}
+    assert done["params"]["event_types"] == ["message.failed"]
+    for n in range(3):
+        _wait_state(server, f"evt_task_{n}", "succeeded")
+    shown = cli("subscriptions", "replay", sub["id"], "--since", "1h").ok().out
+    assert "task_" in shown and "failed" in shown
+    bad = cli("subscriptions", "replay", sub["id"], "--since", "soon")
+    assert bad.code == 2 and "'soon'" in bad.err
+    taken = cli("subscriptions", "replay", sub["id"], "--since", "1h", "-e", "message.read")
+    assert taken.code == 1 and "message.read" in taken.err
+
+
 def _wait_logged(server: Server, subscription_id: str, n: int) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -229,6 +229,9 @@ BUSINESS_RULES = [
     "publish_event",
     "publish_events_batch",
     "recover_subscription",
+    # until after since, since not in the future, types the subscription takes, enabled,
+    # one replay at a time
+    "replay_subscription",
     "inbox_create_webhook",
     "inbox_update_webhook",
     "test_subscription",  # only a type the subscription takes

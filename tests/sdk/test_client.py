@@ -133,6 +133,19 @@ def test_publish_batch_read_the_log_and_replay(
     since = datetime.now(UTC) - timedelta(hours=1)
     assert client.recover_subscription(sub.id, since) == 0
 
+    # a bulk replay of the five, in the background: each arrives again with its event id
+    task = client.replay_subscription(sub.id, since, "succeeded", event_types=["message.delivered"])
+    assert isinstance(task, hookline_sdk.Task) and task.progress["total"] == 5
+    deadline = time.monotonic() + 30
+    while not task.finished:
+        assert time.monotonic() < deadline, task
+        time.sleep(0.05)
+        task = client.get_task(task.id)
+    assert task.state == "succeeded" and task.result == {"requeued": 5, "skipped": 0}
+    assert [t.id for t in client.list_tasks(subscription_id=sub.id)] == [task.id]
+    with pytest.raises(UnprocessableEntityError):
+        client.replay_subscription(sub.id, since, "pending")
+
     # the subscription stops taking the type: replaying its attempt is a conflict
     client.update_subscription(sub.id, event_types=["message.bounced"])
     with pytest.raises(ConflictError) as conflict:

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import inspect
 import secrets
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -98,6 +99,11 @@ async def test_the_async_client_against_the_server(live: Server, receiver: Recei
         ]
         updated = await client.update_subscription(sub.id, description="async")
         assert updated.description == "async"
+        task = await client.replay_subscription(
+            sub.id, datetime.now(UTC) - timedelta(minutes=1), "failed"
+        )
+        assert (await client.get_task(task.id)).id == task.id
+        assert [t.id for t in await client.list_tasks(subscription_id=sub.id)] == [task.id]
         published = await client.publish_events_batch(
             [{"type": "message.delivered", "agent_handle": handle} for _ in range(3)]
         )

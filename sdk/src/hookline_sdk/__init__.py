@@ -60,6 +60,7 @@ from hookline_sdk.models import (
     SigningKey,
     SigningKeyStatus,
     Subscription,
+    Task,
 )
 from hookline_sdk.operations import MAX_BATCH_EVENTS, OPERATIONS
 from hookline_sdk.verification import PROFILES, verify, verify_signature
@@ -106,6 +107,7 @@ __all__ = [
     "SigningKey",
     "SigningKeyStatus",
     "Subscription",
+    "Task",
     "TimestampOutOfTolerance",
     "UnexpectedResponseError",
     "UnprocessableEntityError",

@@ -175,6 +175,39 @@ class Client:
         """Re-queue the subscription's failed deliveries since ``since``; returns how many."""
         return self.call(ops.recover_subscription(subscription_id, since))
 
+    def replay_subscription(
+        self,
+        subscription_id: str,
+        since: str | datetime,
+        status: str,
+        *,
+        until: str | datetime | None = None,
+        event_types: Sequence[str] | None = None,
+    ) -> m.Task:
+        """Start a bulk replay in the background: the subscription's deliveries in
+        ``status`` (``failed``, ``held``, ``succeeded``) created from ``since`` to ``until``
+        (now), of ``event_types`` (all). Follow the task with ``get_task``."""
+        return self.call(
+            ops.replay_subscription(subscription_id, since, status, until, event_types)
+        )
+
+    # background tasks
+
+    def list_tasks(
+        self,
+        *,
+        subscription_id: str | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> m.Page[m.Task]:
+        """Tasks this key may see, newest first."""
+        return self.call(
+            ops.list_tasks({"subscription_id": subscription_id, "limit": limit, "offset": offset})
+        )
+
+    def get_task(self, task_id: str) -> m.Task:
+        return self.call(ops.get_task(task_id))
+
     # pull subscriptions
 
     def pull_deliveries(

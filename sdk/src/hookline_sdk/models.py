@@ -336,3 +336,31 @@ class EventType:
     subscribable: bool = True
     example: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = _raw()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Task:
+    """A background task (a bulk replay): where it stands, and what it did once finished."""
+
+    id: str
+    organization_id: str
+    kind: str
+    subscription_id: str
+    #: queued, running, succeeded or failed
+    state: str
+    #: since, until, status, event_types (None: every type the subscription takes)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: total (matched when made), requeued and skipped so far
+    progress: Mapping[str, int] = field(default_factory=dict)
+    #: requeued and skipped, once succeeded
+    result: Mapping[str, int] | None = None
+    error: str | None = None
+    created_at: str = ""
+    updated_at: str = ""
+    started_at: str | None = None
+    finished_at: str | None = None
+    raw: Mapping[str, Any] = _raw()
+
+    @property
+    def finished(self) -> bool:
+        return self.state not in ("queued", "running")

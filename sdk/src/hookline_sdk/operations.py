@@ -41,6 +41,9 @@ OPERATIONS: dict[str, str] = {
         "get_subscription_secret",
         "rotate_subscription_secret",
         "recover_subscription",
+        "replay_subscription",
+        "list_tasks",
+        "get_task",
         "pull_deliveries",
         "ack_deliveries",
         "release_deliveries",
@@ -266,6 +269,47 @@ def recover_subscription(subscription_id: str, since: str | datetime) -> Call[in
         body={"since": when},
         has_body=True,
     )
+
+
+def replay_subscription(
+    subscription_id: str,
+    since: str | datetime,
+    status: str,
+    until: str | datetime | None,
+    event_types: Sequence[str] | None,
+) -> Call[m.Task]:
+    body: dict[str, Any] = {"since": _when(since), "status": status}
+    if until is not None:
+        body["until"] = _when(until)
+    if event_types is not None:
+        body["event_types"] = list(event_types)
+    return Call(
+        method="POST",
+        path=_path(_SUBS, subscription_id, "/replay"),
+        parse=lambda d: m.build(m.Task, d),
+        body=body,
+        has_body=True,
+    )
+
+
+def _when(at: str | datetime) -> str:
+    return at.isoformat() if isinstance(at, datetime) else at
+
+
+# background tasks
+
+
+def list_tasks(params: dict[str, Any]) -> Call[m.Page[m.Task]]:
+    return Call(
+        method="GET",
+        path=_path("/tasks"),
+        params=_params(**params),
+        parse=lambda d: m.page_of(d, "tasks", lambda x: m.build(m.Task, x)),
+    )
+
+
+def get_task(task_id: str) -> Call[m.Task]:
+    return Call(method="GET", path=_path("/tasks", task_id), parse=lambda d: m.build(m.Task, d))
 
 
 # pull subscriptions

@@ -25,6 +25,7 @@ from hookline.api.routers import (
     pulls,
     signing_keys,
     subscriptions,
+    tasks,
 )
 from hookline.console.app import create_console
 from hookline.services.container import Services
@@ -50,6 +51,7 @@ TAGS = [
         "name": "portal-links",
         "description": "One-time links into the console for one owner (admin keys only).",
     },
+    {"name": "tasks", "description": "Background tasks (bulk replay): progress and result."},
     {"name": "catalog", "description": "The event types Hookline knows."},
     {
         "name": "inbox-compatible",
@@ -115,6 +117,7 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         keys,
         signing_keys,
         portal_links,
+        tasks,
         catalog,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

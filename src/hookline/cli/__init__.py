@@ -16,6 +16,7 @@ from hookline.cli import (  # noqa: F401
     listen,
     login,
     owners,
+    replay,
     subscriptions,
 )
 from hookline.cli._common import app

@@ -95,6 +95,11 @@ def new_request_id(token_bytes: TokenBytes = _pooled) -> str:
     return "req_" + token_bytes(12).hex()
 
 
+def new_task_id(token_bytes: TokenBytes = _pooled) -> str:
+    """A background task's id (``task_`` and 24 hex digits)."""
+    return "task_" + token_bytes(12).hex()
+
+
 def new_standard_secret(token_bytes: TokenBytes = _secrets.token_bytes) -> str:
     """``whsec_`` + base64 of random key bytes (Standard Webhooks)."""
     return "whsec_" + base64.b64encode(token_bytes(SECRET_BYTES)).decode()

@@ -25,6 +25,7 @@ from hookline.services.secretbox import SecretBox
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
+from hookline.services.tasks import TaskService
 from hookline.services.transport import Transport
 from hookline.services.users import UserService
 from hookline.storage import Storage, open_storage
@@ -53,6 +54,7 @@ class Services:
     pulls: PullService
     portal: PortalService
     retention: RetentionService
+    tasks: TaskService
     wakers: list[Callable[[], None]] = field(default_factory=list)
     #: OpenTelemetry traces, when on (tracing.py)
     tracing: Tracing | None = None
@@ -164,6 +166,15 @@ class Services:
                 max_age_s=settings.console_session_max_s,
             ),
             retention=RetentionService(storage, clock, retention_days=settings.retention_days),
+            tasks=TaskService(
+                storage,
+                clock,
+                subscriptions,
+                wake=wake,
+                batch=settings.replay_batch,
+                lease_ms=int(settings.replay_lease_s * 1000),
+                poll_s=settings.poll_interval_s,
+            ),
             wakers=wakers,
             tracing=tracing,
         )

@@ -27,6 +27,7 @@ from hookline.core.models import (
     Subscription,
 )
 from hookline.core.portal import PortalScope
+from hookline.core.tasks import Task
 from hookline.core.users import ConsoleSession, User
 
 #: what enabling a subscription does with its held deliveries: send them (pending, due now)
@@ -249,6 +250,18 @@ class PrunedRows:
     events: tuple[PrunedEvent, ...]
     #: attempts of no delivery (test sends, incoming calls)
     attempts: tuple[Attempt, ...]
+
+
+@frozen
+class TaskFilter:
+    """Which tasks to list: each field given must match (the owner fields are the
+    subscription's, copied)."""
+
+    subscription_id: str | None = None
+    mailbox_id: str | None = None
+    phone_number_id: str | None = None
+    agent_identity_id: str | None = None
+    owner_identity_id: str | None = None
 
 
 class Storage(abc.ABC):
@@ -638,6 +651,41 @@ class Storage(abc.ABC):
         """Whether this process may prune now: with several workers on one database only
         one prunes at a time. Held for the block."""
         yield True
+
+    # background tasks (core/tasks.py) -------------------------------------------------------
+    @abc.abstractmethod
+    async def insert_task(self, task: Task) -> Task:
+        """Store ``task`` with its ``total`` counted now, and answer it; or, when its
+        subscription has a queued or running task already, answer that one and store
+        nothing."""
+
+    @abc.abstractmethod
+    async def get_task(self, org_id: str, task_id: str) -> Task | None: ...
+
+    @abc.abstractmethod
+    async def list_tasks(self, org_id: str, flt: TaskFilter, limit: int, offset: int) -> list[Task]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    async def claim_task(self, now_ms: int, lease_ms: int, token: str) -> Task | None:
+        """Lease the oldest queued task, or a running one whose lease ran out, to the worker
+        ``token`` names, until ``now_ms + lease_ms``; None when there is none."""
+
+    @abc.abstractmethod
+    async def replay_batch(
+        self, task_id: str, token: str, now_ms: int, lease_ms: int, limit: int
+    ) -> Task | None:
+        """One batch of a replay, in one transaction, only while ``token`` holds the task's
+        lease: make the next ``limit`` matching deliveries after the task's cursor pending
+        (due now, a fresh retry schedule), but those of a type the subscription no longer
+        takes (skipped), move the cursor past them and the counters on, renew the lease;
+        the task has succeeded when fewer than ``limit`` were left, failed when the
+        subscription is gone. Answers the task as it is now; None (nothing written) when the
+        lease is no longer ``token``'s."""
+
+    @abc.abstractmethod
+    async def release_task(self, task_id: str, token: str, now_ms: int) -> None:
+        """Let go of the lease (a worker stopping): another worker may take the task now."""
 
     # console users and sessions ------------------------------------------------------------
     @abc.abstractmethod

@@ -55,6 +55,7 @@ from hookline.storage.portal_sql import PortalRows
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, hold_undelivered, key_owner
 from hookline.storage.retention_sql import RetentionSql
 from hookline.storage.sealed_sql import SealedSecretsSql
+from hookline.storage.tasks_sql import TasksSql
 
 T = TypeVar("T")
 
@@ -66,6 +67,7 @@ class SqlStorage(
     SealedSecretsSql,
     RetentionSql,
     QueueTransactions,
+    TasksSql,
     Storage,
     abc.ABC,
 ):

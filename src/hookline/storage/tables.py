@@ -26,6 +26,8 @@ metadata = MetaData()
 #: the rows a worker's claim may take (and ix_deliveries_due covers): spelled the same in the
 #: claims, as SQLite uses a partial index only for a query that repeats its terms
 DUE_PREDICATE = "state IN ('pending', 'delivering') AND NOT pull"
+#: the tasks a worker may still take up (tasks.ux_tasks_active_subscription)
+ACTIVE_TASK_PREDICATE = "state IN ('queued', 'running')"
 
 organizations = Table(
     "organizations",
@@ -206,7 +208,8 @@ deliveries = Table(
         postgresql_where=text("state IN ('pending', 'delivering')"),
     ),
     Index("ix_deliveries_event", "organization_id", "event_id"),
-    Index("ix_deliveries_subscription", "subscription_id", "state"),
+    # also a bulk replay's batches: one state of a subscription's, oldest first
+    Index("ix_deliveries_subscription", "subscription_id", "state", "created_ms", "id"),
 )
 
 attempts = Table(
@@ -341,4 +344,45 @@ readiness = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("checked_ms", BigInteger, nullable=False),
     Column("pad", LargeBinary, nullable=False),
+)
+
+#: background tasks (core/tasks.py): a bulk replay, carried out by a worker batch by batch
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("organization_id", String(40), ForeignKey("organizations.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("subscription_id", String(36), nullable=False),
+    # the subscription's owner, copied: who may see the task, also once it is deleted
+    Column("mailbox_id", String(36), nullable=True),
+    Column("phone_number_id", String(36), nullable=True),
+    Column("agent_identity_id", String(36), nullable=True),
+    Column("owner_identity_id", String(36), nullable=True),
+    Column("params", Text, nullable=False),  # JSON object
+    Column("state", String(12), nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("requeued", Integer, nullable=False),
+    Column("skipped", Integer, nullable=False),
+    # the last delivery done, (created_ms, id): the next batch starts after it
+    Column("cursor_ms", BigInteger, nullable=True),
+    Column("cursor_id", String(36), nullable=True),
+    # the worker carrying it out, and until when; an expired lease is another's to take
+    Column("lease_token", String(36), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("started_ms", BigInteger, nullable=True),
+    Column("finished_ms", BigInteger, nullable=True),
+    # at most one queued or running task per subscription
+    Index(
+        "ux_tasks_active_subscription",
+        "subscription_id",
+        unique=True,
+        sqlite_where=text(ACTIVE_TASK_PREDICATE),
+        postgresql_where=text(ACTIVE_TASK_PREDICATE),
+    ),
+    Index("ix_tasks_org", "organization_id", "created_ms", "id"),
+    Index("ix_tasks_subscription", "subscription_id", "created_ms", "id"),
 )

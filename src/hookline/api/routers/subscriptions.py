@@ -21,6 +21,7 @@ from hookline.api.schemas.subscriptions import (
     SubscriptionUpdate,
     TestSendIn,
 )
+from hookline.api.schemas.tasks import ReplayIn, TaskOut
 from hookline.core.timefmt import ms_from_datetime
 from hookline.services.subscriptions import SubscriptionInput
 from hookline.storage.base import SubscriptionFilter
@@ -168,3 +169,33 @@ async def recover(
         principal, subscription_id, ms_from_datetime(body.since)
     )
     return RecoverOut(requeued=count)
+
+
+@router.post(
+    "/{subscription_id}/replay",
+    status_code=202,
+    operation_id="replay_subscription",
+    responses=errors(401, 404, 409, 413, 422),
+)
+async def replay(
+    subscription_id: str,
+    body: ReplayIn,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    response: Response,
+) -> TaskOut:
+    """Re-send, in the background, the subscription's deliveries in `status` (`failed`,
+    `held` or `succeeded`) created from `since` to `until` (now when left out), of
+    `event_types` (all when left out): each keeps its event id. Answers the task (202); follow
+    it at `GET /api/v1/tasks/{id}` (the `Location` header). A subscription has at most one
+    replay queued or running (409 names it); a disabled one none (409)."""
+    task = await services.tasks.start_replay(
+        principal,
+        subscription_id,
+        since_ms=ms_from_datetime(body.since),
+        until_ms=None if body.until is None else ms_from_datetime(body.until),
+        status=body.status,
+        event_types=body.event_types,
+    )
+    response.headers["Location"] = f"/api/v1/tasks/{task.id}"
+    return TaskOut.of(task)
