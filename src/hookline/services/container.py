@@ -54,6 +54,8 @@ class Services:
     portal: PortalService
     retention: RetentionService
     wakers: list[Callable[[], None]] = field(default_factory=list)
+    #: told of every subscription this process disables or deletes (its worker's revoke)
+    revokers: list[Callable[[str], None]] = field(default_factory=list)
     #: OpenTelemetry traces, when on (tracing.py)
     tracing: Tracing | None = None
 
@@ -83,6 +85,12 @@ class Services:
             for waker in wakers:
                 waker()
 
+        revokers: list[Callable[[str], None]] = []
+
+        def revoke(sub_id: str) -> None:
+            for revoker in revokers:
+                revoker(sub_id)
+
         owners = OwnerService(storage, clock, allow_http=settings.allow_http)
         destinations = DestinationCheck(settings.allowed_networks)
         subscriptions = SubscriptionService(
@@ -93,6 +101,7 @@ class Services:
             default_profile=settings.default_profile,
             destinations=destinations,
             wake=wake,
+            revoke=revoke,
         )
         signing = SigningService(storage, clock, box)
         waiting_pulls = PullWaiters()
@@ -165,5 +174,6 @@ class Services:
             ),
             retention=RetentionService(storage, clock, retention_days=settings.retention_days),
             wakers=wakers,
+            revokers=revokers,
             tracing=tracing,
         )
