@@ -94,6 +94,7 @@ def build_dispatcher(
         tracing=services.tracing,
     )
     services.wakers.append(dispatcher.wake)
+    services.revokers.append(dispatcher.revoke)
     return dispatcher
 
 
@@ -108,6 +109,9 @@ async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Di
         asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
         asyncio.create_task(report.run(stop), name="hookline-summary"),
         asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
+        asyncio.create_task(
+            services.storage.watch_revocations(dispatcher.revoke, stop), name="hookline-revocations"
+        ),
         asyncio.create_task(services.retention.keep(stop), name="hookline-retention"),
         asyncio.create_task(services.tasks.run(stop), name="hookline-tasks"),
     ]

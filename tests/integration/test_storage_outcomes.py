@@ -181,26 +181,84 @@ async def test_a_stale_lease_changes_nothing_but_the_attempt_is_still_logged(
     assert len(logged) == 4
 
 
-async def test_a_batch_counts_only_the_outcomes_whose_lease_is_held(
+async def test_an_attempt_under_way_when_its_subscription_is_deleted_is_recorded_truthfully(
     storage: Storage, sub: Subscription, bystander: Subscription
 ) -> None:
-    _, [da, db] = await publish(storage, [sub, bystander])
-    claimed = {c.subscription.id: c for c in await storage.claim_due(NOW_MS, 2, LEASE_MS)}
-    # the subscription is deleted while its delivery is in flight: that delivery is cancelled
-    assert await storage.delete_subscription(sub.organization_id, sub.id, NOW_MS + 1)
+    await publish(storage, [sub, bystander])
+    await publish(storage, [sub], at=NOW_MS + 1)
+    claimed = await storage.claim_due(NOW_MS + 1, 3, LEASE_MS)
+    [sent, unsent] = [c for c in claimed if c.subscription.id == sub.id]
+    [other] = [c for c in claimed if c.subscription.id == bystander.id]
+    # deleted while one delivery's attempt is under way and the other waits in a lane
+    assert await storage.delete_subscription(sub.organization_id, sub.id, NOW_MS + 2)
 
     recorded = await storage.record_outcomes(
         [
-            make_outcome(claimed[sub.id], at=NOW_MS + 2, state="succeeded", status=200),
-            make_outcome(claimed[bystander.id], at=NOW_MS + 2, state="succeeded", status=200),
+            make_outcome(sent, at=NOW_MS + 3, state="succeeded", status=200),
+            make_outcome(other, at=NOW_MS + 3, state="succeeded", status=200),
         ]
     )
 
-    assert _summary(recorded) == (1, [])
-    assert (await reload(storage, da)).state == "cancelled"
-    assert (await reload(storage, db)).state == "succeeded"
+    # the attempt that was made delivered its event: that is what the delivery says, and
+    # nothing (recover, held replay) may send it again; the one never sent stays cancelled
+    assert _summary(recorded) == (2, [])
+    done = await reload(storage, sent.delivery)
+    assert (done.state, done.attempts, done.last_status) == ("succeeded", 1, 200)
+    assert (await reload(storage, unsent.delivery)).state == "cancelled"
+    assert (await reload(storage, other.delivery)).state == "succeeded"
     logged = await storage.list_attempts(sub.organization_id, AttemptFilter())
     assert len(logged) == 2
+
+
+async def test_an_attempt_under_way_when_its_subscription_is_disabled_keeps_it_held(
+    storage: Storage, sub: Subscription
+) -> None:
+    await publish(storage, [sub])
+    await publish(storage, [sub], at=NOW_MS + 1)
+    ok, failing = await storage.claim_due(NOW_MS + 1, 2, LEASE_MS)
+    off = await storage.update_subscription(
+        sub.organization_id, sub.id, {"enabled": False}, NOW_MS + 2
+    )
+    assert off is not None and not off.enabled
+
+    recorded = await storage.record_outcomes(
+        [
+            make_outcome(ok, at=NOW_MS + 3, state="succeeded", status=204),
+            make_outcome(failing, at=NOW_MS + 3, state="pending", status=500, next_ms=NOW_MS + 9),
+        ]
+    )
+
+    assert recorded.changed == 2
+    sent = await reload(storage, ok.delivery)
+    assert (sent.state, sent.attempts, sent.last_status) == ("succeeded", 1, 204)
+    # a failed attempt leaves it held (not due: the subscription is off), its attempt counted
+    held = await reload(storage, failing.delivery)
+    assert (held.state, held.attempts, held.last_status) == ("held", 1, 500)
+    assert held.next_attempt_at_ms is None
+    # enabling sends the held one again, and only that one
+    back = await storage.update_subscription(
+        sub.organization_id, sub.id, {"enabled": True}, NOW_MS + 4, held="send"
+    )
+    assert back is not None
+    again = await storage.claim_due(NOW_MS + 5, 10, LEASE_MS)
+    assert [c.delivery.id for c in again] == [failing.delivery.id]
+
+
+async def test_enabling_voids_the_lease_of_an_attempt_under_way_while_disabled(
+    storage: Storage, sub: Subscription
+) -> None:
+    await publish(storage, [sub])
+    [leased] = await storage.claim_due(NOW_MS, 1, LEASE_MS)
+    await storage.update_subscription(sub.organization_id, sub.id, {"enabled": False}, NOW_MS + 1)
+    await storage.update_subscription(
+        sub.organization_id, sub.id, {"enabled": True}, NOW_MS + 2, held="send"
+    )
+    # due again, and claimed by someone: the old attempt's outcome is logged, not applied
+    [holder] = await storage.claim_due(NOW_MS + 3, 1, LEASE_MS)
+    late = make_outcome(leased, at=NOW_MS + 4, state="succeeded", status=200)
+    assert (await storage.record_outcomes([late])).changed == 0
+    assert await reload(storage, leased.delivery) == holder.delivery
+    assert await storage.get_attempt(sub.organization_id, late.attempt.id) == late.attempt
 
 
 async def test_an_empty_batch_records_nothing(storage: Storage) -> None:
@@ -333,9 +391,11 @@ async def test_an_outcome_asking_for_it_disables_at_once(
     assert (await reload(storage, other)).state == "pending"
     assert await storage.get_subscription(bystander.organization_id, bystander.id) == bystander
 
-    # the delivery that was in flight lost its lease; its 410 disables nothing new
+    # the delivery that was in flight is counted and stays held; its 410 disables nothing new
     late = make_outcome(
         claimed[in_flight.id], at=at + 1, state="failed", status=410, disable_reason=reason
     )
-    assert _summary(await storage.record_outcomes([late])) == (0, [])
+    assert _summary(await storage.record_outcomes([late])) == (1, [])
     assert await storage.get_subscription(sub.organization_id, sub.id) == disabled
+    kept = await reload(storage, in_flight)
+    assert (kept.state, kept.attempts, kept.last_status) == ("held", 1, 410)

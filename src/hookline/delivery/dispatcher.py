@@ -22,6 +22,7 @@ from hookline.core.errors import StorageUnavailable
 from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
+from hookline.delivery.outcomes import OutcomeWriter
 from hookline.delivery.reporting import Report
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
@@ -29,7 +30,7 @@ from hookline.metrics import Metrics
 from hookline.services import outbound
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Disabled, Lease, OutcomeRecord, Storage
+from hookline.storage.base import Disabled, Lease, Recorded, Storage
 from hookline.tracing import Tracing
 
 log = logging.getLogger("hookline.worker")
@@ -41,12 +42,11 @@ CLAIM_BATCH = 200  # deliveries leased per claim
 REFILL_BATCH = 400
 LEASE_MARGIN_MS = 10_000  # room to write an outcome, on top of the attempts a lease covers
 OUTCOME_MARGIN_MS = 5_000  # an attempt starts only with this much lease left after it
-FLUSH_BATCH = 500  # outcomes written per transaction at most
-FLUSH_INTERVAL_S = 0.1  # how long an outcome may wait to be batched with others
 MAX_JITTER_MS = 1000  # added to retries, never subtracted
 STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
 MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
+MAX_REVOKED = 10_000  # revocations remembered (see revoke); they matter for seconds at most
 #: deliveries held at most once a publish's handoff is counted: a fan-out's whole width is
 #: queued in memory (its deliveries share one event) rather than claimed back row by row
 HANDOFF_HELD = 10_000
@@ -118,12 +118,19 @@ class Dispatcher:
         self._lanes: dict[str, Lane] = {}
         self._queued = 0
         self._refills: set[asyncio.Task[None]] = set()
-        self._pending: list[OutcomeRecord] = []
-        self._flush_needed = asyncio.Event()
+        self._outcomes = OutcomeWriter(
+            storage, clock, disable_after_ms=self._disable_after_ms, on_recorded=self._recorded
+        )
         self._rng = random.Random()
         self._jitter_ms = functools.partial(self._rng.randrange, MAX_JITTER_MS)
         #: handoff reservations by lease token, and their total
         self._reservations: dict[str, dict[str, int]] = {}
+        #: revocations so far, and per subscription revoked the count after its revocation:
+        #: a claim, handoff or attempt begun before a revocation may carry its deliveries
+        self._revocations = 0
+        self._revoked: dict[str, int] = {}
+        #: handoff leases by token: the revocations counted when each was granted
+        self._lease_since: dict[str, int] = {}
         self._reserved = 0
         self._stopping = False
         #: the last body rendered, by (organization, event id, profile): a fan-out's deliveries
@@ -164,6 +171,7 @@ class Dispatcher:
             return None
         token = ids.new_uuid()
         self._reservations[token] = granted
+        self._lease_since[token] = self._revocations
         self._reserved += sum(granted.values())
         return Lease(
             token=token, until_ms=now_ms + self._lease_ms, subscription_ids=frozenset(granted)
@@ -172,6 +180,7 @@ class Dispatcher:
     async def take(self, lease: Lease, leased: Sequence[ClaimedDelivery]) -> None:
         """The deliveries a publish wrote under ``lease`` (none if its write failed): queue
         them as claimed ones, and free whatever of the reservation they did not use."""
+        since = self._lease_since.pop(lease.token, 0)
         for sid, count in self._reservations.pop(lease.token, {}).items():
             self._reserved -= count
             lane = self._lanes.get(sid)
@@ -183,7 +192,7 @@ class Dispatcher:
                 [c.delivery.id for c in leased], lease.token, self._clock.now_ms()
             )
         elif leased:
-            await self._accept(leased, lease.until_ms - self._lease_ms)
+            await self._accept(leased, lease.until_ms - self._lease_ms, since)
 
     def _handoff_limit(self) -> int:
         """How many deliveries the worker may hold once a handoff is counted: what its slots
@@ -211,12 +220,14 @@ class Dispatcher:
         return len(self._tasks)
 
     async def run(self, stop: asyncio.Event) -> None:
-        flusher = asyncio.create_task(self._flush_loop(stop), name="hookline-flush")
+        flusher = asyncio.create_task(
+            self._outcomes.run(stop, lambda: bool(self._tasks)), name="hookline-flush"
+        )
         try:
             await self._claim_loop(stop)
         finally:
             await self._drain()
-            self._flush_needed.set()
+            self._outcomes.flush()
             await flusher
 
     async def _claim_loop(self, stop: asyncio.Event) -> None:
@@ -231,6 +242,7 @@ class Dispatcher:
                 self._lane_freed.clear()
                 try:
                     now = self._clock.now_ms()
+                    since = self._revocations
                     excluded = self._excluded(now)
                     self._left_out = frozenset(excluded)
                     claimed = await self._storage.claim_due(
@@ -238,7 +250,7 @@ class Dispatcher:
                     )
                     got = len(claimed)
                     (self._claims_found if got else self._claims_empty).inc()
-                    await self._accept(claimed, now)
+                    await self._accept(claimed, now, since)
                     outage_wait_s = 0.0
                 except StorageUnavailable:
                     outage_wait_s = _longer(outage_wait_s)
@@ -297,9 +309,15 @@ class Dispatcher:
             lane.subscription, lane.cap = sub, cap
         return lane
 
-    async def _accept(self, claimed: Sequence[ClaimedDelivery], claimed_at_ms: int) -> None:
+    async def _accept(
+        self, claimed: Sequence[ClaimedDelivery], claimed_at_ms: int, since: int
+    ) -> None:
         """Queue claimed deliveries in their lanes and start what may start; give back what
-        a lane cannot hold (marking the lane hot: it has more waiting than it may hold)."""
+        a lane cannot hold (marking the lane hot: it has more waiting than it may hold).
+        ``since``: the revocations counted when the claim began; a subscription revoked since
+        has had these deliveries taken away (held or cancelled), and none of them is sent."""
+        if self._revocations > since:
+            claimed = [c for c in claimed if self._revoked.get(c.subscription.id, 0) <= since]
         now = self._clock.now_ms()
         lease_until = claimed_at_ms + self._lease_ms
         lanes: dict[str, Lane] = {}
@@ -333,7 +351,7 @@ class Dispatcher:
             if held.lease_until_ms - now < self._needed_ms:
                 late.append(held.claimed)
             else:
-                self._spawn(lane, held.claimed)
+                self._spawn(lane, held)
                 open_ -= 1
         if open_ <= 0 and lane.queue and lane.busy < lane.cap and not lane.gated:
             lane.gated = True
@@ -391,6 +409,7 @@ class Dispatcher:
         sub_id = lane.subscription.id
         try:
             now = self._clock.now_ms()
+            since = self._revocations
             want = min(
                 lane.cap - lane.busy + lane.queue_room(self._horizon_ms),
                 self._max_held - self._held,
@@ -411,7 +430,7 @@ class Dispatcher:
                 lane.hot = False  # drained: the general claim serves it again
                 self._wakeup.set()
             lane.refilling = False
-            await self._accept(claimed, now)
+            await self._accept(claimed, now, since)
         except StorageUnavailable:
             lane.hot = False  # the general claim waits out the outage
         except Exception:
@@ -420,12 +439,13 @@ class Dispatcher:
         finally:
             lane.refilling = False
 
-    def _spawn(self, lane: Lane, claimed: ClaimedDelivery) -> None:
+    def _spawn(self, lane: Lane, held: Held) -> None:
         """Start one attempt: written at once to an idle keep-alive connection when there is
         one, its answer then taken by a callback (no task: under load nearly every attempt
         goes this way, and a task with its coroutines cost more than the exchange's own
         Python); otherwise, or when it cannot be sent at all, as a task."""
-        attempt = _Attempt(lane, claimed, self._clock.now_ms(), time.monotonic())
+        claimed = held.claimed
+        attempt = _Attempt(lane, held, self._clock.now_ms(), time.monotonic(), self._revocations)
         try:
             problem = self._prepare(attempt)
             headers = attempt.headers
@@ -456,6 +476,10 @@ class Dispatcher:
 
     async def _deliver(self, attempt: _Attempt, problem: SendResult | None) -> None:
         try:
+            if self._revoked.get(attempt.lane.subscription.id, 0) > attempt.since:
+                # revoked before the request went out (a task starts a moment after it is
+                # made; a stale connection's attempt goes again): it is not sent
+                return
             if attempt.headers is None:
                 problem = self._prepare(attempt)
             assert attempt.headers is not None
@@ -564,11 +588,7 @@ class Dispatcher:
                 )
         if self._tracing is not None:
             self._trace(c, result, error, attempt.started_ms, now)
-        self._pending.append(record)
-        if len(self._pending) >= FLUSH_BATCH:
-            self._flush_needed.set()
-        elif len(self._pending) == 1:
-            asyncio.get_running_loop().call_later(FLUSH_INTERVAL_S, self._flush_needed.set)
+        self._outcomes.add(record, attempt.lease_until_ms)
 
     def _trace(
         self, c: ClaimedDelivery, result: SendResult, error: str | None, started_ms: int, now: int
@@ -590,45 +610,30 @@ class Dispatcher:
             end_ns=max(now, started_ms + result.duration_ms) * 1_000_000,
         )
 
-    async def _flush_loop(self, stop: asyncio.Event) -> None:
-        while True:
-            await self._flush_needed.wait()
-            self._flush_needed.clear()
-            while self._pending:
-                batch, self._pending = self._pending[:FLUSH_BATCH], self._pending[FLUSH_BATCH:]
-                # an outcome that is not written is an attempt sent twice: shield the write
-                await asyncio.shield(self._write(batch))
-            if stop.is_set() and not self._tasks:
-                return
-
-    async def _write(self, batch: list[OutcomeRecord]) -> None:
-        delays = iter((0.0, 0.1, 0.5, 1.0, 2.0, 5.0))
-        outage_wait_s = 0.0
-        while (delay := next(delays, None)) is not None:
-            if delay:
-                await asyncio.sleep(delay)
+    async def _recorded(self, recorded: Recorded) -> None:
+        """Outcomes were written: what they disabled sends nothing more."""
+        if recorded.disabled:
+            Report.disabled(recorded.disabled)
+            for d in recorded.disabled:
+                self.revoke(d.subscription.id)
+        if recorded.disabled and self._on_disabled is not None:
             try:
-                recorded = await self._storage.record_outcomes(batch, self._disable_after_ms)
-            except StorageUnavailable:
-                # an outage is waited out (its attempts were sent: their outcomes are kept),
-                # but by a stopping worker, which gives up soon: the leases lapse instead
-                if not self._stopping:
-                    outage_wait_s = _longer(outage_wait_s)
-                    delays = iter((outage_wait_s,))
-                continue
+                await self._on_disabled(recorded.disabled)
             except Exception:
-                log.exception("writing %d outcomes failed; retrying", len(batch))
-                continue
-            if recorded.disabled:
-                Report.disabled(recorded.disabled)
-                self._drop_queued([d.subscription.id for d in recorded.disabled])
-            if recorded.disabled and self._on_disabled is not None:
-                try:
-                    await self._on_disabled(recorded.disabled)
-                except Exception:
-                    log.exception("announcing disabled subscriptions failed")
-            return
-        log.error("gave up writing %d outcomes; their leases will expire and retry", len(batch))
+                log.exception("announcing disabled subscriptions failed")
+
+    def revoke(self, sub_id: str) -> None:
+        """The subscription was disabled or deleted, by this process or by another (heard
+        through the database): nothing more of it starts here. Its storage has made its
+        undelivered deliveries held or cancelled, which voids their leases; what waits in its
+        lane is dropped, and a claim or attempt begun before now sends none of them. An
+        attempt under way finishes, and its outcome is written (see queue_tx.RECORD_OUTCOME)."""
+        self._revocations += 1
+        self._revoked.pop(sub_id, None)
+        self._revoked[sub_id] = self._revocations
+        if len(self._revoked) > MAX_REVOKED:
+            del self._revoked[next(iter(self._revoked))]
+        self._drop_queued([sub_id])
 
     def _drop_queued(self, sub_ids: Sequence[str]) -> None:
         """Forget what waits unsent in the lanes of subscriptions just disabled: the storage
@@ -642,7 +647,7 @@ class Dispatcher:
 
     async def _drain(self) -> None:
         """Let attempts under way finish (for a while), and give back what waits unsent."""
-        self._stopping = True
+        self._stopping = self._outcomes.stopping = True
         for lane in self._lanes.values():
             lane.hot = False
         if self._refills:
@@ -683,13 +688,24 @@ class _Attempt:
     """One attempt under way: its lane, its delivery, when it began (the clock's time, and
     ``time.monotonic()`` for its deadline), and what is sent once prepared."""
 
-    __slots__ = ("body", "claimed", "headers", "lane", "sent", "started", "started_ms")
+    __slots__ = (
+        "body",
+        "claimed",
+        "headers",
+        "lane",
+        "lease_until_ms",
+        "sent",
+        "since",
+        "started",
+        "started_ms",
+    )
 
-    def __init__(
-        self, lane: Lane, claimed: ClaimedDelivery, started_ms: int, started: float
-    ) -> None:
+    def __init__(self, lane: Lane, held: Held, started_ms: int, started: float, since: int) -> None:
         self.lane = lane
-        self.claimed = claimed
+        self.claimed = held.claimed
+        self.lease_until_ms = held.lease_until_ms
+        #: the revocations counted when it began (see Dispatcher.revoke)
+        self.since = since
         self.started_ms = started_ms
         self.started = started
         self.body = b""

@@ -56,6 +56,8 @@ class Services:
     retention: RetentionService
     tasks: TaskService
     wakers: list[Callable[[], None]] = field(default_factory=list)
+    #: told of every subscription this process disables or deletes (its worker's revoke)
+    revokers: list[Callable[[str], None]] = field(default_factory=list)
     #: OpenTelemetry traces, when on (tracing.py)
     tracing: Tracing | None = None
 
@@ -85,6 +87,12 @@ class Services:
             for waker in wakers:
                 waker()
 
+        revokers: list[Callable[[str], None]] = []
+
+        def revoke(sub_id: str) -> None:
+            for revoker in revokers:
+                revoker(sub_id)
+
         owners = OwnerService(storage, clock, allow_http=settings.allow_http)
         destinations = DestinationCheck(settings.allowed_networks)
         subscriptions = SubscriptionService(
@@ -95,6 +103,7 @@ class Services:
             default_profile=settings.default_profile,
             destinations=destinations,
             wake=wake,
+            revoke=revoke,
         )
         signing = SigningService(storage, clock, box)
         waiting_pulls = PullWaiters()
@@ -176,5 +185,6 @@ class Services:
                 poll_s=settings.poll_interval_s,
             ),
             wakers=wakers,
+            revokers=revokers,
             tracing=tracing,
         )

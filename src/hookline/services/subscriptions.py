@@ -107,8 +107,12 @@ class SubscriptionService:
         default_profile: str,
         destinations: DestinationCheck,
         wake: Callable[[], None] = lambda: None,
+        revoke: Callable[[str], None] = lambda _: None,
     ) -> None:
         self._wake = wake
+        #: tells this process's worker that a subscription was disabled or deleted, before
+        #: the request answers (other processes' workers: see storage/revocations.py)
+        self._revoke = revoke
         self._destinations = destinations
         self._storage = storage
         self._clock = clock
@@ -386,6 +390,8 @@ class SubscriptionService:
         )
         if updated is None:
             raise NotFound("subscription", sub_id)
+        if checked.get("enabled") is False:
+            self._revoke(sub_id)
         if updated.enabled != current.enabled:
             log.info(
                 "subscription %s %s by request",
@@ -414,6 +420,7 @@ class SubscriptionService:
             principal.organization_id, sub_id, self._clock.now_ms()
         ):
             raise NotFound("subscription", sub_id)
+        self._revoke(sub_id)
 
     async def recover(self, principal: Principal, sub_id: str, since_ms: int) -> int:
         """Re-queue the subscription's failed deliveries created since ``since_ms``."""

@@ -289,6 +289,14 @@ class Storage(abc.ABC):
         Databases without notifications rely on the worker's polling instead."""
         await stop.wait()
 
+    async def watch_revocations(self, revoked: Callable[[str], None], stop: asyncio.Event) -> None:
+        """Call ``revoked`` with the id of every subscription another process disables or
+        deletes, and answer that process once it returns (see revocations.py), until
+        ``stop``. A database with one process only has nothing to hear: its service tells
+        the worker itself."""
+        del revoked
+        await stop.wait()
+
     async def watch_configuration(self, stop: asyncio.Event) -> None:
         """Hear of other processes' configuration changes until ``stop``, so that the
         publish path's reads may be served from memory meanwhile (cached_reads.py). A

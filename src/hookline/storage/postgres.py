@@ -19,6 +19,17 @@ from hookline.storage import tables as t
 from hookline.storage.cached_reads import CONFIG_CHANNEL, CachedReads
 from hookline.storage.outage import guard, unavailable_reason
 from hookline.storage.read_cache import ReadCache
+from hookline.storage.revocations import (
+    ACK,
+    ACK_CHANNEL,
+    LISTENING_WORKERS,
+    NOTIFY_REVOKE,
+    REVOKE_CHANNEL,
+    WORKER_APP,
+    WORKER_TAG,
+    Revocation,
+    ack_payload,
+)
 
 T = TypeVar("T")
 
@@ -68,19 +79,26 @@ _CLAIM_LANE = sa.text(
 )
 
 
-# the whole batch in one statement: arrays in, the ids that still held their lease out
+# the whole batch in one statement: arrays in, the ids that still held their lease out (as
+# queue_tx.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
 _RECORD_OUTCOMES = sa.text(
     """
     UPDATE deliveries AS d
-       SET state = o.state, attempts = d.attempts + 1, next_attempt_ms = o.next,
+       SET state = CASE WHEN d.state = 'delivering' OR o.state = 'succeeded' THEN o.state
+                        ELSE d.state END,
+           attempts = d.attempts + 1,
+           next_attempt_ms = CASE WHEN d.state = 'delivering' THEN o.next END,
            lease_token = NULL, first_attempt_ms = COALESCE(d.first_attempt_ms, o.first),
-           last_attempt_ms = o.at, last_status = o.status, last_error = o.error,
+           last_attempt_ms = o.at, last_status = o.status,
+           last_error = CASE WHEN d.state = 'delivering' OR o.state = 'succeeded' THEN o.error
+                             ELSE d.last_error END,
            updated_ms = o.at
       FROM unnest(CAST(:ids AS varchar[]), CAST(:tokens AS varchar[]), CAST(:states AS varchar[]),
                   CAST(:nexts AS bigint[]), CAST(:firsts AS bigint[]), CAST(:ats AS bigint[]),
                   CAST(:statuses AS integer[]), CAST(:errors AS text[]))
            AS o(id, token, state, next, first, at, status, error)
-     WHERE d.id = o.id AND d.lease_token = o.token AND d.state = 'delivering'
+     WHERE d.id = o.id AND d.lease_token = o.token
+       AND d.state IN ('delivering', 'held', 'cancelled')
     RETURNING d.id
     """
 )
@@ -114,6 +132,11 @@ class PostgresStorage(CachedReads):
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._cache = ReadCache(enabled=False)  # on while watch_configuration listens
 
+    @property
+    def _dsn(self) -> str:
+        """The URL as asyncpg's own connections take it (LISTEN)."""
+        return self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
     async def _check_ready(self) -> None:
         # a standby, or a database set read-only, answers SELECT 1 but refuses every write
         async with self._read() as conn:
@@ -144,6 +167,49 @@ class PostgresStorage(CachedReads):
 
     def _announce_config(self, conn: sa.Connection) -> None:
         conn.execute(_NOTIFY_CONFIG)
+
+    def _announce_revoked(self, conn: sa.Connection, sub_id: str) -> frozenset[str]:
+        conn.execute(NOTIFY_REVOKE, {"sub_id": sub_id})
+        return frozenset(r[0] for r in conn.execute(LISTENING_WORKERS))
+
+    @asynccontextmanager
+    async def _revoking(self, needed: bool) -> AsyncIterator[Revocation]:
+        revocation = Revocation()
+        if not needed:
+            yield revocation
+            return
+        conn = await asyncpg.connect(self._dsn, timeout=CONNECT_TIMEOUT_S)
+        try:
+            await conn.add_listener(ACK_CHANNEL, lambda *args: revocation.heard(args[3]))
+            yield revocation
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close(timeout=PING_TIMEOUT_S)
+
+    async def watch_revocations(self, revoked: Callable[[str], None], stop: asyncio.Event) -> None:
+        acks: set[asyncio.Task[None]] = set()
+
+        async def answer(sub_id: str) -> None:
+            try:
+                async with self._reader.connect() as conn:
+                    await conn.execute(ACK, {"payload": ack_payload(sub_id)})
+            except Exception as exc:  # the disabling request waits for it a while, then goes on
+                log.warning("answering the revocation of subscription %s failed: %s", sub_id, exc)
+
+        def heard(sub_id: str) -> None:
+            revoked(sub_id)  # before the answer: nothing of it starts here from now
+            task = asyncio.create_task(answer(sub_id))
+            acks.add(task)
+            task.add_done_callback(acks.discard)
+
+        await self._listen(
+            REVOKE_CHANNEL,
+            heard,
+            stop,
+            up=lambda: None,
+            down=lambda: None,
+            application_name=WORKER_APP + WORKER_TAG,
+        )
 
     @asynccontextmanager
     async def prune_lock(self) -> AsyncIterator[bool]:
@@ -190,7 +256,7 @@ class PostgresStorage(CachedReads):
     async def watch(self, wake: Callable[[], None], stop: asyncio.Event) -> None:
         """LISTEN for due deliveries on a dedicated connection; re-connect when it drops."""
         # on (re-)connecting: anything published while we were not listening
-        await self._listen(CHANNEL, wake, stop, up=wake, down=lambda: None)
+        await self._listen(CHANNEL, lambda _: wake(), stop, up=wake, down=lambda: None)
 
     async def watch_configuration(self, stop: asyncio.Event) -> None:
         """Serve the publish path's reads from memory while LISTENing for other processes'
@@ -199,7 +265,7 @@ class PostgresStorage(CachedReads):
         try:
             await self._listen(
                 CONFIG_CHANNEL,
-                cache.invalidate,
+                lambda _: cache.invalidate(),
                 stop,
                 up=lambda: cache.set_enabled(True),
                 down=lambda: cache.set_enabled(False),
@@ -210,19 +276,23 @@ class PostgresStorage(CachedReads):
     async def _listen(
         self,
         channel: str,
-        heard: Callable[[], None],
+        heard: Callable[[str], None],
         stop: asyncio.Event,
         *,
         up: Callable[[], None],
         down: Callable[[], None],
+        application_name: str | None = None,
     ) -> None:
-        """Call ``heard`` for every notification on ``channel`` until ``stop``; ``up`` once
-        listening, ``down`` when the connection is lost (it is re-made). A connection that
-        stops answering counts as lost: a notification missed silently would be worse."""
-        dsn = self.url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        """Call ``heard`` with the payload of every notification on ``channel`` until
+        ``stop``; ``up`` once listening, ``down`` when the connection is lost (it is re-made).
+        A connection that stops answering counts as lost: a notification missed silently
+        would be worse."""
+        settings = {"application_name": application_name} if application_name else None
         while not stop.is_set():
             try:
-                conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_S)
+                conn = await asyncpg.connect(
+                    self._dsn, timeout=CONNECT_TIMEOUT_S, server_settings=settings
+                )
             except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
                 # an outage: said once by the health state, not at every try
                 self.health.failed(unavailable_reason(exc) or type(exc).__name__)
@@ -232,7 +302,7 @@ class PostgresStorage(CachedReads):
                 continue
             lost = asyncio.Event()
             try:
-                await conn.add_listener(channel, lambda *_: heard())
+                await conn.add_listener(channel, lambda *args: heard(args[3]))
                 conn.add_termination_listener(lambda *_, lost=lost: lost.set())
                 up()
                 if self.health.is_down:

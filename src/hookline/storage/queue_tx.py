@@ -33,26 +33,44 @@ from hookline.storage.base import (
 
 UNDELIVERED = ("pending", "delivering")
 
+#: where an attempt's outcome may still land: under way, or taken away (held or cancelled)
+#: by the subscription's disabling or deletion while the attempt was under way; either way the
+#: delivery still carries the lease token of the attempt
+LEASED_STATES = ("delivering", "held", "cancelled")
+
 _d = t.deliveries
-#: one delivery's new state after an attempt, applied only while its lease is still held
+_b_state: sa.BindParameter[str] = sa.bindparam("b_state", type_=sa.String)
+_was_delivering = _d.c.state == "delivering"
+#: one delivery's new state after an attempt, applied only while its lease is still held. A
+#: delivery taken away meanwhile keeps its state (held, cancelled) unless the attempt
+#: succeeded: then it is succeeded, as it was delivered, and nothing sends it again
 RECORD_OUTCOME = (
     _d.update()
     .where(
         _d.c.id == sa.bindparam("b_id"),
         _d.c.lease_token == sa.bindparam("b_token"),
-        _d.c.state == "delivering",
+        _d.c.state.in_(LEASED_STATES),
     )
     .values(
-        state=sa.bindparam("b_state"),
+        state=sa.case(
+            (_was_delivering, _b_state),
+            (_b_state == "succeeded", _b_state),
+            else_=_d.c.state,
+        ),
         attempts=_d.c.attempts + 1,
-        next_attempt_ms=sa.bindparam("b_next", type_=sa.BigInteger),
+        next_attempt_ms=sa.case(
+            (_was_delivering, sa.bindparam("b_next", type_=sa.BigInteger)), else_=None
+        ),
         lease_token=None,
         first_attempt_ms=sa.func.coalesce(
             _d.c.first_attempt_ms, sa.bindparam("b_first", type_=sa.BigInteger)
         ),
         last_attempt_ms=sa.bindparam("b_at", type_=sa.BigInteger),
         last_status=sa.bindparam("b_status", type_=sa.Integer),
-        last_error=sa.bindparam("b_error", type_=sa.Text),
+        last_error=sa.case(
+            (sa.or_(_was_delivering, _b_state == "succeeded"), sa.bindparam("b_error", sa.Text)),
+            else_=_d.c.last_error,  # why it is held or cancelled
+        ),
         updated_ms=sa.bindparam("b_at", type_=sa.BigInteger),
     )
 )
@@ -220,6 +238,14 @@ class QueueTransactions(abc.ABC):
         """Tell other processes that configuration changed, so that they drop their cached
         reads (PostgreSQL: NOTIFY, see cached_reads.py). SQLite has no other process."""
         del conn
+
+    def _announce_revoked(self, conn: sa.Connection, sub_id: str) -> frozenset[str]:
+        """Tell every worker that the subscription was disabled or deleted, so that none
+        starts another attempt of it (PostgreSQL: NOTIFY, see revocations.py); return the
+        workers listening, whose acknowledgement the caller may wait for. SQLite's one worker
+        is told in the process (SubscriptionService)."""
+        del conn, sub_id
+        return frozenset()
 
     # -- publish ------------------------------------------------------------------------------
     def _insert_events_tx(
@@ -419,6 +445,8 @@ class QueueTransactions(abc.ABC):
         disabled = _track_health(conn, outcomes, disable_after_ms, self._clear_failing)
         if disabled:
             self._announce_config(conn)  # their deliveries are held from now on
+            for d in disabled:
+                self._announce_revoked(conn, d.subscription.id)
         return Recorded(changed=changed, disabled=disabled)
 
     def _record_pulled_tx(
@@ -647,14 +675,15 @@ def _track_health(
 
 def hold_undelivered(conn: sa.Connection, sub_id: str, reason: str, now_ms: int) -> None:
     """Keep a disabled subscription's undelivered deliveries, held, until it is enabled
-    again: a receiver that was down for a while loses nothing."""
+    again: a receiver that was down for a while loses nothing. A leased one keeps its lease
+    token: the outcome of an attempt under way is still written (RECORD_OUTCOME), while no
+    claim or release can take it."""
     d = t.deliveries
     conn.execute(
         d.update()
         .where(d.c.subscription_id == sub_id, d.c.state.in_(UNDELIVERED))
         .values(
             state="held",
-            lease_token=None,
             next_attempt_ms=None,
             last_error=reason,
             updated_ms=now_ms,

@@ -54,6 +54,7 @@ from hookline.storage.outage import StorageHealth
 from hookline.storage.portal_sql import PortalRows
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, hold_undelivered, key_owner
 from hookline.storage.retention_sql import RetentionSql
+from hookline.storage.revocations import Revocation
 from hookline.storage.sealed_sql import SealedSecretsSql
 from hookline.storage.tasks_sql import TasksSql
 
@@ -611,25 +612,41 @@ class SqlStorage(
             )
         if changes.get("enabled") is True:
             values["failing_since_ms"] = None
-        async with self._write(subscription=sub_id) as conn:
-            res = await conn.execute(
-                s.update().where(self._live_subscription(org_id, sub_id)).values(**values)
-            )
-            if res.rowcount == 0:
-                return None
-            if changes.get("enabled") is False:
-                reason = changes.get("disabled_reason") or "subscription disabled"
-                await conn.run_sync(hold_undelivered, sub_id, reason, now_ms)
-            if held is not None:
-                await self._release_held(conn, sub_id, held, now_ms)
-            row = (
-                (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
-                .mappings()
-                .one()
-            )
-            if "url" in changes:
-                await self._sync_mailbox_webhook(conn, row, row["url"])
+        disabling = changes.get("enabled") is False
+        async with self._revoking(disabling) as revocation:
+            async with self._write(subscription=sub_id) as conn:
+                res = await conn.execute(
+                    s.update().where(self._live_subscription(org_id, sub_id)).values(**values)
+                )
+                if res.rowcount == 0:
+                    return None
+                if disabling:
+                    reason = changes.get("disabled_reason") or "subscription disabled"
+                    await conn.run_sync(hold_undelivered, sub_id, reason, now_ms)
+                    workers = await conn.run_sync(self._announce_revoked, sub_id)
+                    revocation.expect(sub_id, workers)
+                if held is not None:
+                    await self._release_held(conn, sub_id, held, now_ms)
+                row = (
+                    (
+                        await conn.execute(
+                            sa.select(s).where(self._live_subscription(org_id, sub_id))
+                        )
+                    )
+                    .mappings()
+                    .one()
+                )
+                if "url" in changes:
+                    await self._sync_mailbox_webhook(conn, row, row["url"])
+            await revocation.wait()
         return rows.subscription(row)
+
+    @asynccontextmanager
+    async def _revoking(self, needed: bool) -> AsyncIterator[Revocation]:
+        """Hear the workers' answers to a disabling or deletion (see revocations.py), for
+        the block; one process (SQLite) has no other worker to hear."""
+        del needed
+        yield Revocation()
 
     async def _release_held(
         self, conn: AsyncConnection, sub_id: str, held: HeldAction, now_ms: int
@@ -642,6 +659,7 @@ class SqlStorage(
             await conn.execute(
                 held_rows.values(
                     state="cancelled",
+                    lease_token=None,
                     next_attempt_ms=None,
                     last_error="held while disabled; dropped on enabling",
                     updated_ms=now_ms,
@@ -649,7 +667,10 @@ class SqlStorage(
             )
             return
         res = await conn.execute(
-            held_rows.values(state="pending", next_attempt_ms=now_ms, updated_ms=now_ms)
+            # the lease an attempt under way held is void from now: its outcome is not written
+            held_rows.values(
+                state="pending", lease_token=None, next_attempt_ms=now_ms, updated_ms=now_ms
+            )
         )
         if res.rowcount:
             await conn.run_sync(self._announce_due)
@@ -670,31 +691,38 @@ class SqlStorage(
 
     async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
         s, d = t.subscriptions, t.deliveries
-        async with self._write(subscription=sub_id) as conn:
-            row = (
-                (await conn.execute(sa.select(s).where(self._live_subscription(org_id, sub_id))))
-                .mappings()
-                .first()
-            )
-            res = await conn.execute(
-                s.update()
-                .where(self._live_subscription(org_id, sub_id))
-                .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
-            )
-            if row is None or res.rowcount == 0:
-                return False
-            await self._sync_mailbox_webhook(conn, row, None)
-            await conn.execute(
-                d.update()
-                .where(d.c.subscription_id == sub_id, d.c.state.in_((*UNDELIVERED, "held")))
-                .values(
-                    state="cancelled",
-                    lease_token=None,
-                    next_attempt_ms=None,
-                    last_error="subscription deleted",
-                    updated_ms=now_ms,
+        async with self._revoking(True) as revocation:
+            async with self._write(subscription=sub_id) as conn:
+                row = (
+                    (
+                        await conn.execute(
+                            sa.select(s).where(self._live_subscription(org_id, sub_id))
+                        )
+                    )
+                    .mappings()
+                    .first()
                 )
-            )
+                res = await conn.execute(
+                    s.update()
+                    .where(self._live_subscription(org_id, sub_id))
+                    .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
+                )
+                if row is None or res.rowcount == 0:
+                    return False
+                await self._sync_mailbox_webhook(conn, row, None)
+                await conn.execute(
+                    d.update()
+                    .where(d.c.subscription_id == sub_id, d.c.state.in_((*UNDELIVERED, "held")))
+                    .values(
+                        # a leased one keeps its token: see hold_undelivered
+                        state="cancelled",
+                        next_attempt_ms=None,
+                        last_error="subscription deleted",
+                        updated_ms=now_ms,
+                    )
+                )
+                revocation.expect(sub_id, await conn.run_sync(self._announce_revoked, sub_id))
+            await revocation.wait()
         return True
 
     async def routing_candidates(

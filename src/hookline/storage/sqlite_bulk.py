@@ -66,17 +66,23 @@ def insert_tuples(
 
 # the VALUES as a FROM subquery, not a WITH: Python 3.11's driver counts changed rows only for
 # statements that begin with INSERT, UPDATE, DELETE or REPLACE
+# (as queue_tx.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
 _OUTCOME_HEAD = """
 UPDATE deliveries
-   SET state = o.column3, attempts = attempts + 1, next_attempt_ms = o.column4,
+   SET state = CASE WHEN state = 'delivering' OR o.column3 = 'succeeded' THEN o.column3
+                    ELSE state END,
+       attempts = attempts + 1,
+       next_attempt_ms = CASE WHEN state = 'delivering' THEN o.column4 END,
        lease_token = NULL, first_attempt_ms = COALESCE(first_attempt_ms, o.column5),
-       last_attempt_ms = o.column6, last_status = o.column7, last_error = o.column8,
+       last_attempt_ms = o.column6, last_status = o.column7,
+       last_error = CASE WHEN state = 'delivering' OR o.column3 = 'succeeded' THEN o.column8
+                         ELSE last_error END,
        updated_ms = o.column6
   FROM (VALUES """
 #: o.column1..8: id, lease token, state, next, first, at, status, error
 _OUTCOME_TAIL = """) AS o
  WHERE deliveries.id = o.column1 AND deliveries.lease_token = o.column2
-   AND deliveries.state = 'delivering'"""
+   AND deliveries.state IN ('delivering', 'held', 'cancelled')"""
 
 
 def apply_outcomes(conn: sa.Connection, params: Sequence[Mapping[str, Any]]) -> int:
