@@ -5,6 +5,7 @@ own identity's things, another identity's are 404; a viewer reads all and change
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -34,6 +35,7 @@ class World:
     number_mine: str
     number_theirs: str
     spare_key: str  # an agent key the admin revokes
+    task_theirs: str  # a finished bulk replay of sub_theirs
 
 
 def _setup(server: Any) -> World:
@@ -75,6 +77,12 @@ def _setup(server: Any) -> World:
         for who in ("mine", "theirs")
     }
     spare = api("POST", "/api-keys", json={"scope": "agent", "agent_handle": "spare"})["id"]
+    since = {"since": "2026-01-01T00:00:00Z", "status": "failed"}
+    task = api("POST", f"/webhooks/subscriptions/{subs['theirs']}/replay", json=since)["id"]
+    deadline = time.monotonic() + 30
+    while api("GET", f"/tasks/{task}")["state"] != "succeeded":  # done: the admin may start one
+        assert time.monotonic() < deadline, "the replay task did not finish"
+        time.sleep(0.05)
     return World(
         sub_mine=subs["mine"],
         sub_theirs=subs["theirs"],
@@ -83,6 +91,7 @@ def _setup(server: Any) -> World:
         number_mine=nums["mine"],
         number_theirs=nums["theirs"],
         spare_key=spare,
+        task_theirs=task,
     )
 
 
@@ -310,6 +319,31 @@ CASES = [
         lambda w: f"/webhooks/{w.sub_theirs}/recover",
         THEIRS_WRITE,
         lambda w: {"since": "2026-01-01T00:00"},
+    ),
+    Case(
+        "GET",
+        "/webhooks/{id}/tasks/{task_id}",
+        lambda w: f"/webhooks/{w.sub_theirs}/tasks/{w.task_theirs}",
+        THEIRS,
+    ),
+    Case(
+        "GET",
+        "/webhooks/{id}/tasks/{task_id}/progress",
+        lambda w: f"/webhooks/{w.sub_theirs}/tasks/{w.task_theirs}/progress",
+        THEIRS,
+    ),
+    Case(
+        "GET",
+        "/webhooks/{id}/tasks/{task_id}",
+        lambda w: f"/webhooks/{w.sub_mine}/tasks/{w.task_theirs}",  # another webhook's task
+        _same(404),
+    ),
+    Case(
+        "POST",
+        "/webhooks/{id}/replay",
+        lambda w: f"/webhooks/{w.sub_theirs}/replay",
+        THEIRS_WRITE,
+        lambda w: {"status": "failed", "since": "2026-01-01T00:00"},
     ),
     # last: it deletes the webhook the cases above visit
     Case(

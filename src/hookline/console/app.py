@@ -14,7 +14,14 @@ from starlette.staticfiles import StaticFiles
 from hookline.console.render import render
 from hookline.console.security import SecurityHeaders
 from hookline.console.throttle import SignInThrottle
-from hookline.console.views import attempts, pages, session, webhook_actions, webhooks
+from hookline.console.views import (
+    attempts,
+    pages,
+    session,
+    webhook_actions,
+    webhook_replay,
+    webhooks,
+)
 from hookline.console.views.routes import pages_routes
 from hookline.console.visit import page
 from hookline.core.errors import HooklineError
@@ -70,6 +77,7 @@ def create_console(services: Services) -> Starlette:
         Route("/webhooks/{id}/delete", page(webhooks.delete_form), methods=get),
         Route("/webhooks/{id}/delete", page(webhooks.delete), methods=post),
         *webhook_actions.routes(),
+        *webhook_replay.routes(),
         Route("/webhooks/{id}/attempts", page(attempts.log_fragment), methods=get),
         Route("/webhooks/{id}/attempts/{attempt_id}", page(attempts.attempt), methods=get),
         Route("/webhooks/{id}/attempts/{attempt_id}/replay", page(attempts.replay), methods=post),

@@ -1,6 +1,6 @@
 """What the webhook pages show besides the settings: each webhook's health (the list's last
-status and sparkline, the webhook page's chart), the test send's choices and the recover
-form's default, and the sending domains the add form offers."""
+status and sparkline, the webhook page's chart), the test send's choices, the recover and
+replay forms' defaults and the latest replay, and the sending domains the add form offers."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from hookline.console.charts import bars
 from hookline.console.visit import Visit, services_of
 from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
 from hookline.core.models import Subscription
+from hookline.core.tasks import REPLAY_STATUSES, Task
 from hookline.services.health import HOUR_MS, HOURS, Health
 
 #: the chart on a webhook's page and the list's sparkline (SVG user units)
@@ -35,7 +36,7 @@ async def of_list(request: Request, visit: Visit, subs: Sequence[Subscription]) 
 
 
 async def of_detail(request: Request, visit: Visit, sub: Subscription) -> dict[str, Any]:
-    """The webhook page's health section, test send and recover form."""
+    """The webhook page's health section, test send, recover and replay forms."""
     services = services_of(request)
     health = (await services.health.of(visit.principal, [sub])).get(sub.id) or Health(
         hours=(), last=None, failing_since_ms=None
@@ -51,7 +52,15 @@ async def of_detail(request: Request, visit: Visit, sub: Subscription) -> dict[s
         "test_type": types[0] if types else None,
         "test_example": example_of(types[0]) if types else "",
         "recover_since": local_input(since),
+        "replay_values": {"status": REPLAY_STATUSES[0], "since": local_input(since)},
+        "replay_task": await latest_task(request, visit, sub),
     }
+
+
+async def latest_task(request: Request, visit: Visit, sub: Subscription) -> Task | None:
+    """The webhook's newest replay task (what its page shows the progress of)."""
+    found = await services_of(request).tasks.list(visit.principal, sub.id, 1, 0)
+    return found.items[0] if found.items else None
 
 
 def test_types(sub: Subscription) -> list[str]:
