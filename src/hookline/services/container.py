@@ -22,6 +22,7 @@ from hookline.services.publishing import PublishService
 from hookline.services.pulls import PullService, PullWaiters
 from hookline.services.retention import RetentionService
 from hookline.services.secretbox import SecretBox
+from hookline.services.send_limits import SendLimits, bounds
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
@@ -85,6 +86,8 @@ class Services:
 
         owners = OwnerService(storage, clock, allow_http=settings.allow_http)
         destinations = DestinationCheck(settings.allowed_networks)
+        # test sends, replays and calls share one set of bounds (send_limits.py)
+        limits = SendLimits(bounds(settings.max_in_flight, settings.delivery_timeout_s))
         subscriptions = SubscriptionService(
             storage,
             clock,
@@ -93,6 +96,7 @@ class Services:
             default_profile=settings.default_profile,
             destinations=destinations,
             wake=wake,
+            max_in_flight_limit=settings.max_in_flight,
         )
         signing = SigningService(storage, clock, box)
         waiting_pulls = PullWaiters()
@@ -130,7 +134,15 @@ class Services:
             publishing=publishing,
             deliveries=DeliveryService(storage),
             signing=signing,
-            sends=SendService(storage, clock, subscriptions, signing, transport),
+            sends=SendService(
+                storage,
+                clock,
+                subscriptions,
+                signing,
+                transport,
+                limits=limits,
+                default_cap=settings.max_in_flight_per_subscription,
+            ),
             calls=CallService(
                 storage,
                 clock,
@@ -141,6 +153,8 @@ class Services:
                 fallback=settings.incoming_call_fallback,
                 allow_http=settings.allow_http,
                 destinations=destinations,
+                limits=limits,
+                per_number_cap=settings.max_in_flight_per_subscription,
             ),
             mailbox_webhooks=MailboxWebhookService(
                 storage,
