@@ -1,6 +1,6 @@
 """The benchmark harness's entry point.
 
-    python -m bench.run [--smoke] [--scenarios a,b,c,d,e,f] [--db sqlite|postgresql|both]
+    python -m bench.run [--smoke] [--scenarios a,b,c,d,e,f,g] [--db sqlite|postgresql|both]
                         [--baselines celery,arq,bare,wrk] [--out docs/benchmarks.md] [--json FILE]
 
 Starts nginx (installed with apt-get when missing) and a black-hole listener, takes the
@@ -31,7 +31,7 @@ from bench.hookline_proc import DbKind
 from bench.receiver import BlackHole, Nginx, Tally
 from bench.scenarios import Context, Outcome
 
-ALL_SCENARIOS = ("a", "b", "c", "d", "e", "f")
+ALL_SCENARIOS = ("a", "b", "c", "d", "e", "f", "g")
 ALL_BASELINES = ("celery", "arq", "bare", "wrk")
 WRK_CONNECTIONS = 64
 CELERY_CONCURRENCY = 16
@@ -46,7 +46,7 @@ def _say(text: str) -> None:
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n\n")[0])
     p.add_argument("--smoke", action="store_true", help="tiny sizes, to check the harness works")
-    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help="comma-separated a-f")
+    p.add_argument("--scenarios", default=",".join(ALL_SCENARIOS), help="comma-separated a-g")
     p.add_argument("--db", choices=("sqlite", "postgresql", "both"), default=None,
                    help="default: both (smoke: sqlite)")  # fmt: skip
     p.add_argument("--baselines", default=None,
@@ -141,6 +141,8 @@ def _plan(
         steps.append(("e", lambda: scenarios.backlog(ctx, db)))
     if "f" in chosen:
         steps.append(("f", lambda: scenarios.ingest(ctx, db)))
+    if "g" in chosen:
+        steps.append(("g", lambda: scenarios.isolation(ctx, db)))
     return steps
 
 

@@ -1,4 +1,4 @@
-"""The scenarios (a)-(f) of the benchmark, each run against one database kind.
+"""The scenarios (a)-(g) of the benchmark, each run against one database kind.
 
 Every scenario starts Hookline on a fresh database, points its subscriptions at nginx under a
 path prefix of its own, and checks what nginx received against what it published.
@@ -27,6 +27,12 @@ PUBLISH_CONNECTIONS = 256  # concurrent POST /events at most in (b) and (c)
 WARM_UP_TYPE = "call.ended"  # no scenario publishes it
 READY_TIMEOUT_S = 60.0
 GIVE_UP_FACTOR = 2  # (b), (c): events still unsent after twice the run's length are dropped
+#: (g): subscriptions to the black hole beside the 10 healthy ones, the event type only they
+#: take, and how many events of it a second keep every one of them busy: one event is a
+#: delivery to each of the 50, and each can start a few attempts per timeout at most
+MANY_DEAD = 50
+DEAD_TYPE = "text.sent"
+DEAD_STREAM_RATE = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -214,10 +220,32 @@ async def throughput(ctx: Context, db: DbKind, subscriptions: int) -> Outcome:
     return out
 
 
-async def latency(ctx: Context, db: DbKind, *, dead_fraction: float) -> Outcome:
+async def isolation(ctx: Context, db: DbKind) -> Outcome:
+    """(g) (b) run twice, back to back on fresh databases: as it is, then with 50 more
+    subscriptions pointing at the black hole, kept busy by events of their own. The figures
+    are the second run's, with the first's p99 beside them: the reference of the target."""
+    ref = await latency(ctx, db, dead_fraction=0, name="g0")
+    out = await latency(ctx, db, dead_fraction=0, name="g", extra_dead=MANY_DEAD)
+    out.notes = ref.notes + out.notes
+    if ref.tally is not None and (ref.tally.lost or ref.tally.duplicated):
+        out.notes.append(f"the run without dead endpoints: {ref.tally}")
+    out.figures.update(
+        ref_p99_ms=ref.figures["p99_ms"],
+        ref_p50_ms=ref.figures["p50_ms"],
+        ref_publish_rate=ref.figures["publish_rate"],
+        ref_published=ref.figures["published"],
+    )
+    return out
+
+
+async def latency(
+    ctx: Context, db: DbKind, *, dead_fraction: float, name: str | None = None, extra_dead: int = 0
+) -> Outcome:
     """(b) and (c): a steady rate of single publishes, one delivery per event, the events
-    spread evenly over 10 subscriptions; (c) points 20 % of them at the black hole."""
-    name = "c" if dead_fraction else "b"
+    spread evenly over 10 subscriptions; (c) points 20 % of them at the black hole. With
+    ``extra_dead``, that many more subscriptions point at the black hole, each taking every
+    event of DEAD_TYPE, published DEAD_STREAM_RATE a second meanwhile (g)."""
+    name = name or ("c" if dead_fraction else "b")
     prefix = f"/{name}-{db}"
     out = Outcome(scenario=name, db=db)
     subs = ISOLATION_SUBSCRIPTIONS
@@ -237,6 +265,9 @@ async def latency(ctx: Context, db: DbKind, *, dead_fraction: float) -> Outcome:
                 )
                 for i in range(subs)
             ]
+            specs += [
+                (ctx.blackhole.url(f"{prefix}/dead{i}"), [DEAD_TYPE]) for i in range(extra_dead)
+            ]
             await api.create_subscriptions(specs)
             receipts = ctx.nginx.receipts(prefix)
             sent = [0.0] * total
@@ -253,7 +284,14 @@ async def latency(ctx: Context, db: DbKind, *, dead_fraction: float) -> Outcome:
                     await api.publish(ev)
                 acked[n] = time.time()
 
+            async def dead_stream() -> None:
+                for k in range(DEAD_STREAM_RATE * seconds):
+                    await api.publish(event(f"evt_{name}-{db}_dead_{k}", DEAD_TYPE, k))
+                    await asyncio.sleep(1 / DEAD_STREAM_RATE)
+
             tasks: list[asyncio.Task[None]] = []
+            if extra_dead:
+                tasks.append(asyncio.create_task(dead_stream()))
             t0 = time.monotonic() + 0.05
             for n in range(total):
                 delay = t0 + n / rate - time.monotonic()
@@ -268,7 +306,7 @@ async def latency(ctx: Context, db: DbKind, *, dead_fraction: float) -> Outcome:
         keys = {n: (f"{prefix}/s{n % subs}", f"evt_{name}-{db}_{n}") for n in wanted}
         out.tally = await receipts.wait_for(keys.values(), timeout_s=300, stall_s=30)
         out.notes += hl.check_alive()
-        if dead:
+        if dead or extra_dead:
             out.notes.append(f"black hole accepted {ctx.blackhole.accepted} connections so far")
     from_send = [
         (receipts.first_s[k] - sent[n]) * 1000 for n, k in keys.items() if k in receipts.first_s

@@ -23,6 +23,7 @@ from hookline.delivery.sender import Sender
 from hookline.services import master_key
 from hookline.services.container import Services
 from hookline.services.keys import Bootstrap
+from hookline.services.send_limits import bounds
 from hookline.startup import StartupError, database_errors, listening_sockets
 
 log = logging.getLogger("hookline")
@@ -68,7 +69,10 @@ def build_sender(settings: Settings) -> Sender:
         timeout_s=settings.delivery_timeout_s,
         body_cap_bytes=settings.response_body_cap_bytes,
         allowed_networks=settings.allowed_networks,
-        max_connections=settings.max_in_flight,
+        # the worker's attempts, and on top the test sends, replays and calls (each bounded
+        # on its own, so neither waits for a connection the other holds)
+        max_connections=settings.max_in_flight
+        + bounds(settings.max_in_flight, settings.delivery_timeout_s).total,
     )
 
 

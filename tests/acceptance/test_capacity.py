@@ -62,12 +62,14 @@ def test_a_hanging_endpoint_does_not_delay_a_healthy_one(
     subscribe(server, receiver.url("/hang"), retry_schedule=[0])
     subscribe(server, receiver.url("/ok"))
     publish_batch(server, "evt_iso_a", 20)
-    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 4)
+    receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/hang"]) >= 2)
     started = time.monotonic()
     publish_batch(server, "evt_iso_b", 20)
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/ok"]) >= 40, timeout_s=4)
     assert time.monotonic() - started < 2.0
-    assert receiver.peak["/hang"] == 4, "the hanging endpoint holds no more than its cap"
+    # nothing known of it yet, it holds no more than a probe's two slots, not its cap of 4
+    # (pools.py); once its attempts time out, a slow lane's share
+    assert receiver.peak["/hang"] == 2, "the hanging endpoint holds no more than a probe"
 
 
 def test_a_full_lane_takes_what_waited_for_it_as_soon_as_a_slot_frees(
@@ -119,7 +121,8 @@ def test_a_fan_out_wider_than_the_worker_cap_is_handed_over_whole_and_kept_under
     assert resp.status_code == 202, resp.text
     got = receiver.wait_for(lambda rs: len(rs) >= 12, timeout_s=20)
     assert sorted(r.path for r in got) == sorted(f"/fan{i}" for i in range(12))
-    assert receiver.all_peak == 4
+    # endpoints nothing is known of yet hold half of the worker at most (pools.py)
+    assert receiver.all_peak == 2
     assert _claims(server, "yes") == 0
 
 
@@ -230,18 +233,19 @@ def test_metrics_count_attempts_by_result_and_the_attempts_under_way(
     receiver.delays["/slow"] = 2.0
     subscribe(server, receiver.url("/ok"), event_types=["message.delivered"])
     subscribe(server, receiver.url("/failing"), event_types=["message.bounced"], retry_schedule=[0])
-    subscribe(server, receiver.url("/slow"), event_types=["message.sent"], max_in_flight=3)
+    # (a new endpoint has two attempts under way at most until one ends: pools.py)
+    subscribe(server, receiver.url("/slow"), event_types=["message.sent"], max_in_flight=2)
     publish_batch(server, "evt_metrics_ok", 5)
     events = [{"id": f"evt_m_bad_{i}", "type": "message.bounced", "data": {}} for i in range(2)]
-    events += [{"id": f"evt_m_slow_{i}", "type": "message.sent", "data": {}} for i in range(3)]
+    events += [{"id": f"evt_m_slow_{i}", "type": "message.sent", "data": {}} for i in range(2)]
     resp = server.api("POST", "/events/batch", json={"events": events})
     assert resp.status_code == 202, resp.text
-    receiver.wait_for(lambda rs: len(rs) >= 10)
-    # the three slow ones are under way for 2 s; the others end in a moment
-    _wait_for_metric(server, "hookline_deliveries_in_flight", 3, within_s=1.5)
-    _wait_for_metric(server, 'hookline_attempts_total{result="success"}', 8, within_s=10)
+    receiver.wait_for(lambda rs: len(rs) >= 9)
+    # the two slow ones are under way for 2 s; the others end in a moment
+    _wait_for_metric(server, "hookline_deliveries_in_flight", 2, within_s=1.5)
+    _wait_for_metric(server, 'hookline_attempts_total{result="success"}', 7, within_s=10)
     assert _metric(server, 'hookline_attempts_total{result="failure"}') == 2
-    assert _metric(server, "hookline_attempt_seconds_count") == 10
+    assert _metric(server, "hookline_attempt_seconds_count") == 9
     assert _metric(server, "hookline_deliveries_in_flight") == 0
 
 

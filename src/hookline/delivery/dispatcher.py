@@ -23,6 +23,7 @@ from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.outcome import SendResult
 from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
 from hookline.delivery.outcomes import OutcomeWriter
+from hookline.delivery.pools import KINDS, Kind, Pools, classify, lane_cap, sizes
 from hookline.delivery.reporting import Report
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
@@ -105,9 +106,11 @@ class Dispatcher:
         #: delivery may wait for its start: half of what its lease leaves before an attempt
         self._pace_ms: float | None = None
         self._wait_ms = (self._lease_ms - self._needed_ms) / 2
-        #: lanes with an attempt that may start but for the worker's own cap (max_in_flight),
-        #: oldest first; each starts in turn as attempts end
-        self._gated: deque[Lane] = deque()
+        #: attempt slots by the kind of endpoint (fast, unproven, slow: see pools.py)
+        self._pools = Pools(sizes(max_in_flight, self._timeout_ms))
+        #: by kind, lanes with an attempt that may start but for their pool's room, oldest
+        #: first; each starts in turn as attempts end
+        self._gated: dict[Kind, deque[Lane]] = {kind: deque() for kind in KINDS}
         self._wakeup = asyncio.Event()
         self._slot_freed = asyncio.Event()
         #: lanes the last general claim left out, and set when one of them could take more
@@ -300,13 +303,15 @@ class Dispatcher:
         ]
 
     def _lane(self, sub: Subscription) -> Lane:
-        cap = sub.max_in_flight or self._per_sub
+        limit = sub.max_in_flight or self._per_sub
         lane = self._lanes.get(sub.id)
         if lane is None:
-            lane = self._lanes[sub.id] = Lane(subscription=sub, cap=cap)
-        else:
-            # the newest claim carries the subscription as it is now (cap, rate, URL)
-            lane.subscription, lane.cap = sub, cap
+            cap = lane_cap("probe", limit, self._pools.sizes)
+            lane = self._lanes[sub.id] = Lane(subscription=sub, cap=cap, limit=limit)
+        elif lane.limit != limit:
+            lane.limit, lane.cap = limit, lane_cap(lane.kind, limit, self._pools.sizes)
+        # the newest claim carries the subscription as it is now (cap, rate, URL)
+        lane.subscription = sub
         return lane
 
     async def _accept(
@@ -345,7 +350,8 @@ class Dispatcher:
         """Start the lane's waiting deliveries while its cap and rate allow."""
         now = self._clock.now_ms()
         late: list[ClaimedDelivery] = []
-        open_ = self._max_in_flight - len(self._tasks)
+        kind = lane.kind
+        open_ = self._pools.room(kind)
         while open_ > 0 and (held := lane.next_startable(now, self._needed_ms)) is not None:
             self._queued -= 1
             if held.lease_until_ms - now < self._needed_ms:
@@ -355,7 +361,7 @@ class Dispatcher:
                 open_ -= 1
         if open_ <= 0 and lane.queue and lane.busy < lane.cap and not lane.gated:
             lane.gated = True
-            self._gated.append(lane)
+            self._gated[kind].append(lane)
         if late:
             # waited too long: its lease might lapse mid-attempt, and another worker send it
             self._give_back(late, now)
@@ -374,12 +380,14 @@ class Dispatcher:
             task.add_done_callback(self._refills.discard)
 
     def _ungate(self) -> None:
-        """Start the waiting lanes' attempts, in turn, while the worker's cap allows."""
-        gated = self._gated
-        while gated and len(self._tasks) < self._max_in_flight:
-            lane = gated.popleft()
-            lane.gated = False
-            self._pump(lane)
+        """Start the waiting lanes' attempts, in turn, while their pools allow: fast lanes
+        first. A lane whose kind changed while it waited is queued again for its new pool."""
+        for kind in KINDS:
+            gated = self._gated[kind]
+            while gated and self._pools.room(kind) > 0:
+                lane = gated.popleft()
+                lane.gated = False
+                self._pump(lane)
 
     def _give_back(self, claimed: Sequence[ClaimedDelivery], now_ms: int) -> None:
         async def release() -> None:
@@ -446,6 +454,7 @@ class Dispatcher:
         Python); otherwise, or when it cannot be sent at all, as a task."""
         claimed = held.claimed
         attempt = _Attempt(lane, held, self._clock.now_ms(), time.monotonic(), self._revocations)
+        self._pools.take(attempt.kind)
         try:
             problem = self._prepare(attempt)
             headers = attempt.headers
@@ -468,8 +477,7 @@ class Dispatcher:
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        if self._gated:
-            self._ungate()
+        self._ungate()
         self._freed()
         if not task.cancelled() and task.exception() is not None:
             log.error("delivery task failed", exc_info=task.exception())
@@ -491,14 +499,14 @@ class Dispatcher:
             )
             self._record(attempt, result)
         finally:
-            self._ended(attempt.lane, attempt.started_ms)
+            self._ended(attempt)
 
     def _answered(self, attempt: _Attempt, answer: asyncio.Future[Response]) -> None:
         """An attempt ``_spawn`` wrote at once has its answer (or failed, or was cancelled)."""
         self._tasks.discard(answer)
         if answer.cancelled():
             # stopping: as a cancelled task, nothing recorded
-            self._ended(attempt.lane, attempt.started_ms)
+            self._ended(attempt)
             return
         try:
             result = self._sender.result(answer, attempt.started)
@@ -513,17 +521,22 @@ class Dispatcher:
             # (stopping, and nothing was sent: the lease lapses and the delivery falls due)
         except Exception:
             log.exception("recording an attempt failed")
-        self._ended(attempt.lane, attempt.started_ms)
+        self._ended(attempt)
 
-    def _ended(self, lane: Lane, started_ms: int) -> None:
-        """An attempt is over: its slot frees, and the lane starts what waits."""
+    def _ended(self, attempt: _Attempt) -> None:
+        """An attempt is over: its slot frees, the lane's kind follows how long it took, and
+        the lane starts what waits."""
+        lane = attempt.lane
         now = self._clock.now_ms()
-        duration_ms = now - started_ms
+        duration_ms = now - attempt.started_ms
+        self._pools.give(attempt.kind)
         lane.attempt_ended(duration_ms)
+        kind = classify(lane.average_ms, lane.last_ms, self._pools.sizes.slow_after_ms)
+        if kind != lane.kind:
+            lane.kind, lane.cap = kind, lane_cap(kind, lane.limit, self._pools.sizes)
         pace = self._pace_ms
         self._pace_ms = duration_ms if pace is None else pace + EWMA_WEIGHT * (duration_ms - pace)
-        if self._gated:
-            self._ungate()  # lanes that waited for a slot go first
+        self._ungate()  # lanes that waited for a slot go first
         self._pump(lane)
         if lane.subscription.id in self._left_out and lane.wants_claims(now, self._horizon_ms):
             self._lane_freed.set()
@@ -662,7 +675,8 @@ class Dispatcher:
                 c = lane.queue.popleft().claimed
                 waiting.setdefault(c.lease_token, []).append(c.delivery.id)
         self._queued = 0
-        self._gated.clear()
+        for gated in self._gated.values():
+            gated.clear()
         # attempts under way may finish within the grace period; each wait is over a snapshot,
         # and an attempt can start another (a stale connection's second try), hence the loops
         loop = asyncio.get_running_loop()
@@ -692,6 +706,7 @@ class _Attempt:
         "body",
         "claimed",
         "headers",
+        "kind",
         "lane",
         "lease_until_ms",
         "sent",
@@ -702,6 +717,8 @@ class _Attempt:
 
     def __init__(self, lane: Lane, held: Held, started_ms: int, started: float, since: int) -> None:
         self.lane = lane
+        #: the pool whose slot it holds: its lane's kind when it started
+        self.kind: Kind = lane.kind
         self.claimed = held.claimed
         self.lease_until_ms = held.lease_until_ms
         #: the revocations counted when it began (see Dispatcher.revoke)

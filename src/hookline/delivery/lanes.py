@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.ratelimit import admit
+from hookline.delivery.pools import Kind
 
 FAST_ATTEMPT_MS = 250.0  # an endpoint answering faster than this on average is fast
 FAST_DEPTH = 32  # waves (of the cap) a fast endpoint may have queued
@@ -37,8 +38,12 @@ class Held:
 @dataclass(eq=False, slots=True)
 class Lane:
     subscription: Subscription
-    #: attempts under way at most
+    #: attempts under way at most: ``limit`` as the lane's kind allows (see pools.py)
     cap: int
+    #: the subscription's own cap, as configured (or the worker's default)
+    limit: int = 0
+    #: fast, probe (nothing known yet) or slow: which pool its attempts take slots from
+    kind: Kind = "probe"
     #: leased deliveries waiting for a slot, oldest first
     queue: deque[Held] = field(default_factory=deque)
     busy: int = 0
@@ -49,8 +54,9 @@ class Lane:
     refilling: bool = False
     #: waiting in the dispatcher's turn for a slot of the worker's own cap
     gated: bool = False
-    #: running average of attempt durations (None until the first attempt ends)
+    #: running average of attempt durations, and the last one (None until one ends)
     average_ms: float | None = None
+    last_ms: float | None = None
     #: rate limiter state (theoretical arrival time) and when the next attempt may go
     tat_ms: float | None = None
     limited_until_ms: int = 0
@@ -98,6 +104,7 @@ class Lane:
 
     def attempt_ended(self, duration_ms: float) -> None:
         self.busy -= 1
+        self.last_ms = duration_ms
         if self.average_ms is None:
             self.average_ms = duration_ms
         else:

@@ -11,7 +11,7 @@ from typing import Any
 from hookline import __version__
 from hookline.core import ids, profiles, validation
 from hookline.core.catalog import INCOMING_CALL
-from hookline.core.errors import ValidationFailed
+from hookline.core.errors import TooManyRequests, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import Attempt, PhoneNumber
 from hookline.core.outcome import SendResult
@@ -21,6 +21,7 @@ from hookline.services.owners import INCOMING_CALL_ACTIONS, OwnerService
 from hookline.services.principal import Principal
 from hookline.services.sealed_places import key_place
 from hookline.services.secretbox import SecretBox
+from hookline.services.send_limits import SendLimits
 from hookline.services.transport import Transport
 from hookline.storage.base import Storage
 
@@ -51,7 +52,11 @@ class CallService:
         fallback: str,
         allow_http: bool,
         destinations: DestinationCheck,
+        limits: SendLimits,
+        per_number_cap: int,
     ) -> None:
+        self._limits = limits
+        self._per_number_cap = per_number_cap
         self._destinations = destinations
         self._storage = storage
         self._clock = clock
@@ -117,8 +122,20 @@ class CallService:
             result = SendResult(status=None, body=None, error=reason, duration_ms=0)
             decision = self._fall_back(reason)
         else:
-            result = await self._ask(phone, url, body, started)
-            decision = self._decide(result)
+            try:
+                # a call holds a connection like a test send, within the same bounds; one
+                # past them is answered at once by the fallback (a caller waits for no one)
+                with self._limits.slot(
+                    f"number:{phone.id}",
+                    f"number:{phone.id}",
+                    self._per_number_cap,
+                    what="this number's webhook",
+                ):
+                    result = await self._ask(phone, url, body, started)
+                decision = self._decide(result)
+            except TooManyRequests as exc:
+                result = SendResult(status=None, body=None, error=exc.message, duration_ms=0)
+                decision = self._fall_back(exc.message)
         await self._storage.insert_attempt(
             Attempt(
                 id=ids.new_time_uuid(started),

@@ -22,6 +22,7 @@ from hookline.services.publishing import PublishService
 from hookline.services.pulls import PullService, PullWaiters
 from hookline.services.retention import RetentionService
 from hookline.services.secretbox import SecretBox
+from hookline.services.send_limits import SendLimits, bounds
 from hookline.services.sends import SendService
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
@@ -95,6 +96,8 @@ class Services:
 
         owners = OwnerService(storage, clock, allow_http=settings.allow_http)
         destinations = DestinationCheck(settings.allowed_networks)
+        # test sends, replays and calls share one set of bounds (send_limits.py)
+        limits = SendLimits(bounds(settings.max_in_flight, settings.delivery_timeout_s))
         subscriptions = SubscriptionService(
             storage,
             clock,
@@ -104,6 +107,7 @@ class Services:
             destinations=destinations,
             wake=wake,
             revoke=revoke,
+            max_in_flight_limit=settings.max_in_flight,
         )
         signing = SigningService(storage, clock, box)
         waiting_pulls = PullWaiters()
@@ -141,7 +145,15 @@ class Services:
             publishing=publishing,
             deliveries=DeliveryService(storage),
             signing=signing,
-            sends=SendService(storage, clock, subscriptions, signing, transport),
+            sends=SendService(
+                storage,
+                clock,
+                subscriptions,
+                signing,
+                transport,
+                limits=limits,
+                default_cap=settings.max_in_flight_per_subscription,
+            ),
             calls=CallService(
                 storage,
                 clock,
@@ -152,6 +164,8 @@ class Services:
                 fallback=settings.incoming_call_fallback,
                 allow_http=settings.allow_http,
                 destinations=destinations,
+                limits=limits,
+                per_number_cap=settings.max_in_flight_per_subscription,
             ),
             mailbox_webhooks=MailboxWebhookService(
                 storage,

@@ -13,6 +13,7 @@ from hookline.core.models import Attempt, Subscription
 from hookline.core.outcome import SendResult, classify
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
+from hookline.services.send_limits import SendLimits
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
@@ -29,7 +30,12 @@ class SendService:
         subscriptions: SubscriptionService,
         signing: SigningService,
         transport: Transport | None,
+        *,
+        limits: SendLimits,
+        default_cap: int,
     ) -> None:
+        self._limits = limits
+        self._default_cap = default_cap
         self._storage = storage
         self._clock = clock
         self._subscriptions = subscriptions
@@ -51,6 +57,7 @@ class SendService:
         example = CATALOG[event_type].example
         now = self._clock.now_ms()
         return await self._send(
+            principal,
             sub,
             event_id="evt_test_" + ids.new_request_id().removeprefix("req_"),
             event_type=event_type,
@@ -87,6 +94,7 @@ class SendService:
         else:  # a test send: its event lives only in the log
             data, occurred = _logged_data(logged, sub.profile), logged.created_at_ms
         return await self._send(
+            principal,
             sub,
             event_id=logged.event_id,
             event_type=logged.event_type,
@@ -123,6 +131,7 @@ class SendService:
 
     async def _send(
         self,
+        principal: Principal,
         sub: Subscription,
         *,
         event_id: str,
@@ -136,6 +145,33 @@ class SendService:
             raise Conflict("a pull subscription's deliveries are pulled by its consumer, not sent")
         if self._transport is None:
             raise Conflict("this process cannot send: it has no HTTP transport")
+        # within the subscription's cap (as its deliveries are) and the process's bounds
+        cap = sub.max_in_flight or self._default_cap
+        with self._limits.slot(
+            _caller(principal), f"subscription:{sub.id}", cap, what="this subscription"
+        ):
+            return await self._send_now(
+                sub,
+                event_id=event_id,
+                event_type=event_type,
+                occurred_at_ms=occurred_at_ms,
+                data=data,
+                delivery_id=delivery_id,
+                is_replay=is_replay,
+            )
+
+    async def _send_now(
+        self,
+        sub: Subscription,
+        *,
+        event_id: str,
+        event_type: str,
+        occurred_at_ms: int,
+        data: Mapping[str, Any],
+        delivery_id: str | None,
+        is_replay: bool,
+    ) -> Attempt:
+        assert self._transport is not None
         started = self._clock.now_ms()
         secrets = await self._signing.signing_secrets(sub)
         body = profiles.render_body(
@@ -192,6 +228,13 @@ class SendService:
         )
         await self._storage.insert_attempt(attempt)
         return attempt
+
+
+def _caller(principal: Principal) -> str:
+    """Whose sends these are, for their bound: an agent identity's keys, or the admins'."""
+    if principal.identity_id is not None and not principal.is_admin:
+        return f"identity:{principal.identity_id}"
+    return f"admins:{principal.organization_id}"
 
 
 def _logged_data(logged: Attempt, profile: str) -> Mapping[str, Any]:

@@ -108,7 +108,10 @@ class SubscriptionService:
         destinations: DestinationCheck,
         wake: Callable[[], None] = lambda: None,
         revoke: Callable[[str], None] = lambda _: None,
+        max_in_flight_limit: int = MAX_IN_FLIGHT_LIMIT,
     ) -> None:
+        #: a subscription's cap above the worker's own could never be used whole: refused
+        self._max_in_flight = min(max_in_flight_limit, MAX_IN_FLIGHT_LIMIT)
         self._wake = wake
         #: tells this process's worker that a subscription was disabled or deleted, before
         #: the request answers (other processes' workers: see storage/revocations.py)
@@ -138,8 +141,12 @@ class SubscriptionService:
             elif key == "retry_schedule":
                 out[key] = None if value is None else retry.validate_schedule(list(value))
             elif key == "max_in_flight":
-                if value is not None and not 1 <= value <= MAX_IN_FLIGHT_LIMIT:
-                    raise ValidationFailed(key, f"must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
+                if value is not None and not 1 <= value <= self._max_in_flight:
+                    raise ValidationFailed(
+                        key,
+                        f"must be between 1 and {self._max_in_flight} (the worker's own "
+                        "max_in_flight)",
+                    )
                 out[key] = value
             elif key == "rate_limit_per_second":
                 if value is not None and not 0 < value <= MAX_RATE_PER_S:

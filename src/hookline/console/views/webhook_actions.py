@@ -14,7 +14,7 @@ from hookline.console.render import render
 from hookline.console.views import webhook_health, webhooks
 from hookline.console.visit import Visit, page, refuse, services_of
 from hookline.core.catalog import CATALOG
-from hookline.core.errors import ValidationFailed
+from hookline.core.errors import TooManyRequests, ValidationFailed
 from hookline.core.timefmt import ms_from_datetime
 
 
@@ -59,6 +59,10 @@ async def test_send(request: Request, visit: Visit) -> Response:
     except ValidationFailed as exc:
         result["test_error"] = exc.reason
         status_code = 422
+    except TooManyRequests as exc:
+        # as many test sends to it as it may have are under way (services/send_limits.py)
+        result["test_error"] = exc.message
+        status_code = 429
     else:
         result["test_attempt"] = attempt
     if _htmx(request):
