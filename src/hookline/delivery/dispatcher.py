@@ -25,6 +25,7 @@ from hookline.delivery.lanes import EWMA_WEIGHT, Held, Lane
 from hookline.delivery.reporting import Report
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
+from hookline.delivery.shared_limits import SharedLimits
 from hookline.metrics import Metrics
 from hookline.services import outbound
 from hookline.services.clock import Clock
@@ -137,6 +138,12 @@ class Dispatcher:
         self._claims_found = metrics.claims.labels("yes")
         self._claims_empty = metrics.claims.labels("no")
         metrics.in_flight.set_function(lambda: len(self._tasks))
+        #: subscriptions' limits kept in the database when several workers may run
+        self._limits = (
+            SharedLimits(storage=storage, clock=clock, timeout_ms=self._timeout_ms, pump=self._pump)
+            if storage.several_workers
+            else None
+        )
 
     def wake(self) -> None:
         """Something may be due now (called on publish, or by a database notification)."""
@@ -295,6 +302,8 @@ class Dispatcher:
         else:
             # the newest claim carries the subscription as it is now (cap, rate, URL)
             lane.subscription, lane.cap = sub, cap
+        if self._limits is not None:
+            self._limits.refresh(lane)
         return lane
 
     async def _accept(self, claimed: Sequence[ClaimedDelivery], claimed_at_ms: int) -> None:
@@ -354,6 +363,8 @@ class Dispatcher:
             task = asyncio.create_task(self._refill(lane), name="hookline-refill")
             self._refills.add(task)
             task.add_done_callback(self._refills.discard)
+        if lane.shared is not None and self._limits is not None:
+            self._limits.after_pump(lane, self._max_in_flight - len(self._tasks), now)
 
     def _ungate(self) -> None:
         """Start the waiting lanes' attempts, in turn, while the worker's cap allows."""
@@ -669,6 +680,8 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.wait(late)
+        if self._limits is not None:
+            await self._limits.close(list(self._lanes.values()))
         now = self._clock.now_ms()
         for token, delivery_ids in waiting.items():
             try:
