@@ -186,8 +186,9 @@ async def test_migrating_creates_exactly_the_declared_tables(
     declared, reflected = migrated
     assert sorted(reflected) == sorted(declared)
     # 10, secret_checks, the console's users, sessions, set-up tokens, password links,
-    # portal links with their sessions, readiness, and background tasks
-    assert len(declared) == 19
+    # portal links with their sessions, readiness, background tasks and the limits shared by
+    # workers
+    assert len(declared) == 21
 
 
 @pytest.mark.parametrize("aspect", ["columns", "server_defaults", "primary_key"])

@@ -6,6 +6,7 @@ from typing import Any
 
 from hookline.core.models import ClaimedDelivery, Delivery, Event, Subscription
 from hookline.delivery.lanes import FAST_DEPTH, Held, Lane
+from hookline.delivery.shared_limits import Shared
 
 NOW = 1_000_000
 HORIZON_MS = 15_000
@@ -89,3 +90,42 @@ def test_hot_lanes_take_no_general_claims_and_idle_lanes_are_forgettable() -> No
     lane.hot = False
     lane.queue.append(held(0))
     assert not lane.is_idle(NOW)
+
+
+def test_a_lane_with_a_shared_rate_starts_only_on_the_databases_permits() -> None:
+    lane = Lane(subscription=sub(max_in_flight=3, rate_limit_per_second=1000), cap=3)
+    lane.shared = Shared(capped=True)
+    lane.queue.extend(held(i) for i in range(4))
+    assert lane.free_slots(NOW) == 0, "no handoff: it would wait for a permit anyway"
+    assert lane.next_startable(NOW, NEEDED_MS) is None, "no permit yet"
+    lane.shared.permits = 2
+    assert lane.next_startable(NOW, NEEDED_MS) is not None
+    assert lane.next_startable(NOW, NEEDED_MS) is not None
+    assert lane.next_startable(NOW, NEEDED_MS) is None and lane.busy == 2
+    assert lane.tat_ms is None, "the rate is the database's, not the lane's"
+    lane.attempt_ended(10)
+    assert lane.shared.released == 1, "its slot goes back with the next request"
+    assert not lane.is_idle(NOW)
+
+
+def test_a_rate_only_shared_lane_has_no_slots_to_give_back() -> None:
+    lane = Lane(subscription=sub(rate_limit_per_second=5), cap=16)
+    lane.shared = Shared(permits=1)
+    lane.queue.append(held(0))
+    assert lane.next_startable(NOW, NEEDED_MS) is not None
+    lane.attempt_ended(10)
+    assert lane.shared.released == 0 and lane.is_idle(NOW)
+
+
+def test_a_lane_with_a_shared_cap_alone_keeps_its_slots_while_its_hold_lasts() -> None:
+    lane = Lane(subscription=sub(max_in_flight=2), cap=2)
+    lane.shared = Shared(capped=True, keeps_slots=True, slots=1, start_until_ms=NOW + 100)
+    lane.queue.extend(held(i) for i in range(4))
+    assert lane.next_startable(NOW, NEEDED_MS) is not None
+    assert lane.next_startable(NOW, NEEDED_MS) is None, "one slot held, one attempt"
+    lane.attempt_ended(10)
+    assert lane.shared.released == 0, "kept for the next attempt"
+    assert lane.next_startable(NOW + 99, NEEDED_MS) is not None
+    lane.attempt_ended(10)
+    assert lane.next_startable(NOW + 100, NEEDED_MS) is None, "its hold is due for renewal"
+    assert not lane.is_idle(NOW + 100), "it still holds a slot to give back"

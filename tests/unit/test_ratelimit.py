@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hookline.core.ratelimit import Admission, admit, burst
+from hookline.core.ratelimit import Admission, Taken, admit, burst, take
 
 
 def run(rate: float, times_ms: list[int]) -> list[Admission]:
@@ -77,3 +77,24 @@ def test_a_capacity_sets_the_bucket_size_apart_from_the_rate() -> None:
     assert allowed == [True] * 20 + [False]
     assert admit(tat, 0, 20 / 60, capacity=20).retry_in_ms == 3000
     assert admit(tat, 3000, 20 / 60, capacity=20).allowed
+
+
+def test_take_grants_what_admit_would_one_after_the_other() -> None:
+    tat: float | None = None
+    for now in (0, 0, 130, 700, 700, 5000):
+        taken = take(tat, now, 5.0, 3)
+        one_by_one, state = 0, tat
+        for _ in range(3):
+            a = admit(state, now, 5.0)
+            if not a.allowed:
+                assert taken.retry_in_ms == a.retry_in_ms
+                break
+            one_by_one, state = one_by_one + 1, a.tat_ms
+        assert taken.granted == one_by_one
+        if taken.granted == 3:
+            assert taken.retry_in_ms == 0
+        tat = taken.tat_ms
+
+
+def test_take_of_nothing_changes_nothing() -> None:
+    assert take(None, 10, 2.0, 0) == Taken(granted=0, tat_ms=None)

@@ -56,3 +56,26 @@ def admit(
             allowed=False, tat_ms=tat, retry_in_ms=max(1, math.ceil(earliest - now_ms))
         )
     return Admission(allowed=True, tat_ms=new_tat)
+
+
+@frozen
+class Taken:
+    """How many of several attempts asked for at once may start now, and the state after."""
+
+    granted: int
+    tat_ms: float | None
+    #: when fewer were granted than asked for: how long until one more would be (> 0)
+    retry_in_ms: int = 0
+
+
+def take(tat_ms: float | None, now_ms: int, rate_per_s: float, wanted: int) -> Taken:
+    """Ask for up to ``wanted`` attempts at ``now_ms`` at once: as many as :func:`admit`
+    would let go one after the other, all starting now. The limiter shared by several
+    workers (storage/limits_sql.py) keeps its state this way."""
+    granted, tat = 0, tat_ms
+    while granted < wanted:
+        admission = admit(tat, now_ms, rate_per_s)
+        if not admission.allowed:
+            return Taken(granted=granted, tat_ms=tat, retry_in_ms=admission.retry_in_ms)
+        granted, tat = granted + 1, admission.tat_ms
+    return Taken(granted=granted, tat_ms=tat)

@@ -27,6 +27,7 @@ from hookline.delivery.pools import KINDS, Kind, Pools, classify, lane_cap, size
 from hookline.delivery.reporting import Report
 from hookline.delivery.response import Response
 from hookline.delivery.sender import Sender
+from hookline.delivery.shared_limits import SharedLimits
 from hookline.metrics import Metrics
 from hookline.services import outbound
 from hookline.services.clock import Clock
@@ -147,6 +148,12 @@ class Dispatcher:
         self._claims_found = metrics.claims.labels("yes")
         self._claims_empty = metrics.claims.labels("no")
         metrics.in_flight.set_function(lambda: len(self._tasks))
+        #: subscriptions' limits kept in the database when several workers may run
+        self._limits = (
+            SharedLimits(storage=storage, clock=clock, timeout_ms=self._timeout_ms, pump=self._pump)
+            if storage.several_workers
+            else None
+        )
 
     def wake(self) -> None:
         """Something may be due now (called on publish, or by a database notification)."""
@@ -312,6 +319,8 @@ class Dispatcher:
             lane.limit, lane.cap = limit, lane_cap(lane.kind, limit, self._pools.sizes)
         # the newest claim carries the subscription as it is now (cap, rate, URL)
         lane.subscription = sub
+        if self._limits is not None:
+            self._limits.refresh(lane)
         return lane
 
     async def _accept(
@@ -378,6 +387,8 @@ class Dispatcher:
             task = asyncio.create_task(self._refill(lane), name="hookline-refill")
             self._refills.add(task)
             task.add_done_callback(self._refills.discard)
+        if lane.shared is not None and self._limits is not None:
+            self._limits.after_pump(lane, self._max_in_flight - len(self._tasks), now)
 
     def _ungate(self) -> None:
         """Start the waiting lanes' attempts, in turn, while their pools allow: fast lanes
@@ -688,6 +699,8 @@ class Dispatcher:
             for task in late:
                 task.cancel()
             await asyncio.wait(late)
+        if self._limits is not None:
+            await self._limits.close(list(self._lanes.values()))
         now = self._clock.now_ms()
         for token, delivery_ids in waiting.items():
             try:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from hookline.core.models import ClaimedDelivery, Subscription
 from hookline.core.ratelimit import admit
 from hookline.delivery.pools import Kind
+from hookline.delivery.shared_limits import Shared
 
 FAST_ATTEMPT_MS = 250.0  # an endpoint answering faster than this on average is fast
 FAST_DEPTH = 32  # waves (of the cap) a fast endpoint may have queued
@@ -61,6 +62,9 @@ class Lane:
     tat_ms: float | None = None
     limited_until_ms: int = 0
     timer: asyncio.TimerHandle | None = None
+    #: the subscription's limits as every worker shares them (shared_limits.py), when it
+    #: sets any and several workers may run: its attempts start within what the database grants
+    shared: Shared | None = None
 
     @property
     def rate(self) -> float | None:
@@ -93,7 +97,10 @@ class Lane:
             return None
         if self.queue[0].lease_until_ms - now_ms < needed_ms:
             return self.queue.popleft()
-        if self.rate:
+        if self.shared is not None:
+            if not self.shared.may_start(self.busy, now_ms):
+                return None
+        elif self.rate:
             admission = admit(self.tat_ms, now_ms, self.rate)
             if not admission.allowed:
                 self.limited_until_ms = now_ms + admission.retry_in_ms
@@ -105,6 +112,8 @@ class Lane:
     def attempt_ended(self, duration_ms: float) -> None:
         self.busy -= 1
         self.last_ms = duration_ms
+        if self.shared is not None:
+            self.shared.attempt_ended()
         if self.average_ms is None:
             self.average_ms = duration_ms
         else:
@@ -113,7 +122,9 @@ class Lane:
     def free_slots(self, now_ms: int) -> int:
         """Attempts that could start right now and nothing queued ahead of them: what a
         publish of this process may hand straight over."""
-        if self.hot or self.queue or self.limited_until_ms > now_ms:
+        if self.hot or self.queue or self.limited_until_ms > now_ms or self.shared is not None:
+            # (a lane with shared limits starts only what the database permits: a handoff
+            # would wait here for that, as claimed deliveries do)
             return 0
         return max(self.cap - self.busy - self.reserved, 0)
 
@@ -125,5 +136,6 @@ class Lane:
             and not self.queue
             and not self.refilling
             and self.timer is None
+            and (self.shared is None or self.shared.is_idle())
             and (self.tat_ms is None or self.tat_ms <= now_ms)
         )

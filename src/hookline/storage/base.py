@@ -66,6 +66,21 @@ class StoredKey:
 
 
 @frozen
+class LimitGrant:
+    """What a worker may start of a subscription with limits shared by every worker."""
+
+    #: attempts that may start now (each holds one of the subscription's max_in_flight slots)
+    granted: int
+    #: when the rate limit granted fewer than asked for: how long until it grants one more
+    rate_wait_ms: int | None = None
+    #: whether max_in_flight (over every worker's attempts under way) allowed fewer than asked
+    full: bool = False
+    #: the slots the asking worker holds now, those just granted included (0: none, or its
+    #: hold had expired, and the slots it thought it held may be another worker's)
+    held: int = 0
+
+
+@frozen
 class SealedRow:
     """One row's sealed columns (``SEALED_COLUMNS``), ciphertexts or None."""
 
@@ -599,6 +614,32 @@ class Storage(abc.ABC):
     async def requeue_failed(self, org_id: str, sub_id: str, since_ms: int, now_ms: int) -> int:
         """Make a subscription's failed deliveries created since ``since_ms`` pending again,
         with a fresh retry schedule. Returns how many."""
+
+    #: whether several worker processes may work this database at once (PostgreSQL): then a
+    #: subscription's limits are kept in the database (``take_limits``), not by each worker
+    several_workers: bool = False
+
+    @abc.abstractmethod
+    async def take_limits(
+        self,
+        subscription_id: str,
+        holder: str,
+        *,
+        wanted: int,
+        released: int,
+        max_in_flight: int | None,
+        rate_per_s: float | None,
+        now_ms: int,
+        hold_ms: int,
+    ) -> LimitGrant:
+        """Give back ``released`` of the slots ``holder`` (one worker) holds of the
+        subscription's ``max_in_flight``, then take up to ``wanted`` attempts that may start
+        now: within ``max_in_flight`` over every holder's live slots and within
+        ``rate_per_s`` (core/ratelimit.py, its state kept in the database; either limit None:
+        none). Unless its hold has expired, every slot ``holder`` holds then lasts until
+        ``now_ms + hold_ms``: a worker that dies loses its slots once that has passed.
+        ``wanted`` 0 only gives back and renews. One transaction, serialized per
+        subscription when ``wanted`` > 0."""
 
     @abc.abstractmethod
     async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:

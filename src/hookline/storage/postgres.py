@@ -114,6 +114,7 @@ _PRUNE_UNLOCK = sa.text(f"SELECT pg_advisory_unlock({_PRUNE_LOCK_KEY})")
 class PostgresStorage(CachedReads):
     _CLAIM = _CLAIM
     _CLAIM_LANE = _CLAIM_LANE
+    several_workers = True
 
     def __init__(self, url: str, *, pool_size: int = POOL_SIZE) -> None:
         async_url = sa.make_url(url).set(drivername="postgresql+asyncpg")

@@ -49,6 +49,7 @@ from hookline.storage.base import (
 from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.health_sql import HealthRows
+from hookline.storage.limits_sql import SharedLimitsSql
 from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.outage import StorageHealth
 from hookline.storage.portal_sql import PortalRows
@@ -67,6 +68,7 @@ class SqlStorage(
     PortalRows,
     SealedSecretsSql,
     RetentionSql,
+    SharedLimitsSql,
     QueueTransactions,
     TasksSql,
     Storage,

@@ -386,3 +386,24 @@ tasks = Table(
     Index("ix_tasks_org", "organization_id", "created_ms", "id"),
     Index("ix_tasks_subscription", "subscription_id", "created_ms", "id"),
 )
+
+#: a subscription's limits shared by every worker (storage/limits_sql.py): one row per
+#: subscription with an explicit max_in_flight or rate_limit_per_second, locked by each
+#: worker that asks for room; ``tat_ms`` is its rate limiter's state (core/ratelimit.py)
+subscription_limits = Table(
+    "subscription_limits",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("tat_ms", Float, nullable=True),
+)
+
+#: the attempts under way that one worker holds of a subscription's max_in_flight, until
+#: ``expires_ms``: a worker that dies without giving its slots back loses them then
+limit_holds = Table(
+    "limit_holds",
+    metadata,
+    Column("subscription_id", String(36), primary_key=True),
+    Column("holder", String(36), primary_key=True),
+    Column("slots", Integer, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
