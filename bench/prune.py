@@ -5,9 +5,12 @@ delivery, one delivery per event, all succeeded 40 days ago): once with retentio
 (``HOOKLINE_RETENTION_DAYS=0``), once with the default 30 days, so that the worker prunes the
 whole history from its start. Meanwhile the benchmark publishes as fast as Hookline takes it
 to one subscription of a counting receiver, and counts the deliveries received in a window
-of ``--window-s`` seconds. The figure is the second run's deliveries/s against the first's.
+of ``--window-s`` seconds. The figure is the pruning run's deliveries/s against the other's;
+``--pairs`` runs the two that many times, retention off first in one pair and pruning first in
+the next (the machine's speed moves between runs).
 
     python -m bench.prune [--db sqlite|postgresql|both] [--attempts 1000000] [--window-s 30]
+                          [--pairs 1]
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sqlite3
 import tempfile
 import time
@@ -43,6 +47,10 @@ class Run:
     deliveries_per_s: float
     attempts_before: int
     attempts_after: int
+    #: from Hookline's start to the window's end: the old attempts pruned meanwhile, per second
+    pruned_per_s: float
+    #: the machine's 1-minute load average at the window's end
+    load: float
 
 
 class Counter:
@@ -100,10 +108,10 @@ def _seed_sql(kind: DbKind, events: int, old_ms: int) -> list[str]:
         *(
             f"{series} INSERT INTO attempts (id, organization_id, delivery_id, subscription_id, "
             "event_id, event_type, url, request_payload, response_status, duration_ms, "
-            "is_replay, replayable, created_ms) "
+            "is_replay, replayable, success, created_ms) "
             f"SELECT 'att_old_{k}_' || i, '{ORG}', 'dlv_old_' || i, 'sub_old', 'evt_old_' || i, "
             f"'message.sent', 'http://127.0.0.1:9/', {payload}, 200, 3, {false}, {true}, "
-            f"{old_ms} FROM {src}"
+            f"{true}, {old_ms} FROM {src}"
             for k in (0, 1)
         ),
     ]
@@ -139,6 +147,7 @@ async def one_run(kind: DbKind, work: Path, attempts: int, days: int, window_s: 
         await _execute(kind, database.url, _seed_sql(kind, attempts // 2, old))
         before = await _attempts(kind, database.url)
         hookline.start()  # the worker starts pruning at once (when retention is on)
+        began = time.monotonic()
         stop = asyncio.Event()
         async with Api(hookline.base) as api:
             await api.create_subscription(
@@ -162,11 +171,15 @@ async def one_run(kind: DbKind, work: Path, attempts: int, days: int, window_s: 
             received = receiver.count - first
             elapsed = time.monotonic() - started
             after = await _attempts(kind, database.url)
+            pruning_s = time.monotonic() - began
+            load = os.getloadavg()[0]
             stop.set()
             for task in lanes:
                 with contextlib.suppress(Exception):
                     await task
-        return Run(kind, days, received / elapsed, before, after)
+        return Run(
+            kind, days, received / elapsed, before, after, (before - after) / pruning_s, load
+        )
     finally:
         hookline.stop()
         await receiver.stop()
@@ -178,25 +191,36 @@ async def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--window-s", type=float, default=30.0)
+    parser.add_argument("--pairs", type=int, default=1)
     args = parser.parse_args()
     kinds: list[DbKind] = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print("| database | retention | deliveries/s | old attempts at start | at window's end |")
-    print("| --- | --- | --- | --- | --- |")
+    print(
+        "| database | retention | deliveries/s | old attempts at start | at window's end "
+        "| old attempts pruned/s | load average |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory(prefix="hookline-prune-bench-") as tmp:
         for kind in kinds:
-            runs = [
-                await one_run(kind, Path(tmp), args.attempts, days, args.window_s)
-                for days in (0, 30)
-            ]
-            for r in runs:
-                label = "off" if r.retention_days == 0 else f"{r.retention_days} days (pruning)"
+            for pair in range(args.pairs):
+                # turn about: retention off first in one pair, pruning first in the next, so
+                # that what changes from a first run to a second counts on both sides
+                order = (0, 30) if pair % 2 == 0 else (30, 0)
+                runs = [
+                    await one_run(kind, Path(tmp), args.attempts, days, args.window_s)
+                    for days in order
+                ]
+                runs.sort(key=lambda r: r.retention_days)
+                for r in runs:
+                    label = "off" if r.retention_days == 0 else f"{r.retention_days} days (pruning)"
+                    print(
+                        f"| {kind} | {label} | {r.deliveries_per_s:,.0f} | {r.attempts_before:,} "
+                        f"| {r.attempts_after:,} | {r.pruned_per_s:,.0f} | {r.load:.1f} |"
+                    )
+                base, pruned = runs
+                cost = 1 - pruned.deliveries_per_s / base.deliveries_per_s
                 print(
-                    f"| {kind} | {label} | {r.deliveries_per_s:,.0f} | {r.attempts_before:,} | "
-                    f"{r.attempts_after:,} |"
+                    f"| {kind} | cost of pruning | {cost:.0%} of throughput | | | | |", flush=True
                 )
-            base, pruned = runs
-            cost = 1 - pruned.deliveries_per_s / base.deliveries_per_s
-            print(f"| {kind} | cost of pruning | {cost:.0%} of throughput | | |", flush=True)
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     pull_lease_s: float = Field(60.0, ge=1, le=3600)
     #: longest a client may take to send a request's line and headers
     header_timeout_s: float = Field(10.0, gt=0, le=300)
+    #: how long an idle kept-alive connection stays open; longer than clients' and proxies' own
+    #: idle timeouts, so that they close first (docs/perf/2026-12-07-connection-resets.md)
+    keep_alive_timeout_s: int = Field(75, ge=1, le=3600)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     #: ``text`` lines, or ``json``: one object a line, with the ids of what each is about
     log_format: Literal["text", "json"] = "text"

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 
 import uvicorn
 from fastapi import FastAPI
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from hookline.api import create_app
 from hookline.api.request_head import HeadLimitedProtocol
@@ -139,13 +138,17 @@ def _uvicorn(app: FastAPI, settings: Settings) -> uvicorn.Server:
         # in json, uvicorn's lines go through the root logger's handler like the rest
         log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         lifespan="on",
-        proxy_headers=False,
+        # the client's address from a trusted proxy's X-Forwarded-For (uvicorn's
+        # FORWARDED_ALLOW_IPS, loopback by default), in front of the whole app: the publish road
+        # limits failed authentications per address too, and behind a proxy each client must
+        # count alone, not every client as the proxy
+        proxy_headers=True,
+        # uvicorn's 5 s closed idle connections that clients still held: the next request sent
+        # on one was lost with a reset (docs/perf/2026-12-07-connection-resets.md)
+        timeout_keep_alive=settings.keep_alive_timeout_s,
         # uvicorn's httptools protocol with the request head bounded in size and time
         http=HeadLimitedProtocol.configured(header_timeout_s=settings.header_timeout_s),
     )
-    # uvicorn would put the proxy headers' middleware in front of the whole app; it matters to
-    # the routes that build URLs, not to the publish road, which HooklineApp answers first
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)
     return uvicorn.Server(config)
 
 

@@ -145,3 +145,31 @@ def test_failed_authentications_are_limited_per_address(server: Server) -> None:
     )
     assert publish.status_code == 429
     assert "Retry-After" in publish.headers
+
+
+def test_behind_a_proxy_failed_authentications_count_per_forwarded_address(
+    server: Server,
+) -> None:
+    """A proxy on loopback (trusted: uvicorn's ``FORWARDED_ALLOW_IPS``) passes each client's
+    address in ``X-Forwarded-For``: one client guessing keys holds back only itself, on the
+    publish road as on every other route."""
+
+    def publish(key: str, client: str) -> httpx.Response:
+        return server.client.post(
+            "/api/v1/events",
+            json={"type": "message.sent", "data": {}},
+            headers={"X-API-Key": key, "X-Forwarded-For": client},
+        )
+
+    def keys(key: str, client: str) -> httpx.Response:
+        return server.client.get(
+            "/api/v1/api-keys", headers={"X-API-Key": key, "X-Forwarded-For": client}
+        )
+
+    for i in range(20):
+        assert publish(f"hl_wrong_{i}", "203.0.113.7").status_code == 401
+    assert publish(ADMIN_KEY, "203.0.113.7").status_code == 429
+    assert keys(ADMIN_KEY, "203.0.113.7").status_code == 429
+    # another client behind the same proxy is not held back, on either road
+    assert publish(ADMIN_KEY, "203.0.113.8").status_code == 202
+    assert keys(ADMIN_KEY, "203.0.113.8").status_code == 200

@@ -5,6 +5,7 @@ is a value, so nothing waits."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import sqlite3
@@ -235,3 +236,19 @@ async def test_the_export_has_one_line_per_event(storage: Storage, sub: Subscrip
     assert [x["id"] for x in first["attempts"]] == [a.id]
     assert second == {"event": None, "deliveries": [], "attempts": [second["attempts"][0]]}
     assert second["attempts"][0]["id"] == lone.id
+
+
+async def test_a_stopping_worker_does_not_wait_out_the_rest_between_batches(
+    storage: Storage, sub: Subscription
+) -> None:
+    for _ in range(2):
+        await _event(storage, sub, ["succeeded"])
+    retention = RetentionService(storage, _Clock(CUTOFF_MS), retention_days=30)
+    stop = asyncio.Event()
+
+    # a rest of at least 60 s after each batch: stopping ends it at once
+    done = await asyncio.wait_for(
+        retention.prune(CUTOFF_MS, batch=1, pause_s=60, progress=lambda _: stop.set(), stop=stop),
+        timeout=10,
+    )
+    assert done == PruneCounts(events=1, deliveries=1, attempts=1)

@@ -50,8 +50,8 @@ async def get_principal(
 
 
 def client_address(scope: Scope) -> str | None:
-    """The peer's address, which failed authentications are limited by (behind a proxy,
-    that is the proxy's)."""
+    """The client's address, which failed authentications are limited by: the peer's, or
+    behind a trusted proxy the one its ``X-Forwarded-For`` names (``server._uvicorn``)."""
     client = scope.get("client")
     return str(client[0]) if client else None
 

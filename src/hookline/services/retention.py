@@ -27,8 +27,12 @@ DAY_MS = 86_400_000
 #: events per batch (each with its deliveries and attempts) and attempts of no delivery per
 #: batch: one short transaction each, of some 1,000 to 2,000 rows for a typical event
 PRUNE_BATCH = 500
-#: between two batches, so that live traffic's transactions go first: at least this, and at
-#: least as long as the batch took (pruning has the database at most half the time)
+#: between two batches, so that live traffic goes first: a rest of ``PRUNE_REST_RATIO`` times
+#: as long as the batch took, and at least ``PRUNE_PAUSE_S``. Pruning takes at most a fifth of
+#: the time: its batches compete with live traffic for the machine (PostgreSQL's CPU and
+#: disk, SQLite's one writer), and at half the time it cost PostgreSQL's live traffic more
+#: than the 20 % it may (docs/benchmarks.md, *Pruning beside live traffic*)
+PRUNE_REST_RATIO = 4.0
 PRUNE_PAUSE_S = 0.05
 #: how often the worker prunes
 PRUNE_INTERVAL_S = 600.0
@@ -53,13 +57,15 @@ class RetentionService:
         *,
         batch: int = PRUNE_BATCH,
         pause_s: float = PRUNE_PAUSE_S,
+        rest_ratio: float = PRUNE_REST_RATIO,
         export: Callable[[PrunedRows], None] | None = None,
         progress: Callable[[PruneCounts], None] | None = None,
         stop: asyncio.Event | None = None,
     ) -> PruneCounts:
         """Prune everything prunable older than ``cutoff_ms``, batch by batch; ``export``
         gets each batch's rows before they are deleted, ``progress`` each batch's counts.
-        The file gives the space back at the end (SQLite)."""
+        After a batch that took t it rests ``rest_ratio`` x t, at least ``pause_s`` (0: no
+        rest at all). The file gives the space back at the end (SQLite)."""
         total = PruneCounts()
         try:
             while stop is None or not stop.is_set():
@@ -75,7 +81,8 @@ class RetentionService:
                     progress(done)
                 if done.rows == 0:
                     break  # found, but no longer prunable: nothing left to do now
-                await asyncio.sleep(max(pause_s, time.monotonic() - started if pause_s else 0))
+                if pause_s:
+                    await _rest(max(pause_s, rest_ratio * (time.monotonic() - started)), stop)
         finally:
             if total.rows:
                 await self._storage.reclaim_space()
@@ -109,6 +116,15 @@ class RetentionService:
                 log.exception("pruning failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), interval_s)
+
+
+async def _rest(seconds: float, stop: asyncio.Event | None) -> None:
+    """Sleep, but end at once when ``stop`` is set (a worker stopping does not wait)."""
+    if stop is None:
+        await asyncio.sleep(seconds)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
 
 
 def export_lines(pruned: PrunedRows) -> Iterator[bytes]:

@@ -137,11 +137,14 @@ def prune_tx(conn: sa.Connection, batch: PruneBatch, cutoff_ms: int) -> PruneCou
     deliveries: list[str] = []
     attempts = 0
     if batch.events:
+        # only a delivery can have changed since the batch was found (an event's age does not):
+        # without the age in the query, PostgreSQL looks the events up by primary key, where
+        # with it, it may scan every old event of the organization by (organization, age)
         still = [
             (r[0], r[1])
             for r in conn.execute(
                 sa.select(_e.c.organization_id, _e.c.id).where(
-                    _event_keys(batch.events), _prunable_events(cutoff_ms)
+                    _event_keys(batch.events), ~_kept_delivery(cutoff_ms)
                 )
             )
         ]
