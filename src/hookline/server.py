@@ -108,12 +108,15 @@ async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Di
     report = Report(services.storage, services.metrics, s.log_summary_interval_s)
     dispatcher = build_dispatcher(services, sender, report)
     stop = asyncio.Event()
+    # nothing is sent before other processes' revocations are heard (see Dispatcher.hearing)
+    dispatcher.hearing(False)
     tasks = [
         asyncio.create_task(dispatcher.run(stop), name="hookline-dispatcher"),
         asyncio.create_task(report.run(stop), name="hookline-summary"),
         asyncio.create_task(services.storage.watch(dispatcher.wake, stop), name="hookline-watch"),
         asyncio.create_task(
-            services.storage.watch_revocations(dispatcher.revoke, stop), name="hookline-revocations"
+            services.storage.watch_revocations(dispatcher.revoke, stop, hearing=dispatcher.hearing),
+            name="hookline-revocations",
         ),
         asyncio.create_task(services.retention.keep(stop), name="hookline-retention"),
         asyncio.create_task(services.tasks.run(stop), name="hookline-tasks"),

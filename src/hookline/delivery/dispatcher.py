@@ -33,6 +33,7 @@ from hookline.services import outbound
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import Disabled, Lease, Recorded, Storage
+from hookline.storage.revocations import ACK_WAIT_S
 from hookline.tracing import Tracing
 
 log = logging.getLogger("hookline.worker")
@@ -49,6 +50,11 @@ STOP_GRACE_S = 10.0  # how long a stopping worker lets in-flight attempts finish
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
 MAX_IDLE_LANES = 1_000  # idle lanes kept before they are dropped
 MAX_REVOKED = 10_000  # revocations remembered (see revoke); they matter for seconds at most
+#: a worker whose loop stood still this long (the process stopped, or starved) may have let
+#: a disabling request wait out its answer: it gives back all it holds (see _check_awake).
+#: Well under the request's wait, so that any worker it gave up on notices.
+STALL_S = ACK_WAIT_S / 2
+BEAT_S = STALL_S / 4  # how often the loop notes it is running
 #: deliveries held at most once a publish's handoff is counted: a fan-out's whole width is
 #: queued in memory (its deliveries share one event) rather than claimed back row by row
 HANDOFF_HELD = 10_000
@@ -123,7 +129,9 @@ class Dispatcher:
         self._queued = 0
         self._refills: set[asyncio.Task[None]] = set()
         self._outcomes = OutcomeWriter(
-            storage, clock, disable_after_ms=self._disable_after_ms, on_recorded=self._recorded
+            lambda batch: storage.record_outcomes(batch, self._disable_after_ms),
+            clock,
+            on_recorded=self._recorded,
         )
         self._rng = random.Random()
         self._jitter_ms = functools.partial(self._rng.randrange, MAX_JITTER_MS)
@@ -133,6 +141,15 @@ class Dispatcher:
         #: a claim, handoff or attempt begun before a revocation may carry its deliveries
         self._revocations = 0
         self._revoked: dict[str, int] = {}
+        #: the revocations counted when the worker last began hearing them again: everything
+        #: claimed, handed over or begun before it may be of a subscription revoked unheard
+        self._revoked_all = 0
+        #: set while other processes' revocations reach this worker (see hearing)
+        self._hearing = asyncio.Event()
+        self._hearing.set()
+        #: when the loop last ran (time.monotonic()), and the timer that notes it
+        self._awake_at = time.monotonic()
+        self._beat: asyncio.TimerHandle | None = None
         #: handoff leases by token: the revocations counted when each was granted
         self._lease_since: dict[str, int] = {}
         self._reserved = 0
@@ -164,7 +181,7 @@ class Dispatcher:
         """Reserve room for ``wanted`` (subscription id -> the subscription and how many new
         deliveries it gets) in lanes that could start them at once; the publish writes those
         deliveries leased to us and hands them over with :meth:`take`."""
-        if self._stopping:
+        if self._stopping or not self._hearing.is_set():
             return None
         room = self._handoff_limit() - self._held - self._reserved
         granted: dict[str, int] = {}
@@ -233,9 +250,13 @@ class Dispatcher:
         flusher = asyncio.create_task(
             self._outcomes.run(stop, lambda: bool(self._tasks)), name="hookline-flush"
         )
+        self._awake_at = time.monotonic()
+        self._heartbeat()
         try:
             await self._claim_loop(stop)
         finally:
+            if self._beat is not None:
+                self._beat.cancel()
             await self._drain()
             self._outcomes.flush()
             await flusher
@@ -243,6 +264,9 @@ class Dispatcher:
     async def _claim_loop(self, stop: asyncio.Event) -> None:
         outage_wait_s = 0.0
         while not stop.is_set():
+            if not self._hearing.is_set():
+                await _wait_any(stop, (self._hearing,), self._poll_s)
+                continue
             room = self._room()
             got = 0
             excluded: list[str] = []
@@ -329,10 +353,15 @@ class Dispatcher:
         """Queue claimed deliveries in their lanes and start what may start; give back what
         a lane cannot hold (marking the lane hot: it has more waiting than it may hold).
         ``since``: the revocations counted when the claim began; a subscription revoked since
-        has had these deliveries taken away (held or cancelled), and none of them is sent."""
+        has had these deliveries taken away (held or cancelled), and none of them is sent;
+        one begun before the worker began hearing revocations again is given back whole."""
+        now = self._clock.now_ms()
+        if self._revoked_all > since:
+            if claimed:
+                self._give_back(claimed, now)
+            return
         if self._revocations > since:
             claimed = [c for c in claimed if self._revoked.get(c.subscription.id, 0) <= since]
-        now = self._clock.now_ms()
         lease_until = claimed_at_ms + self._lease_ms
         lanes: dict[str, Lane] = {}
         for c in claimed:
@@ -356,7 +385,10 @@ class Dispatcher:
             self._freed()
 
     def _pump(self, lane: Lane) -> None:
-        """Start the lane's waiting deliveries while its cap and rate allow."""
+        """Start the lane's waiting deliveries while its cap and rate allow (and the worker
+        hears revocations: see hearing)."""
+        if not self._check_awake():
+            return
         now = self._clock.now_ms()
         late: list[ClaimedDelivery] = []
         kind = lane.kind
@@ -498,6 +530,11 @@ class Dispatcher:
             if self._revoked.get(attempt.lane.subscription.id, 0) > attempt.since:
                 # revoked before the request went out (a task starts a moment after it is
                 # made; a stale connection's attempt goes again): it is not sent
+                return
+            if not self._check_awake() or self._revoked_all > attempt.since:
+                # the worker stood still, or stopped hearing revocations, since the attempt
+                # was made: its subscription may have been disabled unheard meanwhile
+                self._give_back([attempt.claimed], self._clock.now_ms())
                 return
             if attempt.headers is None:
                 problem = self._prepare(attempt)
@@ -658,6 +695,61 @@ class Dispatcher:
         if len(self._revoked) > MAX_REVOKED:
             del self._revoked[next(iter(self._revoked))]
         self._drop_queued([sub_id])
+
+    def hearing(self, up: bool) -> None:
+        """Whether other processes' revocations reach this worker (its storage's listener is
+        up, see storage/revocations.py). A disabling request waits only for the workers it
+        finds listening: one that is not (starting, or re-connecting) would not hear it, so
+        while it is not the worker starts no attempt and claims nothing. Once it hears again,
+        whatever it holds unsent, or claims with a claim begun before, may be of a
+        subscription disabled meanwhile: all of it is given back, to be claimed again as the
+        database now has it (a disabled subscription's deliveries are held, not due)."""
+        if not up:
+            self._hearing.clear()
+        elif not self._hearing.is_set():
+            self._hearing.set()
+            self._give_back_all("held while revocations could not be heard")
+
+    def _heartbeat(self) -> None:
+        self._check_awake()
+        self._beat = asyncio.get_running_loop().call_later(BEAT_S, self._heartbeat)
+
+    def _check_awake(self) -> bool:
+        """Whether attempts may start: the worker hears revocations, and has not just woken
+        from standing still. A disabling request waits for a stopped worker (SIGSTOP, a
+        starved machine) for ACK_WAIT_S at most, then answers; when the worker runs again,
+        what woke it (an attempt's answer, a timer) may come before the revocation it did
+        not answer. So a worker that stood still gives back all it holds first: a
+        subscription disabled meanwhile has its deliveries held in the database, and they
+        are not claimed again."""
+        now = time.monotonic()
+        stalled_s = now - self._awake_at
+        self._awake_at = now
+        if not self._hearing.is_set():
+            return False
+        if stalled_s > STALL_S:
+            self._give_back_all(f"the worker stood still for {stalled_s:.1f} s")
+        return True
+
+    def _give_back_all(self, why: str) -> None:
+        """Give back every delivery held unsent, and those of any claim, handoff or refill
+        begun before now (see _accept): a subscription may have been revoked unheard."""
+        self._revocations += 1
+        self._revoked_all = self._revocations
+        back: list[ClaimedDelivery] = []
+        for lane in self._lanes.values():
+            if lane.timer is not None:
+                lane.timer.cancel()
+                lane.timer = None
+            lane.gated = lane.hot = False
+            back += [held.claimed for held in lane.queue]
+            lane.queue.clear()
+        self._gated.clear()
+        self._queued = 0
+        if back:
+            log.info("%d deliveries given back: %s", len(back), why)
+            self._give_back(back, self._clock.now_ms())
+        self._wakeup.set()
 
     def _drop_queued(self, sub_ids: Sequence[str]) -> None:
         """Forget what waits unsent in the lanes of subscriptions just disabled: the storage

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from hookline.core.errors import StorageUnavailable
 from hookline.services.clock import Clock
-from hookline.storage.base import OutcomeRecord, Recorded, Storage
+from hookline.storage.base import OutcomeRecord, Recorded
 
 log = logging.getLogger("hookline.worker")
 
@@ -38,18 +38,26 @@ RETRY_WAIT_MAX_S = 2.0
 LATE_RETRY_S = 1.0
 
 
+#: writes one batch of outcomes in one transaction (Storage.record_outcomes), raising
+#: StorageUnavailable while the database cannot
+Write = Callable[[list[OutcomeRecord]], Awaitable[Recorded]]
+
+
 class OutcomeWriter:
+    """``write`` is all it needs of the storage, and ``clock`` with ``sleep`` all it needs of
+    time: its retries are measured against leases on the clock that granted them."""
+
     def __init__(
         self,
-        storage: Storage,
+        write: Write,
         clock: Clock,
         *,
-        disable_after_ms: int | None,
         on_recorded: Callable[[Recorded], Awaitable[None]],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._storage = storage
+        self._write_batch = write
         self._clock = clock
-        self._disable_after_ms = disable_after_ms
+        self._sleep = sleep
         self._on_recorded = on_recorded
         #: outcomes waiting for their batch, each with when its delivery's lease runs out
         self._pending: list[tuple[OutcomeRecord, int]] = []
@@ -115,7 +123,7 @@ class OutcomeWriter:
             if self.stopping or left_ms <= 0:
                 break
             wait_s = min(max(wait_s * 2, RETRY_WAIT_S), RETRY_WAIT_MAX_S)
-            await asyncio.sleep(min(wait_s, left_ms / 1000))
+            await self._sleep(min(wait_s, left_ms / 1000))
         log.warning(
             "%d outcomes were not written within their leases; their deliveries may be sent "
             "again, and the attempts are logged once the database is back",
@@ -135,7 +143,7 @@ class OutcomeWriter:
 
     async def _try(self, records: list[OutcomeRecord]) -> bool:
         try:
-            recorded = await self._storage.record_outcomes(records, self._disable_after_ms)
+            recorded = await self._write_batch(records)
         except StorageUnavailable:
             return False  # the outage is logged once by the storage's health state
         except Exception:

@@ -304,12 +304,20 @@ class Storage(abc.ABC):
         Databases without notifications rely on the worker's polling instead."""
         await stop.wait()
 
-    async def watch_revocations(self, revoked: Callable[[str], None], stop: asyncio.Event) -> None:
+    async def watch_revocations(
+        self,
+        revoked: Callable[[str], None],
+        stop: asyncio.Event,
+        *,
+        hearing: Callable[[bool], None],
+    ) -> None:
         """Call ``revoked`` with the id of every subscription another process disables or
         deletes, and answer that process once it returns (see revocations.py), until
-        ``stop``. A database with one process only has nothing to hear: its service tells
-        the worker itself."""
+        ``stop``; ``hearing(True)`` once they are heard, ``hearing(False)`` while they cannot
+        be (the listening connection lost). A database with one process only has nothing to
+        hear: its service tells the worker itself."""
         del revoked
+        hearing(True)
         await stop.wait()
 
     async def watch_configuration(self, stop: asyncio.Event) -> None:

@@ -187,7 +187,13 @@ class PostgresStorage(CachedReads):
             with contextlib.suppress(Exception):
                 await conn.close(timeout=PING_TIMEOUT_S)
 
-    async def watch_revocations(self, revoked: Callable[[str], None], stop: asyncio.Event) -> None:
+    async def watch_revocations(
+        self,
+        revoked: Callable[[str], None],
+        stop: asyncio.Event,
+        *,
+        hearing: Callable[[bool], None],
+    ) -> None:
         acks: set[asyncio.Task[None]] = set()
 
         async def answer(sub_id: str) -> None:
@@ -207,8 +213,10 @@ class PostgresStorage(CachedReads):
             REVOKE_CHANNEL,
             heard,
             stop,
-            up=lambda: None,
-            down=lambda: None,
+            # heard only once LISTEN is in place; a worker found listening before that waits
+            # in vain for it, the request then answering after ACK_WAIT_S
+            up=lambda: hearing(True),
+            down=lambda: hearing(False),
             application_name=WORKER_APP + WORKER_TAG,
         )
 

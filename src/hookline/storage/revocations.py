@@ -15,6 +15,9 @@ the subscription:
 
 A worker that does not answer in time (stopped, or its connection lost unnoticed) is waited
 for no longer than ``ACK_WAIT_S``; the request then answers anyway and says so in the log.
+A worker that is not listening is not found, and not waited for: it starts nothing until it
+listens, and a stopped one gives back all it holds when it runs again (Dispatcher.hearing
+and Dispatcher._check_awake); docs/api.md says what the answer guarantees.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ NOTIFY_REVOKE = sa.text(f"SELECT pg_notify('{REVOKE_CHANNEL}', :sub_id)")
 ACK = sa.text(f"SELECT pg_notify('{ACK_CHANNEL}', :payload)")
 LISTENING_WORKERS = sa.text(
     "SELECT DISTINCT substr(application_name, :skip) FROM pg_stat_activity "
-    "WHERE application_name LIKE :prefix"
+    # the workers of this database: another's (one cluster, several Hookline databases)
+    # hear nothing of this one's notifications, and would be waited for in vain
+    "WHERE application_name LIKE :prefix AND datname = current_database()"
 ).bindparams(skip=len(WORKER_APP) + 1, prefix=WORKER_APP + "%")
 
 
