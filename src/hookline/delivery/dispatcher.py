@@ -744,7 +744,8 @@ class Dispatcher:
             lane.gated = lane.hot = False
             back += [held.claimed for held in lane.queue]
             lane.queue.clear()
-        self._gated.clear()
+        for gated in self._gated.values():
+            gated.clear()
         self._queued = 0
         if back:
             log.info("%d deliveries given back: %s", len(back), why)
