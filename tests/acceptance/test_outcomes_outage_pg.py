@@ -66,7 +66,9 @@ def _wait_log(server: Server, text: str, timeout_s: float = 30.0) -> None:
 def test_an_outage_shorter_than_the_lease_sends_nothing_twice_and_loses_no_attempt(
     launcher: Launcher, own_pg: PrivatePostgres, receiver: Receiver
 ) -> None:
-    server = launcher.serve(own_pg.url, HOOKLINE_LOG_LEVEL="info")
+    # the default timeout (the tests' is 3 s: a 16 s lease, which a loaded machine's restart
+    # of PostgreSQL outlasts)
+    server = launcher.serve(own_pg.url, HOOKLINE_LOG_LEVEL="info", HOOKLINE_DELIVERY_TIMEOUT_S="10")
     receiver.delays["/slow"] = 0.5  # attempts are under way when the database goes
     sub = server.api(
         "POST",
