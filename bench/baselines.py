@@ -22,6 +22,7 @@ from bench.api_client import event_data
 from bench.receiver import Nginx, Tally
 from bench.system import ensure_tool
 from hookline.core import ids, profiles
+from hookline.services import wire
 
 REPO = Path(__file__).resolve().parent.parent
 USER_AGENT = "Hookline-bench-bare/1"
@@ -43,12 +44,17 @@ class Run:
 
 
 def _signed(event_id: str, n: int, secret: str, user_agent: str) -> profiles.OutgoingRequest:
-    return profiles.build_request(
+    body = wire.render_body(
         profiles.STANDARD,
         event_id=event_id,
         event_type="message.delivered",
         occurred_at_ms=int(time.time() * 1000),
         data=event_data(n),
+    )
+    return profiles.build_request(
+        profiles.STANDARD,
+        body=body,
+        event_id=event_id,
         secrets=[secret],
         attempt=profiles.AttemptIdentity(
             timestamp_s=int(time.time()), request_id=ids.new_request_id()

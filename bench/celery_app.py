@@ -14,6 +14,7 @@ import requests
 from celery import Celery
 
 from hookline.core import ids, profiles
+from hookline.services import wire
 
 BROKER_URL = os.environ.get("BENCH_CELERY_BROKER", "redis://127.0.0.1:6379/15")
 QUEUE = "hookline-bench"
@@ -52,12 +53,17 @@ def deliver(
     data: dict[str, Any],
     secret: str,
 ) -> None:
-    request = profiles.build_request(
+    body = wire.render_body(
         profiles.STANDARD,
         event_id=event_id,
         event_type=event_type,
         occurred_at_ms=occurred_at_ms,
         data=data,
+    )
+    request = profiles.build_request(
+        profiles.STANDARD,
+        body=body,
+        event_id=event_id,
         secrets=[secret],
         attempt=profiles.AttemptIdentity(
             timestamp_s=int(time.time()), request_id=ids.new_request_id()

@@ -17,6 +17,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from hookline.api import create_app
 from hookline.api.request_head import HeadLimitedProtocol
 from hookline.config import Settings
+from hookline.console.app import create_console
 from hookline.delivery.dispatcher import Dispatcher
 from hookline.delivery.reporting import Report
 from hookline.delivery.sender import Sender
@@ -199,6 +200,8 @@ async def _serve_on(
                 services.tracing.close()
 
     app = create_app(services, extra_lifespan=lifespan)
+    # the console is served beside the API; each edge knows only the services beneath it
+    app.mount("/console", create_console(services))
     _tune_runtime()
     await _uvicorn(app, settings).serve(sockets=sockets)
 
