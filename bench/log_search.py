@@ -166,7 +166,7 @@ def _fill_sqlite(path: str, n: int, owners: Owners, rng: random.Random) -> None:
 
 async def _fill_postgres(url: str, n: int, owners: Owners, rng: random.Random) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
-    drops, creates = _index_sql(postgresql_dialect.dialect())
+    drops, creates = _index_sql(postgresql_dialect.dialect())  # type: ignore[no-untyped-call]
     try:
         for sql in drops:
             await conn.execute(sql)
@@ -211,9 +211,11 @@ def _cases(owners: Owners, event_id: str) -> list[tuple[str, AttemptFilter]]:
 async def _subscriptions(storage: Storage, owners: Owners) -> None:
     """The subscriptions the attempts name, with their owners: an agent key's scope."""
     await storage.ensure_default_organization(Organization(id=ORG, name="bench", created_at_ms=0))
-    for i, ident in enumerate(owners.identities):
+    for i, identity_id in enumerate(owners.identities):
         await storage.insert_identity(
-            Identity(id=ident, organization_id=ORG, agent_handle=f"agent-{i}", created_at_ms=0)
+            Identity(
+                id=identity_id, organization_id=ORG, agent_handle=f"agent-{i}", created_at_ms=0
+            )
         )
     for i, box in enumerate(owners.mailboxes):
         await storage.insert_mailbox(
@@ -238,15 +240,15 @@ async def _subscriptions(storage: Storage, owners: Owners) -> None:
                 created_at_ms=0,
             )
         )
-    for sub_id, box, ident, phone in owners.subs:
+    for sub_id, sub_box, sub_ident, sub_phone in owners.subs:
         sub = Subscription(
             id=sub_id,
             organization_id=ORG,
             url="https://hooks.example.com/bench",
             event_types=TYPES,
-            mailbox_id=box,
-            agent_identity_id=ident,
-            phone_number_id=phone,
+            mailbox_id=sub_box,
+            agent_identity_id=sub_ident,
+            phone_number_id=sub_phone,
             owner_identity_id=owners.owner_of.get(sub_id),
             created_at_ms=START_MS,
             updated_at_ms=START_MS,
@@ -291,7 +293,7 @@ async def _run_one(kind: DbKind, n: int, work: Path) -> list[tuple[str, float, f
         db.drop()
 
 
-def _markdown(n: int, runs: dict[str, list[tuple[str, float, float, int]]]) -> str:
+def _markdown(n: int, runs: dict[DbKind, list[tuple[str, float, float, int]]]) -> str:
     kinds = list(runs)
     lines = [
         "| filter (first page, 50 rows) | "

@@ -2,11 +2,12 @@
 
     python -m bench.run [--smoke] [--scenarios a,b,c,d,e,f,g] [--db sqlite|postgresql|both]
                         [--baselines celery,arq,bare,wrk] [--out docs/benchmarks.md] [--json FILE]
+                        [--no-install]
 
-Starts nginx (installed with apt-get when missing) and a black-hole listener, takes the
-baselines, runs each scenario on a fresh database of each kind, prints every figure, and
-writes the markdown report. Exits 1 when a delivery was lost or duplicated, or a scenario
-failed.
+Starts nginx (installed with apt-get when missing, unless --no-install) and a black-hole
+listener, takes the baselines, runs each scenario on a fresh database of each kind, prints
+every figure, and writes the markdown report. Exits 1 when a delivery was lost or duplicated,
+or a scenario failed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", type=Path, default=None, help="scratch folder (default: a new temp)")
     p.add_argument("--render", type=Path, default=None, metavar="FILE.json",
                    help="only write the report again from a run's --json file")  # fmt: skip
+    p.add_argument("--no-install", action="store_true",
+                   help="fail when nginx or wrk is missing, instead of installing it")  # fmt: skip
     p.add_argument("--hookline-src", type=Path, default=None,
                    help="measure the Hookline package in this src/ folder (e.g. an exported "
                    "commit) instead of the installed one")  # fmt: skip
@@ -270,6 +273,7 @@ def _render(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _args(argv)
+    system.install_missing = not args.no_install
     if args.render is not None:
         return _render(args)
     if args.hookline_src is not None:

@@ -1,6 +1,7 @@
 """The signed request every baseline sends: Hookline's ``standard`` profile, as Hookline signs.
 
-Imports only Hookline's pure core, so the Celery and arq workers can use it too.
+Imports only Hookline's core and the body writer (no server), so the Celery and arq workers
+can use it too.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import time
 from typing import Any
 
 from hookline.core import ids, profiles
+from hookline.services import wire
 
 
 def signed_request(
@@ -20,12 +22,17 @@ def signed_request(
     secret: str,
     user_agent: str,
 ) -> profiles.OutgoingRequest:
-    return profiles.build_request(
+    body = wire.render_body(
         profiles.STANDARD,
         event_id=event_id,
         event_type=event_type,
         occurred_at_ms=occurred_at_ms,
         data=data,
+    )
+    return profiles.build_request(
+        profiles.STANDARD,
+        body=body,
+        event_id=event_id,
         secrets=[secret],
         attempt=profiles.AttemptIdentity(
             timestamp_s=int(time.time()), request_id=ids.new_request_id()

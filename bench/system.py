@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 
 _apt_updated = False
+#: whether ensure_tool installs a missing tool (``python -m bench.run --no-install`` turns it
+#: off: the tests use what the machine has, and .ci/run installs nginx and wrk beforehand)
+install_missing = True
 
 
 def find_tool(binary: str) -> str | None:
@@ -20,11 +23,17 @@ def find_tool(binary: str) -> str | None:
 
 
 def ensure_tool(binary: str, package: str) -> str:
-    """The path of ``binary``, installing Debian's ``package`` with apt-get when it is missing."""
+    """The path of ``binary``, installing Debian's ``package`` with apt-get when it is missing
+    (unless ``install_missing`` is off: then a missing tool is an error naming the package)."""
     global _apt_updated
     found = find_tool(binary)
     if found:
         return found
+    if not install_missing:
+        raise RuntimeError(
+            f"{binary} is missing and this run installs nothing (--no-install): "
+            f"install Debian's {package} package first"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     print(f"[bench] {binary} is missing: apt-get install {package}", file=sys.stderr, flush=True)
     if not _apt_updated:

@@ -45,6 +45,11 @@ class Metrics:
             "Attempts under way in this process",
             registry=self.registry,
         )
+        self.pulls_waiting = Gauge(
+            "hookline_pulls_waiting",
+            "Pulls of pull subscriptions waiting for a delivery in this process",
+            registry=self.registry,
+        )
         self.attempt_seconds_by_subscription = Histogram(
             "hookline_subscription_attempt_seconds",
             "Duration of one HTTP attempt, per subscription: the first "

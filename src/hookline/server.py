@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from hookline.api import create_app
 from hookline.api.request_head import HeadLimitedProtocol
 from hookline.config import Settings
+from hookline.console.app import create_console
 from hookline.delivery.dispatcher import Dispatcher
 from hookline.delivery.reporting import Report
 from hookline.delivery.sender import Sender
@@ -214,6 +215,8 @@ async def _serve_on(
                 services.tracing.close()
 
     app = create_app(services, extra_lifespan=lifespan)
+    # the console is served beside the API; each edge knows only the services beneath it
+    app.mount("/console", create_console(services))
     _tune_runtime()
     await _uvicorn(app, settings).serve(sockets=sockets)
 

@@ -101,7 +101,7 @@ class Receiver:
             if plan:
                 status = plan.pop(0) if len(plan) > 1 else plan[0]
             delay = self.delays.get(request.path, 0.0)
-            body = self.bodies.get(request.path, f"answer {status} " + "x" * 10_000)
+            answer = self.bodies.get(request.path, f"answer {status} " + "x" * 10_000)
             headers = dict(self.headers.get(request.path, {}))
             busy = self.busy[request.path] = self.busy.get(request.path, 0) + 1
             self.peak[request.path] = max(self.peak.get(request.path, 0), busy)
@@ -116,7 +116,7 @@ class Receiver:
                 self.all_busy -= 1
         if 300 <= status < 400:
             headers["Location"] = "http://127.0.0.1:1/elsewhere"
-        return web.Response(status=status, text=body, headers=headers)
+        return web.Response(status=status, text=answer, headers=headers)
 
 
 @contextmanager
@@ -208,6 +208,23 @@ class Server:
     def api(self, method: str, path: str, **kw: Any) -> httpx.Response:
         return self.client.request(method, "/api/v1" + path, **kw)
 
+    def wait_states(
+        self, event_id: str, states: set[str], timeout_s: float = 15.0
+    ) -> list[dict[str, Any]]:
+        """The event's deliveries, once each is in one of ``states``. Waiting for a state the
+        worker never claims (failed, succeeded, cancelled, held) is the positive signal after
+        which "no further attempt came" can be asserted without a pause."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            resp = self.api("GET", f"/events/{event_id}/deliveries")
+            assert resp.status_code == 200, resp.text
+            found: list[dict[str, Any]] = resp.json()["deliveries"]
+            if found and all(d["state"] in states for d in found):
+                return found
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{event_id}: deliveries not in {states}: {found}")
+            time.sleep(0.05)
+
     def wait_ready(self) -> None:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -275,8 +292,13 @@ class Launcher:
     def close(self) -> None:
         for c in self.clients:
             c.close()
+        # SIGTERM, as an operator stops Hookline: the process exits through its own shutdown,
+        # and, when the suite runs under coverage, writes what it measured
         for p in self.procs:
-            p.stop(signal.SIGKILL if p.popen.poll() is None else signal.SIGTERM, timeout_s=5)
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            p.stop(timeout_s=10)
 
 
 @pytest.fixture

@@ -114,8 +114,8 @@ def build_world(server: Server, receiver: Receiver) -> dict[str, str]:
     w["sub_a_del"] = subscribe(server, receiver.url("/a-del"), ["call.ended"], mailbox_id=w["mb_a"])
     w["sub_org_del"] = subscribe(server, receiver.url("/org-del"), ["call.ended"])
     for name, owner in (("a", w["id_a"]), ("b", w["id_b"])):
-        body = {"mode": "pull", "event_types": ["call.ended"], "agent_identity_id": owner}
-        w[f"sub_{name}_pull"] = ok(server.api("POST", "/webhooks/subscriptions", json=body), 201)[
+        pull = {"mode": "pull", "event_types": ["call.ended"], "agent_identity_id": owner}
+        w[f"sub_{name}_pull"] = ok(server.api("POST", "/webhooks/subscriptions", json=pull), 201)[
             "id"
         ]
     inbox = {"url": receiver.url("/inbox"), "events": received, "description": "inbox"}

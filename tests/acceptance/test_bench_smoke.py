@@ -1,7 +1,8 @@
 """The benchmark harness keeps working: its smoke mode end to end, on SQLite.
 
-Tiny sizes; no Celery (it is a bench-only dependency). nginx is installed with apt-get when
-it is missing, as the harness always does.
+Tiny sizes; no Celery (it is a bench-only dependency). The test installs nothing: nginx and
+wrk must be on the machine (.ci/run installs them, README "Tests"); the harness's
+``--no-install`` makes a missing one fail the run with its package's name.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path
     done = subprocess.run(
         [
             sys.executable, "-m", "bench.run", "--smoke", "--out", str(report),
-            "--json", str(figures), "--work", str(tmp_path / "work"),
+            "--json", str(figures), "--work", str(tmp_path / "work"), "--no-install",
         ],
         cwd=REPO, capture_output=True, text=True, timeout=280, check=False,
     )  # fmt: skip

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
-from conftest import Launcher, Receiver, Server
+from conftest import Launcher, Received, Receiver, Server
 
 
 def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:
@@ -15,6 +16,11 @@ def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:
     resp = server.api("POST", "/webhooks/subscriptions", json=body)
     assert resp.status_code == 201, resp.text
     return dict(resp.json())
+
+
+def _more_than(n: int, path: str | None = None) -> Callable[[list[Received]], bool]:
+    """Whether more than ``n`` requests came (to ``path``, when given)."""
+    return lambda rs: len([r for r in rs if path is None or r.path == path]) > n
 
 
 def publish_batch(server: Server, prefix: str, n: int) -> None:
@@ -142,7 +148,7 @@ def test_a_worker_whose_attempts_are_slow_takes_only_what_it_starts_in_time(
     for i in range(2):
         resp = server.api("POST", "/events", json={"id": f"evt_pace_{i}", "type": "message.sent"})
         assert resp.status_code == 202, resp.text
-        receiver.wait_for(lambda rs, n=i: len(rs) > n)
+        receiver.wait_for(_more_than(i))
     resp = server.api("POST", "/events", json={"id": "evt_many", "type": "message.bounced"})
     assert resp.status_code == 202, resp.text
     got = receiver.wait_for(lambda rs: len(rs) >= 452, timeout_s=60)
@@ -166,7 +172,9 @@ def test_a_lane_with_a_backlog_keeps_going_while_a_fan_out_fills_the_worker(
     for i in range(100):
         receiver.delays[f"/wide{i}"] = 0.02
         subscribe(server, receiver.url(f"/wide{i}"))
-    backlog = [{"id": f"evt_slow_{i}", "type": "message.bounced", "data": {}} for i in range(20)]
+    backlog: list[dict[str, Any]] = [
+        {"id": f"evt_slow_{i}", "type": "message.bounced", "data": {}} for i in range(20)
+    ]
     resp = server.api("POST", "/events/batch", json={"events": backlog})
     assert resp.status_code == 202, resp.text
     # fast attempts first, so that the worker's pace lets it take the whole fan-out
@@ -209,7 +217,7 @@ def test_a_full_lane_behind_a_hanging_endpoint_costs_healthy_deliveries_no_claim
             "POST", "/events", json={"id": f"evt_ok_{i}", "type": "message.delivered", "data": {}}
         )
         assert resp.status_code == 202, resp.text
-        receiver.wait_for(lambda rs, n=i: len([r for r in rs if r.path == "/ok"]) > n)
+        receiver.wait_for(_more_than(i, "/ok"))
     time.sleep(0.3)
     assert _empty_claims(server) - before < 5
     assert receiver.peak["/hang"] == 2

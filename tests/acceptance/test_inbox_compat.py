@@ -79,7 +79,8 @@ def test_put_keeps_the_fields_it_does_not_name(served: Server, inbox: httpx.Clie
     assert put.status_code == 200 and put.json()["description"] is None
     assert inbox.get(f"/v1/webhooks/{hook['id']}").json() == put.json()
 
-    for body in ({"url": None}, {"events": None}, {"events": []}):
+    bodies: tuple[dict[str, Any], ...] = ({"url": None}, {"events": None}, {"events": []})
+    for body in bodies:
         resp = inbox.put(f"/v1/webhooks/{hook['id']}", json=body)
         assert resp.status_code == 422, (body, resp.text)
         assert [e["field"] for e in resp.json()["errors"]] == list(body), resp.json()

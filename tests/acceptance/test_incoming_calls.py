@@ -67,7 +67,7 @@ def test_fallbacks_say_why(launcher: Launcher, database_url: str, receiver: Rece
         database_url, HOOKLINE_INCOMING_CALL_TIMEOUT_S="1", HOOKLINE_INCOMING_CALL_FALLBACK="answer"
     )
     phone = number(server, receiver.url("/c"))
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"status": [500]}, "HTTP 500"),
         ({"body": "not json"}, "not JSON"),
         ({"body": json.dumps({"action": "dance"})}, "'dance'"),

@@ -114,6 +114,18 @@ def test_release_hands_back_at_once(server: Server) -> None:
     assert stale["status"] == 409
 
 
+def _wait_until_a_pull_waits(server: Server, timeout_s: float = 15.0) -> None:
+    """Until the server's ``hookline_pulls_waiting`` gauge shows a waiting pull."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        resp = server.client.get("/metrics")
+        assert resp.status_code == 200, resp.text
+        if "hookline_pulls_waiting 1.0" in resp.text.splitlines():
+            return
+        assert time.monotonic() < deadline, "no pull is waiting"
+        time.sleep(0.02)
+
+
 def _answer_after_publish(puller: Server, publisher: Server) -> float:
     """Seconds from a publish (on ``publisher``) to the answer of a pull waiting on
     ``puller``, which got that event."""
@@ -126,9 +138,8 @@ def _answer_after_publish(puller: Server, publisher: Server) -> float:
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    # give the pull a moment to start waiting: were it later, it would find the event at once
-    # and the test would pass without a wake-up, never fail wrongly
-    time.sleep(0.5)
+    # the pull waits before the publish (else it would find the event without a wake-up)
+    _wait_until_a_pull_waits(puller)
     published = time.monotonic()
     publish(publisher, "evt_pull_w")
     waiter.join(30)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from conftest import Receiver, Server
@@ -73,7 +72,8 @@ def test_routing_by_owner_type_and_domain(server: Server, receiver: Receiver) ->
         assert counts[eid] == sum(eid in want for want in expected.values()), eid
     total = sum(len(v) for v in expected.values())
     receiver.wait_for(lambda rs: len(rs) >= total)
-    time.sleep(0.5)
+    for eid in counts:  # final: no attempt can follow
+        server.wait_states(eid, {"succeeded"})
     got: dict[str, set[str]] = {}
     for r in receiver.requests:
         got.setdefault(r.path, set()).add(json.loads(r.body)["id"])

@@ -144,7 +144,8 @@ def test_recover_requeues_failed_deliveries(server: Server, receiver: Receiver) 
     assert resp.json() == {"requeued": 3}, "only what failed since the cutoff"
     got = receiver.wait_for(lambda rs: len(rs) >= 7)
     assert sorted(json.loads(r.body)["id"] for r in got[4:]) == [f"evt_rec_{i}" for i in range(3)]
-    time.sleep(0.5)
+    for i in range(3):  # final: no attempt can follow
+        server.wait_states(f"evt_rec_{i}", {"succeeded"})
     assert states() == ["failed"] + ["succeeded"] * 3
     assert len(receiver.requests) == 7
     again = server.api(

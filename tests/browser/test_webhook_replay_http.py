@@ -66,7 +66,7 @@ def test_replay_form_refusals_conflict_and_progress(
     assert "Latest replay" not in page.text  # none yet
     token = csrf_of(page.text)
     path = f"/webhooks/{sub_id}/replay"
-    form = {
+    form: dict[str, Any] = {
         "status": "held",
         "since": utc_input(-3600),
         "until": "",
@@ -78,7 +78,7 @@ def test_replay_form_refusals_conflict_and_progress(
         refused = admin.post(path, data)
         assert refused.status_code == 403 and "This form has expired" in refused.text
     # each refusal of the service, in words, beside its field, the form filled as sent
-    refusals = [
+    refusals: list[tuple[dict[str, Any], str, str]] = [
         ({"since": ""}, "since", "give the time to replay from"),
         ({"since": "soon"}, "since", "give a date and time, as 2026-01-31T09:30"),
         ({"since": utc_input(3600)}, "since", "must not be in the future"),

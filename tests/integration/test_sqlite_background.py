@@ -42,7 +42,7 @@ async def test_waiting_background_transactions_share_one_and_fail_alone(tmp_path
         def blocker(conn: sa.Connection) -> str:
             raw = conn.connection.dbapi_connection
             assert raw is not None
-            raw.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+            raw.set_trace_callback(statements.append)
             gate.wait(5)  # holds the SQLite thread while the others queue up
             return "first"
 
@@ -102,7 +102,7 @@ async def test_a_large_publish_queues_on_the_thread_and_an_inline_write_is_not_o
         def blocker(conn: sa.Connection) -> str:
             raw = conn.connection.dbapi_connection
             assert raw is not None
-            raw.set_trace_callback(trace)  # type: ignore[attr-defined]
+            raw.set_trace_callback(trace)
             gate.wait(5)  # holds the SQLite thread while the others queue up
             return "first"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any, cast
 
 import pytest
@@ -261,7 +261,7 @@ async def test_routing_candidates_match_the_database_after_concurrent_subscripti
         await add_subscription(storage, sub)
     key = (None, None, None)
     assert set(await _routing(storage, org.id, key)) == {s.id for s in subs[:6]}
-    writes = [add_subscription(storage, sub) for sub in subs[6:]]
+    writes: list[Coroutine[Any, Any, object]] = [add_subscription(storage, sub) for sub in subs[6:]]
     writes += [
         storage.update_subscription(org.id, subs[0].id, {"enabled": False}, NOW_MS + 1),
         storage.update_subscription(org.id, subs[1].id, {"url": "https://x.example"}, NOW_MS + 1),

@@ -3,7 +3,7 @@ failing since) and ``event_domains`` (the sending domains recent events named)."
 
 from __future__ import annotations
 
-from hookline.core.models import Organization
+from hookline.core.models import DeliveryState, Identity, Organization
 from hookline.storage.base import HourCount, LastAttempt, Storage, SubscriptionHealth
 
 from .conftest import (
@@ -71,10 +71,11 @@ async def test_failing_since_is_the_first_failure_of_the_current_run(
     storage: Storage, org: Organization
 ) -> None:
     sub = await add_subscription(storage, make_subscription(org.id))
-    for at, state, status in (
+    runs: tuple[tuple[int, DeliveryState, int], ...] = (
         (NOW_MS, "failed", 500),
         (NOW_MS + 10, "failed", 502),
-    ):
+    )
+    for at, state, status in runs:
         await publish(storage, [sub], due_ms=at, at=at)
         [claimed] = await storage.claim_due(at, 1, LEASE_MS)
         await storage.record_outcomes(
@@ -117,14 +118,15 @@ async def test_event_domains_most_recent_first_distinct_and_bounded(
 
 async def test_event_domains_of_one_identity(storage: Storage, org: Organization) -> None:
     a, b = make_identity(org.id, "agent-a"), make_identity(org.id, "agent-b")
-    for ident in (a, b):
-        await storage.insert_identity(ident)
+    for one in (a, b):
+        await storage.insert_identity(one)
     sub = await add_subscription(storage, make_subscription(org.id))
-    for ident, domain, offset in (
+    domains: tuple[tuple[Identity | None, str, int], ...] = (
         (a, "a.example", 1),
         (b, "b.example", 2),
         (None, "org.example", 3),
-    ):
+    )
+    for ident, domain, offset in domains:
         event = make_event(
             org.id, domain=domain, agent_identity_id=ident.id if ident else None, at=NOW_MS + offset
         )

@@ -55,8 +55,8 @@ async def test_a_publish_and_its_attempts_are_one_trace(
         database_url=f"sqlite:///{tmp_path}/hookline.db",
         admin_key=ADMIN_KEY,
         allow_http=True,
-        allowed_networks="127.0.0.0/8",  # type: ignore[arg-type]
-        retry_schedule="0,1",  # type: ignore[arg-type]
+        allowed_networks="127.0.0.0/8",
+        retry_schedule="0,1",
         poll_interval_s=0.1,
     )
     sender = build_sender(settings)

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -23,7 +24,7 @@ TESTS = Path(__file__).resolve().parent.parent
 VECTORS_FILE = TESTS / "vectors" / "signatures.json"
 
 
-def _acceptance_fixtures() -> Any:
+def _acceptance_fixtures() -> ModuleType:
     """The acceptance suite's conftest, loaded under its own name: its ``Launcher`` and
     ``receiver`` are what start the real server and the real receiver."""
     name = "hookline_acceptance_fixtures"
@@ -39,8 +40,13 @@ def _acceptance_fixtures() -> Any:
 
 acceptance = _acceptance_fixtures()
 receiver = acceptance.receiver
-Receiver = acceptance.Receiver
-Server = acceptance.Server
+if TYPE_CHECKING:
+    # the same classes, as mypy knows them (tests/acceptance is on its path: pyproject.toml)
+    from conftest import Receiver as Receiver
+    from conftest import Server as Server
+else:
+    Receiver = acceptance.Receiver
+    Server = acceptance.Server
 ADMIN_KEY: str = acceptance.ADMIN_KEY
 free_port = acceptance.free_port
 

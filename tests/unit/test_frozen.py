@@ -6,6 +6,7 @@ import dataclasses
 import inspect
 import pickle
 import timeit
+from typing import Any, cast
 
 import pytest
 
@@ -63,9 +64,9 @@ def test_same_signature_as_dataclasses_own() -> None:
 )
 def test_bad_calls_fail_as_dataclasses_would(args: tuple[str, ...], kwargs: dict[str, str]) -> None:
     with pytest.raises(TypeError):
-        Sample(*args, **kwargs)  # type: ignore[misc, call-arg]
+        cast(Any, Sample)(*args, **kwargs)  # a wrong call, on purpose
     with pytest.raises(TypeError):
-        Twin(*args, **kwargs)  # type: ignore[misc, call-arg]
+        cast(Any, Twin)(*args, **kwargs)
 
 
 def test_still_frozen_slotted_hashable_comparable_and_picklable() -> None:
@@ -126,8 +127,8 @@ def test_a_class_without_fields() -> None:
 
 def test_the_domain_models_are_made_by_it_and_are_cheaper_to_make() -> None:
     """The reason for the decorator, kept honest: cheaper than dataclasses' own, measured."""
-    fields = {f.name: 0 for f in dataclasses.fields(Delivery)}
-    twin = dataclasses.dataclass(frozen=True, kw_only=True, slots=True)(
+    fields: dict[str, Any] = {f.name: 0 for f in dataclasses.fields(Delivery)}
+    twin: Any = dataclasses.dataclass(frozen=True, kw_only=True, slots=True)(
         type("Delivery", (), {"__annotations__": dict.fromkeys(fields, "int")})
     )
     assert Delivery.__init__.__qualname__ == "Delivery.__init__"

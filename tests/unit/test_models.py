@@ -26,6 +26,6 @@ def test_values_are_frozen_and_keyword_only() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         e.type = "c.d"  # type: ignore[misc]
     with pytest.raises(TypeError):
-        Event("evt_1", "o", "a.b", {}, 1, 1)  # type: ignore[misc]
+        Event("evt_1", "o", "a.b", {}, 1, 1)  # type: ignore[call-arg]
     assert dataclasses.replace(e, domain="example.com").domain == "example.com"
     assert e.domain is None

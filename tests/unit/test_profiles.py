@@ -14,6 +14,7 @@ from standardwebhooks.webhooks import Webhook
 
 from hookline.core import profiles, signing
 from hookline.core.profiles import AttemptIdentity
+from hookline.services import wire
 
 EVENT_ID = "evt_1234567890"
 OCCURRED_MS = 1_736_936_703_000  # 2025-01-15T10:25:03Z
@@ -31,7 +32,7 @@ OWN_HEADERS = {
 
 
 def render(profile: str, event_type: str = "message.delivered", **kw: Any) -> bytes:
-    return profiles.render_body(
+    return wire.render_body(
         profile,
         event_id=kw.get("event_id", EVENT_ID),
         event_type=event_type,
@@ -47,10 +48,8 @@ def secret_for(profile: str) -> str:
 def build(profile: str, **kw: Any) -> profiles.OutgoingRequest:
     return profiles.build_request(
         profile,
+        body=render(profile, kw.get("event_type", "message.bounced"), data=kw.get("data", DATA)),
         event_id=EVENT_ID,
-        event_type=kw.get("event_type", "message.bounced"),
-        occurred_at_ms=OCCURRED_MS,
-        data=kw.get("data", DATA),
         secrets=kw.get("secrets", [secret_for(profile)]),
         attempt=kw.get("attempt", ATTEMPT),
         custom_headers=kw.get("custom_headers", {}),

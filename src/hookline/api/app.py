@@ -27,7 +27,6 @@ from hookline.api.routers import (
     subscriptions,
     tasks,
 )
-from hookline.console.app import create_console
 from hookline.services.container import Services
 
 API_PREFIX = "/api/v1"
@@ -123,7 +122,6 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(inbox.router)
     app.include_router(health.router)
-    app.mount("/console", create_console(services))
     docs.install(app)
     wire_docs.install(app)
     openapi.install(app)

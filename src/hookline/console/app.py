@@ -1,4 +1,4 @@
-"""The console's ASGI app, mounted at ``/console`` by the API's app factory."""
+"""The console's ASGI app, mounted at ``/console`` by the server, beside the API."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+# the API's table of statuses, the one place they are chosen (a page shows the same status)
+from hookline.api.errors import domain_error_body
 from hookline.console.render import render
 from hookline.console.security import SecurityHeaders
 from hookline.console.throttle import SignInThrottle
@@ -31,10 +33,6 @@ _STATIC = Path(__file__).parent / "static"
 
 
 async def _domain_error(request: Request, exc: Exception) -> Response:
-    # the API's table of statuses, the one place they are chosen; imported here because the
-    # API's package mounts this console (a module-level import would go round in a circle)
-    from hookline.api.errors import domain_error_body
-
     assert isinstance(exc, HooklineError)
     status, _, headers = domain_error_body(exc)
     title = (

@@ -15,6 +15,7 @@ from hookline.core.errors import TooManyRequests, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import Attempt, PhoneNumber
 from hookline.core.outcome import SendResult
+from hookline.services import wire
 from hookline.services.clock import Clock
 from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import INCOMING_CALL_ACTIONS, OwnerService
@@ -114,7 +115,7 @@ class CallService:
         payload = {"event_type": INCOMING_CALL, **call}
         payload.setdefault("phone_number_id", phone.id)
         payload.setdefault("to", phone.number)
-        body = profiles.dumps(payload)
+        body = wire.dumps(payload)
         url = phone.incoming_call_webhook_url
         if phone.incoming_call_action != "webhook" or not url:
             # nothing is sent, but the call and the answer given are logged all the same

@@ -130,13 +130,15 @@ class Services:
             disable_after_s=settings.disable_after_s,
             on_disabled=publishing.announce_disabled,
         )
+        metrics = Metrics()
+        metrics.pulls_waiting.set_function(lambda: waiting_pulls.waiting)
         return cls(
             settings=settings,
             storage=storage,
             clock=clock,
             box=box,
             master_keys=keys,
-            metrics=Metrics(),
+            metrics=metrics,
             keys=KeyService(
                 storage, clock, throttle=AuthThrottle(failures=settings.auth_failures_per_minute)
             ),

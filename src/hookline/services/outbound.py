@@ -16,6 +16,7 @@ from hookline.core.frozen import frozen
 from hookline.core.models import Attempt, ClaimedDelivery
 from hookline.core.outcome import SendResult, classify
 from hookline.core.retry import decide
+from hookline.services import wire
 from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
 from hookline.storage.base import OutcomeRecord
@@ -76,7 +77,7 @@ def _open_secrets(box: SecretBox, c: ClaimedDelivery) -> list[str]:
 def render_body(c: ClaimedDelivery) -> bytes:
     """The delivery's body as its profile renders its event."""
     event = c.event
-    return profiles.render_body(
+    return wire.render_body(
         c.subscription.profile,
         event_id=event.id,
         event_type=event.type,
@@ -92,10 +93,8 @@ def build_request(
     sub, event = c.subscription, c.event
     return profiles.build_request(
         sub.profile,
+        body=body,
         event_id=event.id,
-        event_type=event.type,
-        occurred_at_ms=event.occurred_at_ms,
-        data=event.data,
         secrets=material.secrets,
         attempt=profiles.AttemptIdentity(
             timestamp_s=started_ms // 1000,
@@ -104,7 +103,6 @@ def build_request(
         custom_headers=material.custom_headers,
         user_agent=USER_AGENT,
         auth_token=material.auth_token,
-        body=body,
     )
 
 

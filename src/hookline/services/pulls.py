@@ -66,6 +66,8 @@ class PullWaiters:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        #: pulls waiting now (the ``hookline_pulls_waiting`` gauge)
+        self.waiting = 0
 
     def ticket(self) -> asyncio.Event:
         return self._event
@@ -75,10 +77,13 @@ class PullWaiters:
         self._event.set()
         self._event = asyncio.Event()
 
-    @staticmethod
-    async def wait(ticket: asyncio.Event, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(ticket.wait(), timeout_s)
+    async def wait(self, ticket: asyncio.Event, timeout_s: float) -> None:
+        self.waiting += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ticket.wait(), timeout_s)
+        finally:
+            self.waiting -= 1
 
 
 class PullService:

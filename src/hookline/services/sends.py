@@ -11,6 +11,7 @@ from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
 from hookline.core.errors import PRUNED_NOTE, Conflict, NotFound, ValidationFailed
 from hookline.core.models import Attempt, Subscription
 from hookline.core.outcome import SendResult, classify
+from hookline.services import wire
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.send_limits import SendLimits
@@ -174,7 +175,7 @@ class SendService:
         assert self._transport is not None
         started = self._clock.now_ms()
         secrets = await self._signing.signing_secrets(sub)
-        body = profiles.render_body(
+        body = wire.render_body(
             sub.profile,
             event_id=event_id,
             event_type=event_type,
@@ -190,10 +191,8 @@ class SendService:
             custom = await self._signing.custom_headers(sub)
             request = profiles.build_request(
                 sub.profile,
+                body=body,
                 event_id=event_id,
-                event_type=event_type,
-                occurred_at_ms=occurred_at_ms,
-                data=data,
                 secrets=secrets,
                 attempt=profiles.AttemptIdentity(
                     timestamp_s=started // 1000, request_id=ids.new_request_id()
