@@ -19,18 +19,21 @@ HOME = Path.home() / ".cache" / "hookline-bench" / f"arq-{ARQ_VERSION}"
 
 
 def python() -> Path:
-    """The arq environment's interpreter, made on first use (pip install from PyPI)."""
+    """The arq environment's interpreter, made on first use (pip install from PyPI). Its
+    ``.pth`` is written each time: it names the site-packages of whichever harness runs."""
     exe = HOME / "bin" / "python"
     marker = HOME / ".ready"
-    if marker.exists() and exe.exists():
-        return exe
-    print(f"[bench] making the arq baseline's virtualenv in {HOME}", file=sys.stderr, flush=True)
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(HOME)], check=True)
-    subprocess.run(
-        [str(exe), "-m", "pip", "install", "-q", f"arq=={ARQ_VERSION}"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    if not (marker.exists() and exe.exists()):
+        print(
+            f"[bench] making the arq baseline's virtualenv in {HOME}", file=sys.stderr, flush=True
+        )
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(HOME)], check=True)
+        subprocess.run(
+            [str(exe), "-m", "pip", "install", "-q", f"arq=={ARQ_VERSION}"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        marker.touch()
     site = subprocess.run(
         [str(exe), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
         check=True,
@@ -39,7 +42,6 @@ def python() -> Path:
     ).stdout.strip()
     ours = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
     (Path(site) / "zz-hookline-bench.pth").write_text("\n".join(sorted(ours)) + "\n")
-    marker.touch()
     return exe
 
 
