@@ -308,6 +308,15 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
     launch.close()
 
 
+@pytest.fixture(scope="module")
+def module_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launcher]:
+    """A launcher whose processes live as long as the test module: for a module whose tests
+    share one server started with settings of its own."""
+    launch = Launcher(tmp_path_factory.mktemp("module"))
+    yield launch
+    launch.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each end-to-end test that takes this runs on both databases."""
@@ -339,3 +348,20 @@ def shared_server(
         yield launch.serve(url)
     finally:
         launch.close()
+
+
+@pytest.fixture
+def tidy_shared_server(shared_server: Server) -> Iterator[Server]:
+    """The module's shared server, with every subscription deleted when the test ends: a
+    test's subscriptions to its own receiver must not take the events later tests publish
+    (nor reach a later receiver that happens to get the same port)."""
+    yield shared_server
+    while True:
+        listed = shared_server.api("GET", "/webhooks/subscriptions", params={"limit": 200})
+        assert listed.status_code == 200, listed.text
+        subs = listed.json()["subscriptions"]
+        if not subs:
+            return
+        for sub in subs:
+            gone = shared_server.api("DELETE", f"/webhooks/subscriptions/{sub['id']}")
+            assert gone.status_code in (204, 404), gone.text

@@ -6,7 +6,17 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from conftest import Launcher, Receiver, Server
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """One server per database for the module's tests that need no settings of their own:
+    each publishes events with ids of its own, counts only what its own receiver heard, and
+    its subscriptions are deleted when it ends."""
+    return tidy_shared_server
 
 
 def sub(server: Server, url: str, **extra: Any) -> dict[str, Any]:

@@ -6,7 +6,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from conftest import Receiver, Server
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """One server per database for the module: each test's events have ids of its own and its
+    subscriptions are deleted when it ends, so a later test's publish counts only its own."""
+    return tidy_shared_server
+
 
 EVENTS = 50
 

@@ -15,9 +15,11 @@ from conftest import ADMIN_KEY, Launcher, Receiver, Server
 WEBHOOK_FIELDS = {"id", "url", "events", "description", "enabled", "created_at", "updated_at"}
 
 
-@pytest.fixture
-def served(launcher: Launcher, sqlite_url: str) -> Server:
-    return launcher.serve(sqlite_url)
+@pytest.fixture(scope="module")
+def served(module_launcher: Launcher) -> Server:
+    # one server for the module: each test reads back only the webhooks it made, and no test
+    # publishes an event another test's webhooks could take
+    return module_launcher.serve(f"sqlite:///{module_launcher.tmp}/hookline.db")
 
 
 @pytest.fixture

@@ -8,7 +8,16 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from conftest import Launcher, Receiver, Server
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """One server per database for the module's tests that need no settings of their own:
+    they use different phone numbers and read only their own number's log."""
+    return shared_server
 
 
 def number(server: Server, url: str | None, action: str = "webhook") -> dict[str, Any]:

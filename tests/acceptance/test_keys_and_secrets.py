@@ -6,9 +6,18 @@ import hashlib
 import hmac
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from conftest import Receiver, Server
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """One server per database for the module: each test signs for an identity or a
+    subscription of its own, and its receiver hears only its own subscription (the identity
+    tests' events name their identity; the organization key is minted by one test only)."""
+    return shared_server
 
 
 def inkbox_valid(req: Any, key: str) -> bool:

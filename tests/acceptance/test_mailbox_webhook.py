@@ -6,7 +6,16 @@ import hashlib
 import hmac
 import json
 
+import pytest
+
 from conftest import Receiver, Server
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """One server per database for the module: each test's mailboxes and events are its own, it
+    counts only what its own receiver heard, and its subscriptions are deleted when it ends."""
+    return tidy_shared_server
 
 
 def test_mailbox_webhook_url_set_and_cleared(server: Server, receiver: Receiver) -> None:

@@ -26,11 +26,15 @@ METHODS = ("get", "post", "put", "patch", "delete")
 PUBLIC = {"healthz", "readyz", "metrics"}
 
 
-@pytest.fixture
-def served(launcher: Launcher, sqlite_url: str) -> Server:
+@pytest.fixture(scope="module")
+def served(module_launcher: Launcher) -> Server:
     # schemathesis presents wrong keys on purpose, far more often than the per-address limit
-    # on failed authentications allows (that limit has tests of its own)
-    return launcher.serve(sqlite_url, HOOKLINE_AUTH_FAILURES_PER_MINUTE="1000000")
+    # on failed authentications allows (that limit has tests of its own). One server for the
+    # module: the other tests read the document and pages, which nothing here changes.
+    return module_launcher.serve(
+        f"sqlite:///{module_launcher.tmp}/hookline.db",
+        HOOKLINE_AUTH_FAILURES_PER_MINUTE="1000000",
+    )
 
 
 def operations(doc: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:

@@ -8,9 +8,18 @@ import hmac
 import json
 import time
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from conftest import Receiver, Server
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """One server per database for the module: each test's events have ids of its own, it counts
+    only what its own receiver heard, and its subscriptions are deleted when it ends."""
+    return tidy_shared_server
+
 
 INKBOX_TOLERANCE_S = 300
 

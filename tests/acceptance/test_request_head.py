@@ -10,7 +10,6 @@ import contextlib
 import select
 import socket
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -21,9 +20,13 @@ MIB = 1024 * 1024
 CLOSE_WAIT_S = 15.0
 
 
-@pytest.fixture
-def sqlite_server(launcher: Launcher, tmp_path: Path) -> Server:
-    return launcher.serve(f"sqlite:///{tmp_path}/hookline.db", HOOKLINE_HEADER_TIMEOUT_S="1")
+@pytest.fixture(scope="module")
+def sqlite_server(module_launcher: Launcher) -> Server:
+    # one server for the module: each test opens connections of its own and checks only
+    # what comes back on them (and that /healthz still answers)
+    return module_launcher.serve(
+        f"sqlite:///{module_launcher.tmp}/hookline.db", HOOKLINE_HEADER_TIMEOUT_S="1"
+    )
 
 
 def _connect(server: Server) -> socket.socket:

@@ -187,7 +187,8 @@ def test_http_allowed_only_when_configured(launcher: Any, database_url: str) -> 
     assert create(strict, url="https://hooks.example.com/in").status_code == 201
 
 
-def test_auth_and_unknown_ids(server: Server) -> None:
+def test_auth_and_unknown_ids(shared_server: Server) -> None:
+    server = shared_server
     base = server.base + "/api/v1/webhooks/subscriptions"
     assert httpx.get(base).status_code == 401
     assert httpx.get(base, headers={"X-API-Key": "hl_wrong"}).status_code == 401
@@ -204,7 +205,8 @@ def test_auth_and_unknown_ids(server: Server) -> None:
     assert server.api("GET", "/identities/nobody").status_code == 404
 
 
-def test_bad_bodies_get_4xx_not_500(server: Server) -> None:
+def test_bad_bodies_get_4xx_not_500(shared_server: Server) -> None:
+    server = shared_server  # makes only the identity "twin", which no other test makes
     raw = server.client.post(
         "/api/v1/webhooks/subscriptions",
         content=b"{not json",
