@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = {"a1", "a10", "b", "c", "d", "e", "f"}
+SCENARIOS = {"a1", "a10", "b", "c", "d", "e", "f", "g"}
 
 
 @pytest.mark.timeout(300)
