@@ -32,8 +32,9 @@ from sqlalchemy.schema import CreateIndex
 from bench.hookline_proc import Database, DbKind, fresh_database
 from hookline.core.models import Identity, Mailbox, Organization, PhoneNumber, Subscription
 from hookline.storage import tables
-from hookline.storage.base import AttemptFilter, Storage, SubscriptionSecrets
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.records import AttemptFilter, SubscriptionSecrets
 
 ORG = "org_bench_logs_000001"
 DAY_MS = 86_400_000

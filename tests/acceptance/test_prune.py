@@ -18,8 +18,8 @@ import pytest
 from conftest import Launcher, Receiver, base_env, hookline
 from hookline.core import ids
 from hookline.core.models import Attempt, Delivery, DeliveryState, Event, Organization, Subscription
-from hookline.storage.base import NewDeliveries, SubscriptionSecrets
 from hookline.storage.factory import open_storage
+from hookline.storage.records import NewDeliveries, SubscriptionSecrets
 
 DAY_MS = 86_400_000
 OLD = 20  # old events that ended, to be pruned

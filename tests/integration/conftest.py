@@ -38,8 +38,9 @@ from hookline.core.models import (
     Subscription,
 )
 from hookline.storage import tables
-from hookline.storage.base import NewDeliveries, OutcomeRecord, Storage, SubscriptionSecrets
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.records import NewDeliveries, OutcomeRecord, SubscriptionSecrets
 from hookline.storage.sql import SqlStorage
 from hookline.storage.sqlite import SqliteStorage
 

@@ -7,7 +7,8 @@ from hookline.services.clock import SystemClock
 from hookline.services.deliveries import MAX_PAGE, DeliveryService
 from hookline.services.owners import OwnerService
 from hookline.services.principal import Principal
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter
 
 from .conftest import NOW_MS, add_subscription, make_attempt, make_subscription, publish
 

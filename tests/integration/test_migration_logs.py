@@ -10,9 +10,10 @@ import sqlalchemy as sa
 from alembic import command
 
 from hookline.storage import rows, tables
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
 from hookline.storage.migrations import alembic_config
+from hookline.storage.records import AttemptFilter
 from hookline.storage.sql import SqlStorage
 
 from .conftest import (

@@ -27,7 +27,8 @@ from hookline.services.secretbox import SecretBox, SecretUnreadable
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
 from hookline.storage import tables as t
-from hookline.storage.base import SEALED_COLUMNS, Storage, SubscriptionSecrets
+from hookline.storage.base import Storage
+from hookline.storage.records import SEALED_COLUMNS, SubscriptionSecrets
 from hookline.storage.sql import SqlStorage
 
 from .conftest import (

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hookline.storage.base import NewDeliveries
 from hookline.storage.factory import open_storage
+from hookline.storage.records import NewDeliveries
 from hookline.storage.sqlite import SqliteStorage
 
 from .conftest import (

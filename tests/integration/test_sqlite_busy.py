@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from hookline.storage.base import Lease, NewDeliveries, SubscriptionSecrets
+from hookline.storage.records import Lease, NewDeliveries, SubscriptionSecrets
 
 from .conftest import (
     LEASE_MS,

@@ -12,7 +12,7 @@ import struct
 import time
 from pathlib import Path
 
-from hookline.storage.base import NewDeliveries
+from hookline.storage.records import NewDeliveries
 from hookline.storage.sqlite import CHECKPOINT_INTERVAL_S, WAL_RESTART_FRAMES
 
 from .conftest import add_subscription, make_delivery, make_event, make_subscription, sqlite_file

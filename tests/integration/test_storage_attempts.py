@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from hookline.core.models import Attempt, Identity, Organization, PhoneNumber, Subscription
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter
 
 from .conftest import (
     NOW_MS,

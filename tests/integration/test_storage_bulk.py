@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 
 from hookline.core.models import Event, Organization
-from hookline.storage.base import AttemptFilter, NewDeliveries, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter, NewDeliveries
 
 from .conftest import (
     LEASE_MS,

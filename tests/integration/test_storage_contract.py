@@ -17,8 +17,9 @@ import pytest
 
 from hookline.core.errors import Conflict, StorageUnavailable
 from hookline.core.models import Organization
-from hookline.storage.base import NewDeliveries, Storage
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.records import NewDeliveries
 
 from .conftest import (
     NOW_MS,

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 from hookline.core import ids
 from hookline.core.errors import EventConflict
 from hookline.core.models import Organization, Subscription
-from hookline.storage.base import NewDeliveries, Published, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import NewDeliveries, Published
 
 from .conftest import (
     NOW_MS,

@@ -4,7 +4,8 @@ failing since) and ``event_domains`` (the sending domains recent events named)."
 from __future__ import annotations
 
 from hookline.core.models import DeliveryState, Identity, Organization
-from hookline.storage.base import HourCount, LastAttempt, Storage, SubscriptionHealth
+from hookline.storage.base import Storage
+from hookline.storage.records import HourCount, LastAttempt, SubscriptionHealth
 
 from .conftest import (
     LEASE_MS,

@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from hookline.core.models import Delivery, Organization, Subscription
-from hookline.storage.base import NewDeliveries, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import NewDeliveries
 
 from .conftest import (
     LEASE_MS,

@@ -10,7 +10,8 @@ from typing import Any
 
 from hookline.core import ids
 from hookline.core.ratelimit import burst
-from hookline.storage.base import LimitGrant, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import LimitGrant
 
 from .conftest import NOW_MS
 

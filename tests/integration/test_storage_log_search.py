@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from hookline.core.models import Attempt, Organization
 from hookline.storage import rows, tables
 from hookline.storage.attempt_log import attempts_query
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter
 from hookline.storage.sql import SqlStorage
 
 from .conftest import (

@@ -15,7 +15,8 @@ import pytest
 
 from hookline.core.models import ClaimedDelivery, Organization, Subscription
 from hookline.core.timefmt import iso_from_ms
-from hookline.storage.base import AttemptFilter, Disabled, Recorded, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter, Disabled, Recorded
 
 from .conftest import (
     LEASE_MS,

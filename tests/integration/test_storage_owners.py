@@ -10,7 +10,8 @@ import pytest
 
 from hookline.core.errors import Conflict
 from hookline.core.models import Identity, Organization
-from hookline.storage.base import Storage, StoredKey
+from hookline.storage.base import Storage
+from hookline.storage.records import StoredKey
 
 from .conftest import (
     NOW_MS,

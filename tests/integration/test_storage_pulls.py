@@ -10,7 +10,8 @@ from collections.abc import Callable
 import pytest
 
 from hookline.core.models import ClaimedDelivery, Delivery, Organization, Subscription
-from hookline.storage.base import AttemptFilter, NewDeliveries, OutcomeRecord, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter, NewDeliveries, OutcomeRecord
 
 from .conftest import (
     LEASE_MS,

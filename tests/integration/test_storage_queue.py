@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 
 from hookline.core.models import ClaimedDelivery, Delivery, Organization, Subscription
-from hookline.storage.base import Lease, NewDeliveries, Storage, SubscriptionSecrets
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.records import Lease, NewDeliveries, SubscriptionSecrets
 
 from .conftest import (
     LEASE_MS,

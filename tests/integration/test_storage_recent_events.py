@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from hookline.core.models import Event, Organization
-from hookline.storage.base import NewDeliveries, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import NewDeliveries
 
 from .conftest import NOW_MS, OTHER_ORG_ID, add_organization, make_event, make_org
 

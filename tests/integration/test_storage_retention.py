@@ -16,8 +16,9 @@ import pytest
 
 from hookline.core.models import Attempt, Delivery, DeliveryState, Event, Organization, Subscription
 from hookline.services.retention import RetentionService, export_lines
-from hookline.storage.base import NewDeliveries, PruneBatch, PruneCounts, Storage
+from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.records import NewDeliveries, PruneBatch, PruneCounts
 
 from .conftest import (
     NOW_MS,

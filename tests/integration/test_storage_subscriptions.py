@@ -17,7 +17,8 @@ from hookline.core.models import (
     PhoneNumber,
     Subscription,
 )
-from hookline.storage.base import Storage, SubscriptionFilter, SubscriptionSecrets
+from hookline.storage.base import Storage
+from hookline.storage.records import SubscriptionFilter, SubscriptionSecrets
 
 from .conftest import (
     LEASE_MS,

@@ -9,7 +9,8 @@ import dataclasses
 from hookline.core import ids
 from hookline.core.models import Delivery, DeliveryState, Organization, Subscription
 from hookline.core.tasks import ReplayParams, ReplayStatus, Task
-from hookline.storage.base import NewDeliveries, Storage, TaskFilter
+from hookline.storage.base import Storage
+from hookline.storage.records import NewDeliveries, TaskFilter
 
 from .conftest import (
     NOW_MS,

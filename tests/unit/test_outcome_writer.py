@@ -24,7 +24,7 @@ from hookline.delivery.outcomes import (
     WRITE_MARGIN_MS,
     OutcomeWriter,
 )
-from hookline.storage.base import OutcomeRecord, Recorded
+from hookline.storage.records import OutcomeRecord, Recorded
 
 START_MS = 1_800_000_000_000
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hookline.api.schemas.events import PublishedBatchOut, PublishedOut, published_json
 from hookline.core.models import Event
-from hookline.storage.base import Published
+from hookline.storage.records import Published
 
 
 def _published(i: int, *, created: bool) -> Published:

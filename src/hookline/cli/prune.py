@@ -14,7 +14,7 @@ from hookline.cli._common import SERVER_PANEL, DatabaseUrl, Debug, LogLevel, app
 
 if TYPE_CHECKING:
     from hookline.config import Settings
-    from hookline.storage.base import PruneCounts, PrunedRows
+    from hookline.storage.records import PruneCounts, PrunedRows
 
 _UNITS_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400}
 _DURATION = re.compile(r"(\d+)([smhd])")

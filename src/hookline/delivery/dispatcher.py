@@ -32,7 +32,8 @@ from hookline.metrics import Metrics
 from hookline.services import outbound
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Disabled, Lease, Recorded, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import Disabled, Lease, Recorded
 from hookline.storage.revocations import ACK_WAIT_S
 from hookline.tracing import Tracing
 

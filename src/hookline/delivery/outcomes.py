@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from hookline.core.errors import StorageUnavailable
 from hookline.services.clock import Clock
-from hookline.storage.base import OutcomeRecord, Recorded
+from hookline.storage.records import OutcomeRecord, Recorded
 
 log = logging.getLogger("hookline.worker")
 

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from hookline.core.errors import StorageUnavailable
 from hookline.core.timefmt import iso_from_ms
 from hookline.metrics import Metrics
-from hookline.storage.base import Disabled, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import Disabled
 
 log = logging.getLogger("hookline.worker")
 

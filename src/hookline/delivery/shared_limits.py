@@ -38,7 +38,8 @@ from hookline.core import ids
 from hookline.core.errors import StorageUnavailable
 from hookline.core.models import Subscription
 from hookline.services.clock import Clock
-from hookline.storage.base import LimitGrant, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import LimitGrant
 
 if TYPE_CHECKING:
     from hookline.delivery.lanes import Lane

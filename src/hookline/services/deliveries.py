@@ -9,7 +9,8 @@ from hookline.core.errors import PRUNED_NOTE, NotFound, ValidationFailed
 from hookline.core.models import Attempt, Delivery, Event
 from hookline.services.page import Page
 from hookline.services.principal import Principal
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter
 
 MAX_PAGE = 200
 

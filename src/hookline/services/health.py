@@ -10,7 +10,8 @@ from hookline.core.models import Subscription
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.subscriptions import SubscriptionService
-from hookline.storage.base import LastAttempt, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import LastAttempt
 
 HOUR_MS = 3_600_000
 HOURS = 24

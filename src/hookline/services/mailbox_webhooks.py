@@ -18,7 +18,8 @@ from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import OwnerService
 from hookline.services.principal import Principal
 from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
-from hookline.storage.base import Storage, SubscriptionFilter
+from hookline.storage.base import Storage
+from hookline.storage.records import SubscriptionFilter
 
 MAILBOX_SOURCE = "mailbox"
 MAIL_EVENT_TYPES = tuple(t.name for t in CATALOG.values() if t.channel == "mail")

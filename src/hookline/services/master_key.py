@@ -24,7 +24,8 @@ from hookline.services.secretbox import (
     load_or_create_key_file,
     place,
 )
-from hookline.storage.base import SEALED_COLUMNS, SealedRow, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import SEALED_COLUMNS, SealedRow
 
 CHECK_PLACE = place(SECRET_CHECKS, "check_enc", "master")
 _CHECK_PLAINTEXT = "hookline master key check"

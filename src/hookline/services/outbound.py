@@ -19,7 +19,7 @@ from hookline.core.retry import decide
 from hookline.services import wire
 from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import OutcomeRecord
+from hookline.storage.records import OutcomeRecord
 
 USER_AGENT = f"Hookline/{__version__}"
 #: the columns of a claim's subscription secrets, in the order the claim gives them

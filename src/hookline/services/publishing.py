@@ -17,7 +17,8 @@ from hookline.core.models import ClaimedDelivery, Delivery, DeliveryState, Event
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
-from hookline.storage.base import Disabled, Lease, NewDeliveries, Published, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import Disabled, Lease, NewDeliveries, Published
 from hookline.tracing import Tracing
 
 MAX_BATCH = 1000

@@ -21,7 +21,8 @@ from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.secretbox import SecretBox
 from hookline.services.subscriptions import SubscriptionService
-from hookline.storage.base import Disabled, OutcomeRecord, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import Disabled, OutcomeRecord
 
 MAX_PULL = 100  # deliveries one pull may lease
 MAX_WAIT_S = 30.0  # the longest a pull may wait for a delivery

@@ -19,7 +19,8 @@ from typing import Any
 from pydantic_core import to_json
 
 from hookline.services.clock import Clock
-from hookline.storage.base import PruneCounts, PrunedRows, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import PruneCounts, PrunedRows
 
 log = logging.getLogger("hookline.retention")
 

@@ -18,7 +18,8 @@ from hookline.services.send_limits import SendLimits
 from hookline.services.signing import SigningService
 from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
-from hookline.storage.base import AttemptFilter, Storage
+from hookline.storage.base import Storage
+from hookline.storage.records import AttemptFilter
 
 USER_AGENT = f"Hookline/{__version__}"
 

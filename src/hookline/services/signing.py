@@ -11,7 +11,8 @@ from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.sealed_places import key_place, open_headers, sub_place
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import Storage, SubscriptionSecrets
+from hookline.storage.base import Storage
+from hookline.storage.records import SubscriptionSecrets
 
 MAX_GRACE_S = 7 * 24 * 3600  # an old secret keeps signing for at most a week
 DEFAULT_GRACE_S = 0

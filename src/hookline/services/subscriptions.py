@@ -24,7 +24,8 @@ from hookline.services.sealed_places import (
     sub_place,
 )
 from hookline.services.secretbox import SecretBox
-from hookline.storage.base import HeldAction, Storage, SubscriptionFilter, SubscriptionSecrets
+from hookline.storage.base import Storage
+from hookline.storage.records import HeldAction, SubscriptionFilter, SubscriptionSecrets
 
 log = logging.getLogger("hookline.subscriptions")
 

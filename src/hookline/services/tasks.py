@@ -27,7 +27,8 @@ from hookline.services.clock import Clock
 from hookline.services.page import Page
 from hookline.services.principal import Principal
 from hookline.services.subscriptions import SubscriptionService
-from hookline.storage.base import Storage, TaskFilter
+from hookline.storage.base import Storage
+from hookline.storage.records import TaskFilter
 
 log = logging.getLogger("hookline.tasks")
 

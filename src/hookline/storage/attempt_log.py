@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hookline.storage import tables as t
-from hookline.storage.base import AttemptFilter
+from hookline.storage.records import AttemptFilter
 
 #: an agent's scope: the ids of the subscriptions it owns and of its phone numbers
 Owned = tuple[list[str], list[str]]

@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import TypeVar
 
 from hookline.core.models import ApiKey, Identity, Mailbox, PhoneNumber, Subscription
-from hookline.storage.base import OutcomeRecord, Recorded
 from hookline.storage.read_cache import ReadCache
+from hookline.storage.records import OutcomeRecord, Recorded
 from hookline.storage.sql import SqlStorage
 
 V = TypeVar("V")

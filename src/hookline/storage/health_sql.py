@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hookline.storage import tables as t
-from hookline.storage.base import HourCount, LastAttempt, SubscriptionHealth
+from hookline.storage.records import HourCount, LastAttempt, SubscriptionHealth
 
 HOUR_MS = 3_600_000
 #: how many of the newest events the sending domains are gathered from: the form offers the

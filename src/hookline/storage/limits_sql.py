@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from hookline.core.ratelimit import take
-from hookline.storage.base import LimitGrant
+from hookline.storage.records import LimitGrant
 
 T = TypeVar("T")
 

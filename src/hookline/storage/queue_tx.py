@@ -22,7 +22,7 @@ from hookline.core.routing import signing_key_owner
 from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage import tables as t
-from hookline.storage.base import (
+from hookline.storage.records import (
     Disabled,
     NewDeliveries,
     OutcomeRecord,

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from hookline.core.models import FINAL_STATES, Attempt
 from hookline.storage import rows
 from hookline.storage import tables as t
-from hookline.storage.base import PruneBatch, PruneCounts, PrunedEvent, PrunedRows
+from hookline.storage.records import PruneBatch, PruneCounts, PrunedEvent, PrunedRows
 
 T = TypeVar("T")
 

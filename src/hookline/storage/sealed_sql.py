@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookline.storage import tables as t
-from hookline.storage.base import SEALED_COLUMNS, SealedRow
+from hookline.storage.records import SEALED_COLUMNS, SealedRow
 
 #: the one row of ``secret_checks``
 CHECK_ID = "master"

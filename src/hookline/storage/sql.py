@@ -33,19 +33,7 @@ from hookline.core.models import (
 from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.attempt_log import Owned, attempts_query, owned_query
-from hookline.storage.base import (
-    AttemptFilter,
-    HeldAction,
-    NewDeliveries,
-    OutcomeRecord,
-    Published,
-    PullRecorded,
-    Recorded,
-    Storage,
-    StoredKey,
-    SubscriptionFilter,
-    SubscriptionSecrets,
-)
+from hookline.storage.base import Storage
 from hookline.storage.console_sql import ConsoleRows
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.health_sql import HealthRows
@@ -54,6 +42,18 @@ from hookline.storage.migrations import run_upgrade, schema_is_current
 from hookline.storage.outage import StorageHealth
 from hookline.storage.portal_sql import PortalRows
 from hookline.storage.queue_tx import UNDELIVERED, QueueTransactions, hold_undelivered, key_owner
+from hookline.storage.records import (
+    AttemptFilter,
+    HeldAction,
+    NewDeliveries,
+    OutcomeRecord,
+    Published,
+    PullRecorded,
+    Recorded,
+    StoredKey,
+    SubscriptionFilter,
+    SubscriptionSecrets,
+)
 from hookline.storage.retention_sql import RetentionSql
 from hookline.storage.revocations import Revocation
 from hookline.storage.sealed_sql import SealedSecretsSql

@@ -32,12 +32,12 @@ from sqlalchemy.pool import StaticPool
 from hookline.core.models import Delivery, Event, Subscription
 from hookline.storage import rows, sqlite_bulk
 from hookline.storage import tables as t
-from hookline.storage.base import NewDeliveries, Published
 from hookline.storage.cached_reads import ROUTING, CachedReads
 from hookline.storage.group_commit import GroupCommit
 from hookline.storage.outage import guard, unavailable_reason
 from hookline.storage.queue_tx import Row
 from hookline.storage.read_cache import ReadCache
+from hookline.storage.records import NewDeliveries, Published
 from hookline.storage.write_lock import WriteLock
 
 T = TypeVar("T")

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookline.core.tasks import ACTIVE_TASK_STATES, ReplayParams, Task, TaskKind, TaskState
 from hookline.storage import tables as t
-from hookline.storage.base import TaskFilter
+from hookline.storage.records import TaskFilter
 
 T = TypeVar("T")
 

@@ -13,7 +13,7 @@ from hookline.api.schemas.events import AttemptList, AttemptOut
 from hookline.core.errors import ValidationFailed
 from hookline.core.timefmt import ms_from_datetime
 from hookline.services.deliveries import next_cursor
-from hookline.storage.base import AttemptFilter
+from hookline.storage.records import AttemptFilter
 
 router = APIRouter(prefix="/webhooks/deliveries", tags=["deliveries"])
 

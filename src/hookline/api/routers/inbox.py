@@ -23,7 +23,7 @@ from hookline.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hookline.core.models import Subscription
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.subscriptions import SubscriptionInput
-from hookline.storage.base import AttemptFilter, SubscriptionFilter
+from hookline.storage.records import AttemptFilter, SubscriptionFilter
 
 router = APIRouter(prefix="/v1/webhooks", tags=["inbox-compatible"])
 INBOX_SOURCE = "inbox"

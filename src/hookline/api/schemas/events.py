@@ -14,7 +14,7 @@ from hookline.core import attempt_headers
 from hookline.core.models import Attempt, Delivery, DeliveryState, Event
 from hookline.core.timefmt import iso_from_ms, ms_from_datetime
 from hookline.services.publishing import MAX_BATCH, EventInput
-from hookline.storage.base import Published
+from hookline.storage.records import Published
 
 
 class EventIn(In):

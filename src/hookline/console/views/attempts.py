@@ -24,7 +24,7 @@ from hookline.core.errors import ValidationFailed
 from hookline.core.models import Attempt, Subscription
 from hookline.core.timefmt import ms_from_datetime
 from hookline.services.deliveries import next_cursor
-from hookline.storage.base import AttemptFilter
+from hookline.storage.records import AttemptFilter
 
 LOG_PAGE = 25
 #: the outcome filter's choices: (value, label)

@@ -15,7 +15,7 @@ from hookline.console.visit import VIEWER_REFUSED, Visit, refuse, services_of
 from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.profiles import PROFILES
 from hookline.services.signing import MAX_GRACE_S
-from hookline.storage.base import SubscriptionFilter
+from hookline.storage.records import SubscriptionFilter
 
 PAGE_SIZE = 50
 #: the rotate form's choices of how long the old secret keeps signing: (seconds, label)
