@@ -213,8 +213,9 @@ async def throughput(ctx: Context, db: DbKind, subscriptions: int) -> Outcome:
         deliveries_per_s=out.tally.received / (last - started),
         publish_s=published - started,
         # Hookline's own CPU per event published and delivered: steadier than the rate when
-        # the machine's speed moves (it does not count waiting), and what a change to the hot
-        # path moves first; read at the last receipt, so a little idle time may be in it
+        # the machine's speed moves (it does not count waiting), and what a change to the code
+        # every event goes through moves first; read at the last receipt, so a little idle
+        # time may be in it
         cpu_ms_per_delivery=1000 * cpu_used / max(out.tally.received, 1),
     )
     return out

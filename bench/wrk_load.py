@@ -1,9 +1,10 @@
 """Publishing load from wrk: many concurrent clients at little CPU.
 
-The harness's own client is Python (aiohttp): on this 2-core machine it used about 40 % of a
-core to send 2,500 publishes/s and, being one event loop, it answered its 32 lanes one after
-another, so it set the pace of (f) rather than Hookline. wrk sends the same requests (the same
-events, ids of the harness's own form) from C, as nginx is the receiver for the same reason.
+The harness's own client is Python (aiohttp): it took a large share of a core of its own and,
+being one event loop, it answered its concurrent clients one after another, so it set the
+pace of (f) rather than Hookline (docs/perf/2026-12-03-harness-load-from-wrk.md). wrk sends
+the same requests (the same events, ids of the harness's own form) from C, as nginx is the
+receiver for the same reason.
 Every event id wrk sends is unique; the ones answered 202 are counted, anything else fails
 the run.
 """

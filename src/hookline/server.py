@@ -28,7 +28,9 @@ from hookline.startup import StartupError, database_errors, listening_sockets
 
 log = logging.getLogger("hookline")
 
-GIL_SWITCH_INTERVAL_S = 0.0005  # the interpreter's default is 0.005
+#: how long a thread may run Python before the interpreter lets another have its lock (the
+#: GIL: one thread runs Python at a time); the interpreter's default is 0.005
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 
 class SchemaNotCurrent(StartupError):
@@ -261,10 +263,14 @@ async def migrate(settings: Settings) -> None:
 def _tune_runtime() -> None:
     """The one interpreter setting of a long-running server process (named in the README).
 
-    The event loop gets the GIL back sooner from the SQLite transaction thread
-    (storage/sqlite.py): at the default 5 ms, every outcome batch written there delayed the loop
-    by that much. The garbage collector keeps the interpreter's settings: with raised thresholds
-    and ``gc.freeze()``, whatever a reference cycle held (once, a receiver's oversized answer)
+    The event loop, which serves requests and sends webhooks, gets the interpreter's lock (one
+    thread runs Python at a time) back sooner from the thread that runs SQLite's transactions
+    (storage/sqlite.py): at the default interval, every batch of outcomes written there held up
+    the requests and webhooks for the whole interval
+    (docs/perf/2026-12-02-worker-thread-and-write-lock.md).
+
+    The garbage collector keeps the interpreter's settings: with raised thresholds and
+    ``gc.freeze()``, whatever a reference cycle held (once, a receiver's oversized answer)
     piled up until a rare full collection (docs/perf/2026-12-06-garbage-collector-defaults.md).
     """
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)

@@ -13,7 +13,8 @@ from hookline.services.principal import Principal
 
 
 async def get_services(request: Request) -> Services:
-    # async: FastAPI would run a plain function on a worker thread, a hop per request
+    # async: FastAPI would run a plain function on a worker thread, a switch of threads
+    # on every request
     services: Services = request.app.state.services
     return services
 

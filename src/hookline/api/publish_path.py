@@ -1,8 +1,8 @@
 """The publish endpoints' own road through the app: ``POST /api/v1/events`` and ``/batch``.
 
 Publishing is the one call a platform makes for every event, and FastAPI's routing,
-dependency solving and response validation cost more CPU than the publish itself (measured:
-about 40 % of the embedded process at 500 events/s). This ASGI handler answers those two
+dependency solving and response validation cost more CPU than the publish itself
+(docs/perf/2026-12-02-publish-road-and-http-client.md). This ASGI handler answers those two
 routes with the same services, schemas and error bodies the routers use, ahead of the app's
 whole middleware stack (``app.HooklineApp`` sends them here), so it keeps the body limit
 and answers an unexpected failure itself. The routes stay declared in ``routers/events.py``

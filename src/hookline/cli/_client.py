@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, NoReturn
 
@@ -62,6 +62,47 @@ Json = Annotated[
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 Limit = Annotated[int, typer.Option("--limit", min=1, help="Show at most this many.")]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ClientOptions:
+    """The options of most client commands: which server and key, and whether to print JSON."""
+
+    server: str | None
+    api_key: str | None
+    json: bool
+
+    def connect(self) -> AbstractContextManager[Client]:
+        """An SDK client for the chosen server (see :func:`connect`)."""
+        return connect(self.server, self.api_key)
+
+    def show(self, item: Any) -> None:
+        """One SDK result: the server's JSON of it, or its fields as a table."""
+        if self.json:
+            emit_json(raw(item))
+        else:
+            details(raw(item))
+
+    def show_list(
+        self,
+        items: Sequence[Any],
+        columns: Sequence[str],
+        row: Callable[[Any], Sequence[Any]],
+        *,
+        title: str,
+    ) -> None:
+        """SDK results: the server's JSON of each, or one ``row`` each under ``columns``."""
+        if self.json:
+            emit_json([raw(i) for i in items])
+        else:
+            table(columns, (row(i) for i in items), title=title)
+
+
+def client_options(
+    server: Server = None, api_key: ApiKey = None, json: Json = False
+) -> ClientOptions:
+    """``--server``, ``--api-key`` and ``--json``, for ``with_options(client_options, ...)``."""
+    return ClientOptions(server=server, api_key=api_key, json=json)
 
 
 @dataclass(frozen=True, kw_only=True)

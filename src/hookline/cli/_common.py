@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from typing import Annotated, Any, NoReturn
 
 import typer
@@ -86,6 +89,44 @@ Debug = Annotated[
 ]
 
 
+def with_options(
+    options: Callable[..., object], *, into: str
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Give a block of options, declared once, to every command that takes it.
+
+    ``options`` is a plain function whose parameters are the options, written as a command's
+    are (``name: Name = None``), and whose result is what a command wants of them. The command
+    has a parameter named ``into`` in the place the options should stand: its ``--help`` and
+    its parsing show every option of the block there, and it receives ``options``' result in
+    that parameter. (Typer reads a command's options from its signature, so the command is
+    given a signature with the block written out.)
+    """
+    block = list(inspect.signature(options, eval_str=True).parameters.values())
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        own = inspect.signature(command, eval_str=True)
+        if into not in own.parameters:
+            raise TypeError(f"{command.__name__} has no parameter {into!r} for the options")
+        taken = set(own.parameters) & {p.name for p in block}
+        if taken:
+            raise TypeError(f"{command.__name__} declares {sorted(taken)} already")
+        params: list[inspect.Parameter] = []
+        for p in own.parameters.values():
+            params.extend(block if p.name == into else [p])
+
+        @functools.wraps(command)
+        def run(**given: Any) -> None:
+            values = {p.name: given.pop(p.name) for p in block}
+            command(**given, **{into: options(**values)})
+
+        # Typer passes every parameter by name: keyword-only, they may stand in any order
+        keyword_only = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params]
+        run.__signature__ = own.replace(parameters=keyword_only)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
+
+
 def _print_version(value: bool) -> None:
     if value:
         print(__version__)
@@ -147,7 +188,8 @@ def run(coro: Any, *, debug: bool = False) -> None:
     from hookline.startup import StartupError
 
     try:
-        # libuv's loop: fewer wake-ups and cheaper sockets than asyncio's own
+        # uvloop, asyncio's event loop written in C over libuv: it wakes less often and
+        # spends less on each socket than asyncio's own
         uvloop.run(coro)
     except (StartupError, WrongSecretKey) as exc:
         if debug:

@@ -10,20 +10,17 @@ import typer
 from hookline.cli._client import (
     USAGE,
     ApiKey,
-    Json,
+    ClientOptions,
     Limit,
     Server,
     Yes,
+    client_options,
     confirm,
     connect,
-    details,
-    emit_json,
     fail,
     out,
-    raw,
-    table,
 )
-from hookline.cli._common import CLIENT_PANEL, app
+from hookline.cli._common import CLIENT_PANEL, app, with_options
 
 owners = typer.Typer(
     help="Owners of subscriptions: identities, mailboxes and phone numbers.",
@@ -49,49 +46,37 @@ def _page_size(limit: int) -> int:
     return min(limit, 100)
 
 
-def _show(item: Any, json: bool) -> None:
-    if json:
-        emit_json(raw(item))
-    else:
-        details(raw(item))
-
-
 # identities
 
 
 @identities.command("list")
-def identities_list(
-    limit: Limit = 100, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def identities_list(limit: Limit = 100, *, opts: ClientOptions) -> None:
     """List identities."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         found = list(itertools.islice(client.iter_identities(page_size=_page_size(limit)), limit))
-    if json:
-        emit_json([raw(i) for i in found])
-    else:
-        table(
-            ["agent handle", "id", "created"],
-            ([i.agent_handle, i.id, i.created_at] for i in found),
-            title="identities",
-        )
+    opts.show_list(
+        found,
+        ["agent handle", "id", "created"],
+        lambda i: [i.agent_handle, i.id, i.created_at],
+        title="identities",
+    )
 
 
 @identities.command("get")
-def identities_get(
-    agent_handle: Handle, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def identities_get(agent_handle: Handle, opts: ClientOptions) -> None:
     """Show one identity."""
-    with connect(server, api_key) as client:
-        _show(client.get_identity(agent_handle), json)
+    with opts.connect() as client:
+        opts.show(client.get_identity(agent_handle))
 
 
 @identities.command("create")
-def identities_create(
-    agent_handle: Handle, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def identities_create(agent_handle: Handle, opts: ClientOptions) -> None:
     """Register an identity."""
-    with connect(server, api_key) as client:
-        _show(client.create_identity(agent_handle), json)
+    with opts.connect() as client:
+        opts.show(client.create_identity(agent_handle))
 
 
 @identities.command("delete")
@@ -109,45 +94,39 @@ def identities_delete(
 
 
 @mailboxes.command("list")
-def mailboxes_list(
-    limit: Limit = 100, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def mailboxes_list(limit: Limit = 100, *, opts: ClientOptions) -> None:
     """List mailboxes with their webhook URLs."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         found = list(itertools.islice(client.iter_mailboxes(page_size=_page_size(limit)), limit))
-    if json:
-        emit_json([raw(m) for m in found])
-    else:
-        table(
-            ["email address", "id", "identity", "webhook url"],
-            ([m.email_address, m.id, m.agent_identity_id, m.webhook_url] for m in found),
-            title="mailboxes",
-        )
+    opts.show_list(
+        found,
+        ["email address", "id", "identity", "webhook url"],
+        lambda m: [m.email_address, m.id, m.agent_identity_id, m.webhook_url],
+        title="mailboxes",
+    )
 
 
 @mailboxes.command("get")
-def mailboxes_get(
-    email_address: Email, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def mailboxes_get(email_address: Email, opts: ClientOptions) -> None:
     """Show one mailbox."""
-    with connect(server, api_key) as client:
-        _show(client.get_mailbox(email_address), json)
+    with opts.connect() as client:
+        opts.show(client.get_mailbox(email_address))
 
 
 @mailboxes.command("create")
+@with_options(client_options, into="opts")
 def mailboxes_create(
-    email_address: Email,
-    agent_handle: OwnerHandle = None,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    email_address: Email, agent_handle: OwnerHandle = None, *, opts: ClientOptions
 ) -> None:
     """Register a mailbox, optionally owned by an identity."""
-    with connect(server, api_key) as client:
-        _show(client.create_mailbox(email_address, agent_handle), json)
+    with opts.connect() as client:
+        opts.show(client.create_mailbox(email_address, agent_handle))
 
 
 @mailboxes.command("update")
+@with_options(client_options, into="opts")
 def mailboxes_update(
     email_address: Email,
     webhook_url: Annotated[
@@ -156,17 +135,16 @@ def mailboxes_update(
     clear_webhook_url: Annotated[
         bool, typer.Option("--clear-webhook-url", help="Stop its all-events webhook.")
     ] = False,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """Set or clear the mailbox's all-events webhook URL."""
     if (webhook_url is None) == (not clear_webhook_url):
         fail("give either --webhook-url URL or --clear-webhook-url", USAGE)
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         updated = client.update_mailbox(email_address, webhook_url)
-    _show(updated, json)
-    if updated.signing_key and not json:
+    opts.show(updated)
+    if updated.signing_key and not opts.json:
         out.print(f"signing key (shown once): {updated.signing_key}", highlight=False)
 
 
@@ -174,58 +152,52 @@ def mailboxes_update(
 
 
 @numbers.command("list")
-def numbers_list(
-    limit: Limit = 100, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def numbers_list(limit: Limit = 100, *, opts: ClientOptions) -> None:
     """List phone numbers with their incoming-call settings."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         found = list(
             itertools.islice(client.iter_phone_numbers(page_size=_page_size(limit)), limit)
         )
-    if json:
-        emit_json([raw(n) for n in found])
-    else:
-        table(
-            ["number", "id", "identity", "incoming calls", "call webhook"],
-            (
-                [
-                    n.number,
-                    n.id,
-                    n.agent_identity_id,
-                    n.incoming_call_action,
-                    n.incoming_call_webhook_url,
-                ]
-                for n in found
-            ),
-            title="phone numbers",
-        )
+    opts.show_list(
+        found,
+        ["number", "id", "identity", "incoming calls", "call webhook"],
+        lambda n: [
+            n.number,
+            n.id,
+            n.agent_identity_id,
+            n.incoming_call_action,
+            n.incoming_call_webhook_url,
+        ],
+        title="phone numbers",
+    )
 
 
 @numbers.command("get")
-def numbers_get(
-    number_id: NumberId, server: Server = None, api_key: ApiKey = None, json: Json = False
-) -> None:
+@with_options(client_options, into="opts")
+def numbers_get(number_id: NumberId, opts: ClientOptions) -> None:
     """Show one phone number."""
-    with connect(server, api_key) as client:
-        _show(client.get_phone_number(number_id), json)
+    with opts.connect() as client:
+        opts.show(client.get_phone_number(number_id))
 
 
 @numbers.command("create")
+@with_options(client_options, into="opts")
 def numbers_create(
     number: Annotated[
         str, typer.Argument(metavar="NUMBER", help="The number in E.164 form, e.g. +14155550100.")
     ],
     agent_handle: OwnerHandle = None,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """Register a phone number, optionally owned by an identity."""
-    with connect(server, api_key) as client:
-        _show(client.create_phone_number(number, agent_handle), json)
+    with opts.connect() as client:
+        opts.show(client.create_phone_number(number, agent_handle))
 
 
 @numbers.command("update")
+@with_options(client_options, into="opts")
 def numbers_update(
     number_id: NumberId,
     incoming_call_action: Annotated[
@@ -239,9 +211,8 @@ def numbers_update(
     clear_incoming_call_webhook_url: Annotated[
         bool, typer.Option("--clear-incoming-call-webhook-url", help="Forget that URL.")
     ] = False,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """Change how the number's incoming calls are answered."""
     changes: dict[str, Any] = {}
@@ -253,5 +224,5 @@ def numbers_update(
         changes["incoming_call_webhook_url"] = incoming_call_webhook_url
     if not changes:
         fail("nothing to change: give at least one option", USAGE)
-    with connect(server, api_key) as client:
-        _show(client.update_phone_number(number_id, **changes), json)
+    with opts.connect() as client:
+        opts.show(client.update_phone_number(number_id, **changes))

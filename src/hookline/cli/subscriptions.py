@@ -12,10 +12,11 @@ from hookline.cli import _input
 from hookline.cli._client import (
     USAGE,
     ApiKey,
-    Json,
+    ClientOptions,
     Limit,
     Server,
     Yes,
+    client_options,
     confirm,
     connect,
     details,
@@ -24,9 +25,8 @@ from hookline.cli._client import (
     out,
     raw,
     spinner,
-    table,
 )
-from hookline.cli._common import CLIENT_PANEL, app
+from hookline.cli._common import CLIENT_PANEL, app, with_options
 from hookline_sdk import Client, Subscription
 
 subscriptions = typer.Typer(
@@ -82,18 +82,18 @@ RateLimit = Annotated[
 
 
 def _settings(
-    *,
-    name: str | None,
-    description: str | None,
-    profile: str | None,
-    header: list[str] | None,
-    domain: list[str] | None,
-    auth_token: str | None,
-    retry_schedule: str | None,
-    max_in_flight: int | None,
-    rate_limit: float | None,
+    name: Name = None,
+    description: Description = None,
+    profile: Profile = None,
+    header: Header = None,
+    domain: Domain = None,
+    auth_token: AuthToken = None,
+    retry_schedule: RetrySchedule = None,
+    max_in_flight: MaxInFlight = None,
+    rate_limit: RateLimit = None,
 ) -> dict[str, Any]:
-    """The settings given on the command line, as the API names them."""
+    """The options ``create`` and ``update`` share; the settings given, as the API names
+    them."""
     body: dict[str, Any] = {}
     try:
         if header:
@@ -132,7 +132,15 @@ def _show(sub: Subscription, **extra: Any) -> None:
     details({**fields, **extra})
 
 
+def _print_secret(value: str, opts: ClientOptions) -> None:
+    if opts.json:
+        emit_json({"secret": value})
+    else:
+        print(value)
+
+
 @subscriptions.command("list")
+@with_options(client_options, into="opts")
 def list_(
     mailbox_id: Annotated[str | None, typer.Option(help="Owned by this mailbox.")] = None,
     phone_number_id: Annotated[str | None, typer.Option(help="Owned by this number.")] = None,
@@ -140,9 +148,8 @@ def list_(
     url: Annotated[str | None, typer.Option(help="Delivering to this URL.")] = None,
     event_type: Annotated[str | None, typer.Option(help="Wanting this event type.")] = None,
     limit: Limit = 100,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """List subscriptions, with the API's filters."""
     filters = {
@@ -152,7 +159,7 @@ def list_(
         "url": url,
         "event_type": event_type,
     }
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         found = list(
             itertools.islice(
                 client.iter_subscriptions(
@@ -162,28 +169,29 @@ def list_(
                 limit,
             )
         )
-    if json:
-        emit_json([raw(s) for s in found])
-        return
-    table(
+    opts.show_list(
+        found,
         ["id", "name", "url", "event types", "owner", "profile", "enabled"],
-        ([s.id, s.name, s.url, s.event_types, _owner(s), s.profile, s.enabled] for s in found),
+        lambda s: [s.id, s.name, s.url, s.event_types, _owner(s), s.profile, s.enabled],
         title="subscriptions",
     )
 
 
 @subscriptions.command()
-def get(id: Id, server: Server = None, api_key: ApiKey = None, json: Json = False) -> None:
+@with_options(client_options, into="opts")
+def get(id: Id, opts: ClientOptions) -> None:
     """Show one subscription."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         sub = client.get_subscription(id)
-    if json:
+    if opts.json:
         emit_json(raw(sub))
     else:
         _show(sub)
 
 
 @subscriptions.command()
+@with_options(client_options, into="opts")
+@with_options(_settings, into="settings")
 def create(
     url: Annotated[str, typer.Option("--url", help="Where deliveries are POSTed.")],
     event_type: EventTypes = None,
@@ -194,45 +202,25 @@ def create(
     agent_handle: Annotated[
         str | None, typer.Option(help="Owner: an identity, by agent handle.")
     ] = None,
-    name: Name = None,
-    description: Description = None,
-    profile: Profile = None,
-    header: Header = None,
-    domain: Domain = None,
-    auth_token: AuthToken = None,
-    retry_schedule: RetrySchedule = None,
-    max_in_flight: MaxInFlight = None,
-    rate_limit: RateLimit = None,
+    *,
+    settings: dict[str, Any],
     disabled: Annotated[bool, typer.Option("--disabled", help="Create it disabled.")] = False,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    opts: ClientOptions,
 ) -> None:
     """Create a subscription; its secret is printed this once (it can be read again)."""
     types = _input.names(event_type or [])
     if not types:
         fail("give at least one --event-type", USAGE)
-    options = _settings(
-        name=name,
-        description=description,
-        profile=profile,
-        header=header,
-        domain=domain,
-        auth_token=auth_token,
-        retry_schedule=retry_schedule,
-        max_in_flight=max_in_flight,
-        rate_limit=rate_limit,
-    )
     if disabled:
-        options["enabled"] = False
-    with connect(server, api_key) as client:
-        options.update(
+        settings["enabled"] = False
+    with opts.connect() as client:
+        settings.update(
             _owner_ids(
                 client, mailbox_id, mailbox, phone_number_id, agent_identity_id, agent_handle
             )
         )
-        created = client.create_subscription(url, types, **options)
-    if json:
+        created = client.create_subscription(url, types, **settings)
+    if opts.json:
         emit_json(raw(created))
         return
     _show(created)
@@ -269,19 +257,14 @@ def _owner_ids(
 
 
 @subscriptions.command()
+@with_options(client_options, into="opts")
+@with_options(_settings, into="changes")
 def update(
     id: Id,
     url: Annotated[str | None, typer.Option("--url", help="A new URL.")] = None,
     event_type: EventTypes = None,
-    name: Name = None,
-    description: Description = None,
-    profile: Profile = None,
-    header: Header = None,
-    domain: Domain = None,
-    auth_token: AuthToken = None,
-    retry_schedule: RetrySchedule = None,
-    max_in_flight: MaxInFlight = None,
-    rate_limit: RateLimit = None,
+    *,
+    changes: dict[str, Any],
     enabled: Annotated[
         bool | None, typer.Option("--enable/--disable", help="Turn delivery on or off.")
     ] = None,
@@ -297,22 +280,9 @@ def update(
         list[str] | None,
         typer.Option("--clear", help=f"Empty a field: {', '.join(CLEARABLE)}; repeat it."),
     ] = None,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    opts: ClientOptions,
 ) -> None:
     """Change the given fields of a subscription; the others stay as they are."""
-    changes = _settings(
-        name=name,
-        description=description,
-        profile=profile,
-        header=header,
-        domain=domain,
-        auth_token=auth_token,
-        retry_schedule=retry_schedule,
-        max_in_flight=max_in_flight,
-        rate_limit=rate_limit,
-    )
     if url is not None:
         changes["url"] = url
     if event_type:
@@ -329,9 +299,9 @@ def update(
         changes[field] = None
     if not changes:
         fail("nothing to change: give at least one option", USAGE)
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         sub = client.update_subscription(id, **changes)
-    if json:
+    if opts.json:
         emit_json(raw(sub))
     else:
         _show(sub)
@@ -347,21 +317,21 @@ def delete(id: Id, yes: Yes = False, server: Server = None, api_key: ApiKey = No
 
 
 @subscriptions.command("test")
+@with_options(client_options, into="opts")
 def send_test(
     id: Id,
     event_type: Annotated[
         str | None,
         typer.Option("--event-type", "-e", help="Default: the subscription's first type."),
     ] = None,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """Send the catalog's example event to the subscription now, and show the answer."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         chosen = event_type or client.get_subscription(id).event_types[0]
         attempt = client.test_subscription(id, chosen)
-    if json:
+    if opts.json:
         emit_json(raw(attempt))
         return
     outcome = "succeeded" if attempt.success else "failed"
@@ -374,54 +344,48 @@ def send_test(
 
 
 @subscriptions.command()
-def secret(id: Id, server: Server = None, api_key: ApiKey = None, json: Json = False) -> None:
+@with_options(client_options, into="opts")
+def secret(id: Id, opts: ClientOptions) -> None:
     """Print the subscription's signing secret."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         value = client.get_subscription_secret(id)
-    if json:
-        emit_json({"secret": value})
-    else:
-        print(value)
+    _print_secret(value, opts)
 
 
 @subscriptions.command()
+@with_options(client_options, into="opts")
 def rotate(
     id: Id,
     grace_period: Annotated[
         int | None,
         typer.Option("--grace-period", min=0, help="Seconds the old secret keeps signing too."),
     ] = None,
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    *,
+    opts: ClientOptions,
 ) -> None:
     """Rotate the subscription's secret and print the new one."""
-    with connect(server, api_key) as client:
+    with opts.connect() as client:
         value = client.rotate_subscription_secret(id, grace_period)
-    if json:
-        emit_json({"secret": value})
-    else:
-        print(value)
+    _print_secret(value, opts)
 
 
 @subscriptions.command()
+@with_options(client_options, into="opts")
 def recover(
     id: Id,
     since: Annotated[
         str, typer.Option("--since", help="ISO 8601 time, or a duration back: 90m, 24h, 7d.")
     ],
-    server: Server = None,
-    api_key: ApiKey = None,
-    json: Json = False,
+    opts: ClientOptions,
 ) -> None:
     """Queue the subscription's failed deliveries since a time for delivery again."""
     try:
         when = _input.since(since, datetime.now(UTC))
     except ValueError as exc:
         fail(str(exc), USAGE)
-    with connect(server, api_key) as client, spinner(f"recovering failed deliveries since {when}"):
+    with opts.connect() as client, spinner(f"recovering failed deliveries since {when}"):
         count = client.recover_subscription(id, when)
-    if json:
+    if opts.json:
         emit_json({"requeued": count, "since": when})
     else:
         print(f"requeued {count} failed deliveries since {when}")

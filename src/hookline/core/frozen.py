@@ -1,13 +1,14 @@
 """``@frozen``: the frozen, keyword-only, slotted dataclass, with a cheaper constructor.
 
-The domain's values are frozen dataclasses (STYLE.md), and the hot paths make several per
-event and per delivery. ``dataclasses`` builds a frozen class's ``__init__`` to set every field
-through ``object.__setattr__`` looked up by name each time: 1.6 us for a ``Delivery``'s 13
-fields, against 0.46 us for the same class unfrozen (measured on this machine). This
-decorator makes the very same class (``dataclass(frozen=True, kw_only=True, slots=True)``:
+The domain's values are frozen dataclasses (STYLE.md), and publishing and delivering make
+several of them for every event and every delivery. ``dataclasses`` builds a frozen class's
+``__init__`` to set every field through ``object.__setattr__`` looked up by name each time,
+which makes a frozen ``Delivery`` several times slower to build than the same class unfrozen.
+This decorator makes the very same class (``dataclass(frozen=True, kw_only=True, slots=True)``:
 equality, hashing, ``repr``, ``replace``, pickling and the ``FrozenInstanceError`` on
 assignment are all dataclasses' own) and then gives it an ``__init__`` that sets each slot
-through that slot's own descriptor, bound once: 1.0 us for the ``Delivery``.
+through that slot's own descriptor, bound once, which takes back most of the difference
+(docs/perf/2026-12-03-frozen-dataclasses.md).
 
 The constructor keeps dataclasses' signature: keyword-only, defaults and default factories
 as declared. A class with an ``__post_init__``, an ``InitVar`` or a field left out of

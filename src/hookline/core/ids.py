@@ -56,8 +56,9 @@ def new_time_uuid(now_ms: int, token_bytes: TokenBytes = _pooled) -> str:
 
     For rows written at a high rate (deliveries, attempts): ids that grow with time land at
     the right edge of their primary-key index, so a batch of inserts dirties a few pages
-    instead of one page per row scattered over the whole index (SQLite writes every dirtied
-    page to its WAL at commit; PostgreSQL's B-trees split the same way)."""
+    instead of one page per row scattered over the whole index (SQLite writes every changed
+    page to its write-ahead log at commit; PostgreSQL's indexes fill and split pages the same
+    way)."""
     if not 0 <= now_ms < 1 << 48:
         raise ValueError("now_ms must fit in 48 bits")
     t = f"{now_ms:012x}"
@@ -67,7 +68,9 @@ def new_time_uuid(now_ms: int, token_bytes: TokenBytes = _pooled) -> str:
 
 def new_time_uuids(now_ms: int, count: int, token_bytes: TokenBytes = _pooled) -> list[str]:
     """``count`` time-ordered UUIDs of ``now_ms`` (see :func:`new_time_uuid`), with one draw
-    of randomness and one hex conversion for all of them (measured: 0.5 against 1.6 us each).
+    of randomness and one hex conversion for all of them: a batch publish makes one per
+    delivery, and one at a time they cost several times as much
+    (docs/perf/2026-12-03-batch-publish-ids-and-timestamps.md).
 
     Written in hex digits: of each id's 10 random bytes (20 digits), the first digit gives way
     to the version (7) and the fifth keeps its low two bits under the variant's ``10``."""

@@ -176,7 +176,7 @@ class KeyService:
             raw[:OPERATOR_PREFIX_LEN], ARGON2_SCHEME
         )
         for key, stored in candidates:
-            # argon2 takes tens of milliseconds of CPU: off the event loop
+            # argon2 is slow on purpose (that is what makes guessing costly): off the event loop
             if await self._off_loop(self._verify, stored, raw):
                 if len(self._verified) >= VERIFIED_ENTRIES:
                     self._verified.clear()

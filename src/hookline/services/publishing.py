@@ -46,8 +46,9 @@ _OWNER_FIELDS = ("mailbox", "phone_number", "agent_handle")
 
 class Handoff(Protocol):
     """A worker in this process that takes fresh deliveries straight from the publish, so
-    they are sent without waiting for (and paying for) a claim. ``hookline serve`` has one;
-    an API-only process has none and leaves every delivery to the workers' claims."""
+    they are sent without waiting for (and paying for) a claim: the query by which a worker
+    takes due deliveries from the database. ``hookline serve`` has one; an API-only process
+    has none and leaves every delivery to the workers' claims."""
 
     def lease(
         self, wanted: Mapping[str, tuple[Subscription, int]], now_ms: int
@@ -183,9 +184,10 @@ class PublishService:
             if lease is not None and self._handoff is not None:
                 await self._handoff.take(lease, leased)
         if wanted and any(r.created and r.deliveries > len(r.leased) for r in results):
-            # the rest is for the claims, unless each of its lanes is one the claims leave
-            # out for now (full, say, behind a dead endpoint): a claim now would find nothing
-            # it may take, and cost a write transaction on every such publish
+            # the deliveries not handed over wait for a claim: wake the worker, unless every
+            # one of their subscriptions is one that claims skip for now (its attempts in
+            # flight at their cap, say, behind a dead endpoint): a claim now would find
+            # nothing it may take, and cost a write transaction on every such publish
             rest = [s for s in wanted if lease is None or s not in lease.subscription_ids]
             if self._handoff is None or self._handoff.would_claim(rest):
                 self._wake()
@@ -333,9 +335,10 @@ class PublishService:
 
 def _encode_data(data: Mapping[str, Any]) -> bytes | None:
     """``data`` as compact UTF-8 JSON, or None if it holds a NaN or an Infinity. pydantic's
-    encoder is ~3.5x faster than ``json.dumps`` (measured: 1.2 against 4.3 us for a typical
-    event) but writes those as bare words: only when such a word appears at all (in a string,
-    usually) does ``json.dumps`` tell whether it is a number."""
+    encoder is several times faster than ``json.dumps``
+    (docs/perf/2026-12-02-publish-road-and-http-client.md) but writes those as bare words:
+    only when such a word appears at all (in a string, usually) does ``json.dumps`` tell
+    whether it is a number."""
     out = to_json(data)
     if (b"NaN" in out or b"Infinity" in out) and not _plain_json(data):
         return None

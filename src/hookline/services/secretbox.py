@@ -11,8 +11,9 @@ Earlier versions sealed ``v2.<base64url>`` (AES-GCM, no key id, not bound to a p
 before that, Fernet tokens. Both still open, with any key the box holds; ``hookline
 rotate-secret-key`` rewrites them as ``v3``.
 
-Why not Fernet for new secrets: a fan-out decrypts a different subscription's secret for
-every delivery, and AES-GCM opens one several times faster.
+Why not Fernet for new secrets: an event sent to many subscriptions decrypts a different
+subscription's secret for every delivery, and AES-GCM opens one several times faster
+(docs/perf/2026-12-03-fan-out-claims-and-secrets.md).
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ class SecretBox:
 
     def seal(self, plaintext: str, where: str) -> str:
         """Encrypt for the place ``where`` (see :func:`place`). What this process seals it
-        opens from memory: a fan-out to subscriptions made here need not decrypt each one's
-        secret."""
+        opens from memory: an event sent to many subscriptions made here need not decrypt
+        each one's secret."""
         kid = self._current.kid
         nonce = os.urandom(_NONCE_BYTES)
         sealed = self._current.v3.encrypt(nonce, plaintext.encode(), _associated(kid, where))

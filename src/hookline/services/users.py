@@ -114,7 +114,7 @@ class UserService:
             raise ValidationFailed("password", f"at most {MAX_PASSWORD_LEN} characters")
 
     async def _hash(self, password: str) -> str:
-        # argon2 takes tens of milliseconds of CPU by design: off the event loop
+        # argon2 is slow on purpose (that is what makes guessing costly): off the event loop
         return await asyncio.to_thread(self._hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:

@@ -100,8 +100,8 @@ class PublishedBatchOut(Out):
 
 def published_json(results: Sequence[Published], *, batch: bool) -> bytes:
     """The answer to a publish, byte for byte as ``PublishedOut`` (or ``PublishedBatchOut``)
-    serializes it, built from plain dicts: a batch answers 1,000 of these, and as models they
-    cost about four times as much (measured: 6.0 against 1.6 ms per 1,000)."""
+    serializes it, built from plain dicts: a batch answers 1,000 of these, and building them as
+    models costs several times as much (docs/perf/2026-12-02-publish-road-and-http-client.md)."""
     # a batch's events mostly share their instant (the publish's, when they name none)
     stamps: dict[int, str] = {}
     out = [
