@@ -229,12 +229,12 @@ def test_recover_requeues_failed_deliveries(cli: Cli, server: Server, receiver: 
     sub = _subscribe(server, receiver.url("/recover"), ["message.failed"], retry_schedule=[0])
     server.api("POST", "/events", json={"id": "evt_recover", "type": "message.failed"})
     receiver.wait_for(lambda rs: any(r.path == "/recover" for r in rs))
-    _wait_state(server, "evt_recover", "failed")
+    _wait_state(server, "evt_recover", "failed", sub["id"])
     receiver.plan("/recover", [200])
     recovered = cli("subscriptions", "recover", sub["id"], "--since", "1h", "--json").json()
     assert recovered["requeued"] == 1
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/recover"]) >= 2)
-    _wait_state(server, "evt_recover", "succeeded")
+    _wait_state(server, "evt_recover", "succeeded", sub["id"])
 
 
 def test_replay_runs_as_a_task_and_waits_for_it(
@@ -245,7 +245,7 @@ def test_replay_runs_as_a_task_and_waits_for_it(
     for n in range(3):
         server.api("POST", "/events", json={"id": f"evt_task_{n}", "type": "message.failed"})
     for n in range(3):
-        _wait_state(server, f"evt_task_{n}", "failed")
+        _wait_state(server, f"evt_task_{n}", "failed", sub["id"])
     done = cli(
         "subscriptions", "replay", sub["id"], "--since", "1h", "--status", "failed",
         "-e", "message.failed", "--wait", "--json",
@@ -253,7 +253,7 @@ def test_replay_runs_as_a_task_and_waits_for_it(
     assert done["state"] == "succeeded" and done["result"] == {"requeued": 3, "skipped": 0}
     assert done["params"]["event_types"] == ["message.failed"]
     for n in range(3):
-        _wait_state(server, f"evt_task_{n}", "succeeded")
+        _wait_state(server, f"evt_task_{n}", "succeeded", sub["id"])
     shown = cli("subscriptions", "replay", sub["id"], "--since", "1h").ok().out
     assert "task_" in shown and "failed" in shown
     bad = cli("subscriptions", "replay", sub["id"], "--since", "soon")
@@ -272,11 +272,12 @@ def _wait_logged(server: Server, subscription_id: str, n: int) -> None:
     raise AssertionError(f"{n} attempts of {subscription_id} were not logged")
 
 
-def _wait_state(server: Server, event_id: str, state: str) -> None:
+def _wait_state(server: Server, event_id: str, state: str, subscription_id: str) -> None:
+    # the module's subscriptions share event types: only this test's subscription's delivery
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         got = server.api("GET", f"/events/{event_id}/deliveries").json()["deliveries"]
-        if got and got[0]["state"] == state:
+        if [d["state"] for d in got if d["webhook_subscription_id"] == subscription_id] == [state]:
             return
         time.sleep(0.05)
     raise AssertionError(f"the delivery of {event_id} did not become {state}")
