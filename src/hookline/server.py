@@ -84,13 +84,12 @@ def build_dispatcher(
     s = services.settings
     dispatcher = Dispatcher(
         storage=services.storage,
-        sender=sender,
+        transport=sender,
         box=services.box,
         clock=services.clock,
         metrics=services.metrics,
         schedule=s.retry_schedule,
         timeout_s=s.delivery_timeout_s,
-        body_cap_bytes=s.response_body_cap_bytes,
         max_in_flight=s.max_in_flight,
         max_in_flight_per_subscription=s.max_in_flight_per_subscription,
         poll_interval_s=s.poll_interval_s,
@@ -98,6 +97,7 @@ def build_dispatcher(
         on_disabled=services.publishing.announce_disabled,
         report=report,
         tracing=services.tracing,
+        sends=services.send_limits,
     )
     services.wakers.append(dispatcher.wake)
     services.revokers.append(dispatcher.revoke)
@@ -125,7 +125,7 @@ async def running_worker(services: Services, sender: Sender) -> AsyncIterator[Di
         asyncio.create_task(services.tasks.run(stop), name="hookline-tasks"),
     ]
     # this process's publishes hand their fresh deliveries straight to it
-    services.publishing.hand_off_to(dispatcher)
+    services.publishing.hand_off_to(dispatcher.handoff)
     try:
         yield dispatcher
     finally:

@@ -5,6 +5,10 @@ gets a new file per test; PostgreSQL one migrated database per module, emptied b
 (see ``pg_module_url``). Migration tests take ``empty_database_url`` instead: a brand-new
 database per test on both.
 
+Modules marked ``memory`` (those of the roles ``storage/memory.py`` implements: subscriptions,
+events, deliveries and attempts) run a third time on the in-memory storage, but for their
+tests marked ``needs_database`` (several storages on one database, the database's own plans).
+
 The builders make real ``hookline.core.models`` values with ``hookline.core.ids``; tests change
 what matters to them with keyword arguments (or ``dataclasses.replace``).
 """
@@ -17,7 +21,7 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
@@ -40,6 +44,7 @@ from hookline.core.models import (
 from hookline.storage import tables
 from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
+from hookline.storage.memory import MemoryStorage
 from hookline.storage.records import NewDeliveries, OutcomeRecord, SubscriptionSecrets
 from hookline.storage.sql import SqlStorage
 from hookline.storage.sqlite import SqliteStorage
@@ -55,7 +60,26 @@ OTHER_ORG_ID = "org_00000000000000b2"
 
 
 # -- databases -------------------------------------------------------------------------------
-@pytest.fixture(params=BACKENDS)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "memory: also run the module's storage tests on the in-memory storage"
+    )
+    config.addinivalue_line(
+        "markers", "needs_database: a storage test the in-memory storage does not run"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends: tuple[str, ...] = BACKENDS
+    marked = metafunc.definition.get_closest_marker
+    if marked("memory") is not None and marked("needs_database") is None:
+        backends += ("memory",)
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+@pytest.fixture
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
@@ -107,7 +131,10 @@ def pg_module_url(pg_admin_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    """SQLite: a new file per test. PostgreSQL: this module's database (emptied by ``storage``)."""
+    """SQLite: a new file per test. PostgreSQL: this module's database (emptied by ``storage``).
+    The in-memory storage: its URL, for ``storage`` to make one."""
+    if backend == "memory":
+        return MemoryStorage.url
     url: str = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_module_url")
     return url
 
@@ -122,7 +149,11 @@ async def _delete_all_rows(storage: Storage) -> None:
 @pytest.fixture
 async def storage(database_url: str) -> AsyncIterator[Storage]:
     """An opened, migrated, empty storage; parametrized (through ``backend``) over SQLite
-    and PostgreSQL."""
+    and PostgreSQL, and for modules marked ``memory`` the in-memory storage."""
+    if database_url == MemoryStorage.url:
+        # typed as a whole Storage: the tests that take it use only the roles it implements
+        yield cast(Storage, MemoryStorage())
+        return
     st = open_storage(database_url)
     try:
         await st.migrate()
@@ -141,6 +172,9 @@ async def org(storage: Storage) -> Organization:
 async def add_organization(storage: Storage, org: Organization) -> None:
     """Write a second tenant. The interface only ever creates the default organization, so
     this goes through the shared schema directly."""
+    if isinstance(storage, MemoryStorage):
+        await storage.insert_organization(org)
+        return
     assert isinstance(storage, SqlStorage)
     async with storage.engine.begin() as conn:
         await conn.execute(

@@ -25,7 +25,8 @@ from hookline.services.principal import Principal
 from hookline.services.sealed_places import key_place, sub_place
 from hookline.services.secretbox import SecretBox, SecretUnreadable
 from hookline.services.signing import SigningService
-from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
+from hookline.services.subscription_rules import SubscriptionInput
+from hookline.services.subscriptions import SubscriptionService
 from hookline.storage import tables as t
 from hookline.storage.base import Storage
 from hookline.storage.records import SEALED_COLUMNS, SubscriptionSecrets

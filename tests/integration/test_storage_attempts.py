@@ -22,6 +22,9 @@ from .conftest import (
     make_subscription,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 async def test_attempt_round_trips_every_field(storage: Storage, org: Organization) -> None:
     phone = make_phone_number(org.id)

@@ -22,6 +22,9 @@ from .conftest import (
     make_subscription,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 EVENTS = 1_000  # the API's largest batch
 SUBSCRIPTIONS = 3  # 3,000 deliveries: above SQLite's 32,766 variables at 14 columns a row
 

@@ -27,6 +27,9 @@ from .conftest import (
     make_subscription,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 @pytest.fixture
 async def subs(storage: Storage, org: Organization) -> list[Subscription]:

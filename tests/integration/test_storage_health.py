@@ -3,6 +3,8 @@ failing since) and ``event_domains`` (the sending domains recent events named)."
 
 from __future__ import annotations
 
+import pytest
+
 from hookline.core.models import DeliveryState, Identity, Organization
 from hookline.storage.base import Storage
 from hookline.storage.records import HourCount, LastAttempt, SubscriptionHealth
@@ -21,6 +23,9 @@ from .conftest import (
     make_subscription,
     publish,
 )
+
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
 
 HOUR_MS = 3_600_000
 

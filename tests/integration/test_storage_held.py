@@ -21,6 +21,9 @@ from .conftest import (
     reload,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 @pytest.fixture
 async def paused(storage: Storage, org: Organization) -> Subscription:

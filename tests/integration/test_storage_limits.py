@@ -8,12 +8,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from hookline.core import ids
 from hookline.core.ratelimit import burst
 from hookline.storage.base import Storage
 from hookline.storage.records import LimitGrant
 
 from .conftest import NOW_MS
+
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
 
 HOLD_MS = 10_000
 

@@ -28,6 +28,9 @@ from .conftest import (
     make_subscription,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 def _newest_first(attempts: list[Attempt]) -> list[Attempt]:
     return sorted(attempts, key=lambda a: (a.created_at_ms, a.id), reverse=True)
@@ -167,6 +170,7 @@ _PLANS: list[tuple[str, AttemptFilter, str]] = [
 ]
 
 
+@pytest.mark.needs_database
 @pytest.mark.parametrize(("name", "flt", "index"), _PLANS, ids=[p[0] for p in _PLANS])
 async def test_each_filter_reads_its_index_in_order(
     storage: Storage, org: Organization, name: str, flt: AttemptFilter, index: str

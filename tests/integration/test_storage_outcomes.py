@@ -29,6 +29,9 @@ from .conftest import (
     reload,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 DISABLE_AFTER_MS = 60 * SECOND_MS
 RETRY_MS = SECOND_MS
 

@@ -25,6 +25,9 @@ from .conftest import (
     reload,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 @pytest.fixture
 async def pull_sub(storage: Storage, org: Organization) -> Subscription:

@@ -35,6 +35,9 @@ from .conftest import (
     reload,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 
 @pytest.fixture
 async def sub(storage: Storage, org: Organization) -> Subscription:
@@ -273,6 +276,7 @@ async def test_concurrent_claims_never_hand_out_a_delivery_twice(
     assert await storage.count_deliveries() == {"delivering": 80}
 
 
+@pytest.mark.needs_database
 async def test_two_storages_never_claim_the_same_delivery(
     storage: Storage, sub: Subscription
 ) -> None:
@@ -529,6 +533,7 @@ async def test_a_delivery_routed_to_a_subscription_gone_meanwhile_is_settled_not
     assert await storage.claim_due(NOW_MS + LEASE_MS, 10, LEASE_MS) == []
 
 
+@pytest.mark.needs_database
 async def test_a_fan_out_routed_from_memory_is_handed_over_as_each_subscription_is_stored(
     storage: Storage, org: Organization
 ) -> None:

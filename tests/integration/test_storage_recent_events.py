@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from hookline.core.models import Event, Organization
 from hookline.storage.base import Storage
 from hookline.storage.records import NewDeliveries
 
 from .conftest import NOW_MS, OTHER_ORG_ID, add_organization, make_event, make_org
+
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
 
 
 async def _publish(storage: Storage, *events: Event) -> None:

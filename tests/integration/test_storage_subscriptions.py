@@ -35,6 +35,9 @@ from .conftest import (
     publish,
 )
 
+#: the in-memory storage implements these roles (conftest.py)
+pytestmark = pytest.mark.memory
+
 U1 = "https://one.example.com/hook"
 U2 = "https://two.example.com/hook"
 U3 = "https://three.example.com/hook"

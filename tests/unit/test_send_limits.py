@@ -55,3 +55,34 @@ def test_a_failing_send_frees_its_place() -> None:
     assert limits.in_flight == 0
     with limits.slot("org_a", "k", 1, what="it"):
         assert limits.in_flight == 1
+
+
+class Worker:
+    """A worker's attempts under way per subscription, and the sends it heard end."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[str, int] = {}
+        self.ended: list[str] = []
+
+    def attempts_of(self, subscription_id: str) -> int:
+        return self.attempts.get(subscription_id, 0)
+
+    def send_ended(self, subscription_id: str) -> None:
+        self.ended.append(subscription_id)
+
+
+def test_a_subscriptions_sends_and_its_deliveries_share_its_cap() -> None:
+    limits = SendLimits(bounds(256, 10.0))
+    worker = Worker()
+    limits.share_with(worker)
+    worker.attempts["s1"] = 3  # three deliveries under way
+    with limits.slot("org_a", "subscription:s1", 4, what="it", subscription_id="s1"):
+        assert limits.to_subscription == {"s1": 1}  # what the worker's lanes count
+        with pytest.raises(TooManyRequests, match="4 sends to it"):
+            limits.slot("org_a", "subscription:s1", 4, what="it", subscription_id="s1").__enter__()
+    assert limits.to_subscription == {}
+    assert worker.ended == ["s1"]  # the worker may start one more
+    # without a worker (an API-only process), only the sends count
+    limits.share_with(None)
+    with limits.slot("org_a", "subscription:s1", 1, what="it", subscription_id="s1"):
+        pass

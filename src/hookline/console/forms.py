@@ -15,7 +15,7 @@ from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
 from hookline.core.errors import ValidationFailed
 from hookline.core.models import Subscription
 from hookline.services.principal import Principal
-from hookline.services.subscriptions import SubscriptionInput
+from hookline.services.subscription_rules import SubscriptionInput
 
 #: the catalog's groups as the add form shows them, in this order
 CHANNELS = (("mail", "Mail"), ("text", "Text"), ("phone", "Phone"), ("operational", "Operational"))

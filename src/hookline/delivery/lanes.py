@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from hookline.core.models import ClaimedDelivery, Subscription
@@ -65,6 +66,17 @@ class Lane:
     #: the subscription's limits as every worker shares them (shared_limits.py), when it
     #: sets any and several workers may run: its attempts start within what the database grants
     shared: Shared | None = None
+    #: this process's direct sends under way (test sends, replays) by subscription id
+    #: (services/send_limits.py): they count against the cap with the lane's own attempts
+    sends: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def under_way(self) -> int:
+        """The subscription's attempts under way in this process: the lane's, and its direct
+        sends."""
+        if self.sends:
+            return self.busy + self.sends.get(self.subscription.id, 0)
+        return self.busy
 
     @property
     def rate(self) -> float | None:
@@ -87,13 +99,16 @@ class Lane:
         """Whether the general claim should bring it more."""
         if self.hot or self.limited_until_ms > now_ms:
             return False
-        return self.queue_room(horizon_ms) > 0 or self.busy < self.cap
+        return self.queue_room(horizon_ms) > 0 or self.under_way < self.cap
 
     def next_startable(self, now_ms: int, needed_ms: int) -> Held | None:
         """Take the next delivery that may start now, within the cap and the rate. One whose
         lease ends within ``needed_ms`` is taken too, with its ``lease_until_ms`` telling the
         caller not to send it."""
-        if not self.queue or self.busy >= self.cap:
+        busy = self.busy
+        if not self.queue or busy >= self.cap:
+            return None
+        if self.sends and busy + self.sends.get(self.subscription.id, 0) >= self.cap:
             return None
         if self.queue[0].lease_until_ms - now_ms < needed_ms:
             return self.queue.popleft()
@@ -126,7 +141,7 @@ class Lane:
             # (a lane with shared limits starts only what the database permits: a handoff
             # would wait here for that, as claimed deliveries do)
             return 0
-        return max(self.cap - self.busy - self.reserved, 0)
+        return max(self.cap - self.under_way - self.reserved, 0)
 
     def is_idle(self, now_ms: int) -> bool:
         """Holds nothing and remembers nothing worth keeping."""

@@ -1,5 +1,6 @@
-"""Writing attempts' outcomes: in batches, retried while the leases last, and never lost from
-the log.
+"""Writing attempts' outcomes: each result made a record (``Recorder``), and the records
+written in batches, retried while the leases last, and never lost from the log
+(``OutcomeWriter``).
 
 An outcome that is not written before its delivery's lease runs out means the delivery falls
 due again and is sent twice; so a batch is retried through a database outage until the
@@ -13,13 +14,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
+import random
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from hookline.core.errors import StorageUnavailable
+from hookline.core.models import ClaimedDelivery
+from hookline.core.outcome import SendResult
+from hookline.delivery.reporting import Report
+from hookline.metrics import Metrics
+from hookline.services import outbound
 from hookline.services.clock import Clock
 from hookline.storage.records import OutcomeRecord, Recorded
+from hookline.tracing import Tracing
+
+if TYPE_CHECKING:
+    from hookline.delivery.attempts import Attempt
 
 log = logging.getLogger("hookline.worker")
 
@@ -36,6 +49,7 @@ RETRY_WAIT_S = 0.1
 RETRY_WAIT_MAX_S = 2.0
 #: how often outcomes kept past their lease are tried again
 LATE_RETRY_S = 1.0
+MAX_JITTER_MS = 1000  # added to retries, never subtracted
 
 
 #: writes one batch of outcomes in one transaction (Storage.record_outcomes), raising
@@ -162,3 +176,84 @@ class OutcomeWriter:
             for _ in range(over):
                 self._late.popleft()
             log.error("%d attempts were dropped unlogged: too many kept during an outage", over)
+
+
+class Recorder:
+    """Makes each attempt's result its outcome record (the retry schedule decides: see
+    ``services/outbound.py``), counts and reports it, and hands it to the ``writer``."""
+
+    def __init__(
+        self,
+        *,
+        writer: OutcomeWriter,
+        clock: Clock,
+        metrics: Metrics,
+        schedule: Sequence[int],
+        report: Report | None = None,
+        tracing: Tracing | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._writer = writer
+        self._clock = clock
+        self._metrics = metrics
+        self._schedule = tuple(schedule)
+        self._report = report
+        self._tracing = tracing
+        self._jitter_ms = functools.partial((rng or random.Random()).randrange, MAX_JITTER_MS)
+        # per attempt, the counters' children are looked up once
+        self._succeeded = metrics.attempts.labels("success")
+        self._failed = metrics.attempts.labels("failure")
+
+    def record(self, attempt: Attempt, result: SendResult) -> None:
+        now = self._clock.now_ms()
+        record = outbound.outcome_record(
+            attempt.claimed,
+            body=attempt.body,
+            result=result,
+            started_ms=attempt.started_ms,
+            now_ms=now,
+            schedule=self._schedule,
+            jitter_ms=self._jitter_ms,
+            request_headers=attempt.sent,
+        )
+        (self._succeeded if record.state == "succeeded" else self._failed).inc()
+        self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
+        c = attempt.claimed
+        self._metrics.subscription_latency(c.subscription.id).observe(result.duration_ms / 1000)
+        error = record.attempt.error_detail
+        report = self._report
+        if report is not None:
+            report.tally[record.state] += 1
+            if record.state != "succeeded" and log.isEnabledFor(logging.INFO):
+                report.failed_attempt(
+                    subscription_id=c.subscription.id,
+                    event_id=c.event.id,
+                    delivery_id=c.delivery.id,
+                    attempt=c.delivery.attempts + 1,
+                    status=result.status,
+                    error=error,
+                    next_attempt_at_ms=record.next_attempt_at_ms,
+                )
+        if self._tracing is not None:
+            self._trace(c, result, error, attempt.started_ms, now)
+        self._writer.add(record, attempt.lease_until_ms)
+
+    def _trace(
+        self, c: ClaimedDelivery, result: SendResult, error: str | None, started_ms: int, now: int
+    ) -> None:
+        assert self._tracing is not None
+        attributes: dict[str, Any] = {
+            "hookline.subscription_id": c.subscription.id,
+            "hookline.delivery_id": c.delivery.id,
+            "hookline.attempt": c.delivery.attempts + 1,
+        }
+        if result.status is not None:
+            attributes["http.response.status_code"] = result.status
+        self._tracing.attempted(
+            c.event.organization_id,
+            c.event.id,
+            attributes,
+            error=error,
+            start_ns=started_ms * 1_000_000,
+            end_ns=max(now, started_ms + result.duration_ms) * 1_000_000,
+        )

@@ -38,8 +38,8 @@ from hookline.core import ids
 from hookline.core.errors import StorageUnavailable
 from hookline.core.models import Subscription
 from hookline.services.clock import Clock
-from hookline.storage.base import Storage
 from hookline.storage.records import LimitGrant
+from hookline.storage.roles.deliveries import Deliveries
 
 if TYPE_CHECKING:
     from hookline.delivery.lanes import Lane
@@ -116,7 +116,7 @@ class SharedLimits:
     def __init__(
         self,
         *,
-        storage: Storage,
+        storage: Deliveries,
         clock: Clock,
         timeout_ms: int,
         pump: Callable[[Lane], None],
@@ -158,7 +158,7 @@ class SharedLimits:
         if shared is None or shared.asking or shared.retry_at_ms > now_ms:
             return
         waiting = len(lane.queue) if lane.limited_until_ms <= now_ms else 0
-        wanted = min(waiting, lane.cap - lane.busy, room)
+        wanted = min(waiting, lane.cap - lane.under_way, room)
         if shared.keeps_slots:
             free = shared.slots - lane.busy if now_ms < shared.start_until_ms else 0
             wanted -= max(free, 0)

@@ -49,6 +49,8 @@ class Services:
     signing: SigningService
     sends: SendService
     calls: CallService
+    #: the bounds of test sends, replays and calls, shared with the worker (send_limits.py)
+    send_limits: SendLimits
     mailbox_webhooks: MailboxWebhookService
     users: UserService
     health: HealthService
@@ -169,6 +171,7 @@ class Services:
                 limits=limits,
                 per_number_cap=settings.max_in_flight_per_subscription,
             ),
+            send_limits=limits,
             mailbox_webhooks=MailboxWebhookService(
                 storage,
                 owners,

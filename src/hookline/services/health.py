@@ -9,6 +9,7 @@ from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
+from hookline.services.subscription_rules import visible
 from hookline.services.subscriptions import SubscriptionService
 from hookline.storage.base import Storage
 from hookline.storage.records import LastAttempt
@@ -61,7 +62,7 @@ class HealthService:
 
     async def of(self, principal: Principal, subs: Sequence[Subscription]) -> dict[str, Health]:
         """The health of each of ``subs`` the principal may see, in one grouped read."""
-        visible = [s.id for s in subs if self._subscriptions.visible(principal, s)]
+        visible = [s.id for s in subs if visible(principal, s)]
         # whole hours: the current one, under way, and the 23 before it
         first_ms = (self._clock.now_ms() // HOUR_MS - (HOURS - 1)) * HOUR_MS
         found = await self._storage.subscription_health(

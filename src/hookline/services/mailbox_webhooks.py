@@ -17,7 +17,8 @@ from hookline.core.models import Mailbox
 from hookline.services.destinations import DestinationCheck
 from hookline.services.owners import OwnerService
 from hookline.services.principal import Principal
-from hookline.services.subscriptions import SubscriptionInput, SubscriptionService
+from hookline.services.subscription_rules import SubscriptionInput
+from hookline.services.subscriptions import SubscriptionService
 from hookline.storage.base import Storage
 from hookline.storage.records import SubscriptionFilter
 

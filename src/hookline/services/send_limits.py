@@ -10,6 +10,11 @@ than queued: for its subscription (or phone number), its subscription's cap; for
 caller (an agent identity's keys, or the organization's admin keys), a share of the
 process's total; and for the process, a quarter of the worker's slots, which the HTTP client
 keeps room for on top of the worker's own.
+
+A subscription's cap counts its worker attempts and its direct sends together, when the
+process runs a worker (``serve``): the worker's attempts of it under way count against a
+send, and its sends under way against the worker's attempts (``SendLimits.to_subscription``,
+which the worker's lanes read).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from hookline.core.errors import TooManyRequests
 
@@ -68,6 +74,16 @@ def refusal(
     return None
 
 
+class Worker(Protocol):
+    """The worker of this process, as its subscriptions' caps see it (delivery/dispatcher.py)."""
+
+    def attempts_of(self, subscription_id: str) -> int:
+        """Its attempts of the subscription under way."""
+
+    def send_ended(self, subscription_id: str) -> None:
+        """A direct send to the subscription ended: one of its attempts may start."""
+
+
 class SendLimits:
     """Counts the direct sends under way in this process, against :class:`SendBounds`."""
 
@@ -76,36 +92,65 @@ class SendLimits:
         self._total = 0
         self._by_caller: dict[str, int] = {}
         self._by_key: dict[str, int] = {}
+        #: sends under way by subscription id, which the worker counts with its own attempts
+        self.to_subscription: dict[str, int] = {}
+        self._worker: Worker | None = None
+
+    def share_with(self, worker: Worker | None) -> None:
+        """Count subscriptions' sends with ``worker``'s attempts (None: no worker runs)."""
+        self._worker = worker
 
     @contextlib.contextmanager
-    def slot(self, caller: str, key: str, key_cap: int, *, what: str) -> Iterator[None]:
+    def slot(
+        self,
+        caller: str,
+        key: str,
+        key_cap: int,
+        *,
+        what: str,
+        subscription_id: str | None = None,
+    ) -> Iterator[None]:
         """Hold one send's place for the block; raise ``TooManyRequests`` if there is none.
         ``caller`` groups the keys of one tenant, ``key`` is what is sent to (at most
-        ``key_cap`` at once). Counting is synchronous: two callers never both take the last
-        place."""
+        ``key_cap`` at once, the worker's attempts of ``subscription_id`` counted in).
+        Counting is synchronous: two callers never both take the last place."""
+        under_way = self._by_key.get(key, 0)
+        worker = self._worker
+        if subscription_id is not None and worker is not None:
+            under_way += worker.attempts_of(subscription_id)
         reason = refusal(
             self.bounds,
             total=self._total,
             caller=self._by_caller.get(caller, 0),
-            key=self._by_key.get(key, 0),
+            key=under_way,
             key_cap=key_cap,
             what=what,
         )
         if reason is not None:
             raise TooManyRequests(reason, self.bounds.retry_after_s)
         self._total += 1
-        self._by_caller[caller] = self._by_caller.get(caller, 0) + 1
-        self._by_key[key] = self._by_key.get(key, 0) + 1
+        _increment(self._by_caller, caller)
+        _increment(self._by_key, key)
+        if subscription_id is not None:
+            _increment(self.to_subscription, subscription_id)
         try:
             yield
         finally:
             self._total -= 1
             _decrement(self._by_caller, caller)
             _decrement(self._by_key, key)
+            if subscription_id is not None:
+                _decrement(self.to_subscription, subscription_id)
+                if self._worker is not None:
+                    self._worker.send_ended(subscription_id)
 
     @property
     def in_flight(self) -> int:
         return self._total
+
+
+def _increment(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:

@@ -16,6 +16,7 @@ from hookline.services.clock import Clock
 from hookline.services.principal import Principal
 from hookline.services.send_limits import SendLimits
 from hookline.services.signing import SigningService
+from hookline.services.subscription_rules import visible
 from hookline.services.subscriptions import SubscriptionService
 from hookline.services.transport import Transport
 from hookline.storage.base import Storage
@@ -114,7 +115,7 @@ class SendService:
         if principal.is_admin:
             return True
         if sub is not None:
-            return self._subscriptions.visible(principal, sub)
+            return visible(principal, sub)
         if logged.subscription_id is None:
             phone = await self._storage.phone_number_by_id(
                 principal.organization_id, logged.phone_number_id or ""
@@ -147,10 +148,14 @@ class SendService:
             raise Conflict("a pull subscription's deliveries are pulled by its consumer, not sent")
         if self._transport is None:
             raise Conflict("this process cannot send: it has no HTTP transport")
-        # within the subscription's cap (as its deliveries are) and the process's bounds
+        # within the subscription's cap (with its deliveries under way) and the process's bounds
         cap = sub.max_in_flight or self._default_cap
         with self._limits.slot(
-            _caller(principal), f"subscription:{sub.id}", cap, what="this subscription"
+            _caller(principal),
+            f"subscription:{sub.id}",
+            cap,
+            what="this subscription",
+            subscription_id=sub.id,
         ):
             return await self._send_now(
                 sub,

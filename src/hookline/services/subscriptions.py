@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, cast
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
 
-from hookline.core import ids, profiles, retry, validation
-from hookline.core.catalog import CATALOG
-from hookline.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from hookline.core import ids, profiles, validation
+from hookline.core.errors import Conflict, NotFound, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import Subscription
 from hookline.core.routing import signing_key_owner
@@ -24,47 +23,22 @@ from hookline.services.sealed_places import (
     sub_place,
 )
 from hookline.services.secretbox import SecretBox
+from hookline.services.subscription_rules import (
+    MAX_IN_FLIGHT_LIMIT,
+    MUTABLE,
+    OWNER_FIELDS,
+    SubscriptionInput,
+    check_fields,
+    held_action,
+    owner_filter,
+    pull_mode,
+    resolve_owner,
+    visible,
+)
 from hookline.storage.base import Storage
-from hookline.storage.records import HeldAction, SubscriptionFilter, SubscriptionSecrets
+from hookline.storage.records import SubscriptionFilter, SubscriptionSecrets
 
 log = logging.getLogger("hookline.subscriptions")
-
-MAX_IN_FLIGHT_LIMIT = 1000
-MAX_RATE_PER_S = 10_000.0
-MAX_TEXT = 2000
-_UNSET: Any = object()
-
-
-@dataclass(frozen=True, kw_only=True)
-class SubscriptionInput:
-    """A create request, as parsed by an edge (not yet validated against the rules)."""
-
-    #: None for a pull subscription (which has none)
-    url: str | None
-    event_types: Sequence[str]
-    mailbox_id: str | None = None
-    phone_number_id: str | None = None
-    agent_identity_id: str | None = None
-    auth_token: str | None = None
-    name: str | None = None
-    description: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    domains: Sequence[str] = ()
-    profile: str | None = None
-    enabled: bool = True
-    retry_schedule: Sequence[int] | None = None
-    max_in_flight: int | None = None
-    rate_limit_per_second: float | None = None
-    #: who manages it: "api", "mailbox" (a mailbox's webhook_url) or "inbox" (/v1/webhooks)
-    source: str = "api"
-    #: the id to create it under (a UUID), for an edge that must not create it twice: the
-    #: console's add form derives it from the form's one-time token. None: a new one.
-    id: str | None = None
-    #: "push" (workers POST to url) or "pull" (a consumer takes deliveries over the API)
-    mode: str = "push"
-
-
-MODES = ("push", "pull")
 
 
 @frozen
@@ -74,27 +48,6 @@ class CreatedSubscription:
     signing_key: str | None
     #: the subscription's own secret (per-subscription profiles)
     secret: str | None
-
-
-#: fields PATCH may change; the owner is immutable
-MUTABLE = frozenset(
-    {
-        "url",
-        "event_types",
-        "name",
-        "description",
-        "enabled",
-        "profile",
-        "headers",
-        "domains",
-        "retry_schedule",
-        "max_in_flight",
-        "rate_limit_per_second",
-        "auth_token",
-        "held",
-    }
-)
-OWNER_FIELDS = frozenset({"mailbox_id", "phone_number_id", "agent_identity_id"})
 
 
 class SubscriptionService:
@@ -124,105 +77,13 @@ class SubscriptionService:
         self._allow_http = allow_http
         self._default_profile = default_profile
 
-    # -- validation ---------------------------------------------------------------------------
-    def _check_common(self, changes: dict[str, Any]) -> dict[str, Any]:
-        """Validate whichever mutable fields are present; return normalized values."""
-        out: dict[str, Any] = {}
-        for key, value in changes.items():
-            if key == "url":
-                out[key] = validation.url(value, allow_http=self._allow_http)
-            elif key == "event_types":
-                out[key] = validation.event_types(value, known=CATALOG.keys())
-            elif key == "profile":
-                out[key] = validation.profile(value)
-            elif key == "headers":
-                out[key] = validation.headers(value or {})
-            elif key == "domains":
-                out[key] = validation.domains(value or ())
-            elif key == "retry_schedule":
-                out[key] = None if value is None else retry.validate_schedule(list(value))
-            elif key == "max_in_flight":
-                if value is not None and not 1 <= value <= self._max_in_flight:
-                    raise ValidationFailed(
-                        key,
-                        f"must be between 1 and {self._max_in_flight} (the worker's own "
-                        "max_in_flight)",
-                    )
-                out[key] = value
-            elif key == "rate_limit_per_second":
-                if value is not None and not 0 < value <= MAX_RATE_PER_S:
-                    raise ValidationFailed(key, f"must be > 0 and at most {MAX_RATE_PER_S}")
-                out[key] = value
-            elif key in ("name", "description"):
-                if value is not None and len(value) > MAX_TEXT:
-                    raise ValidationFailed(key, f"at most {MAX_TEXT} characters")
-                out[key] = value
-            elif key == "auth_token":
-                if value is not None and (
-                    not value or len(value) > 4096 or any(c in value for c in "\r\n")
-                ):
-                    raise ValidationFailed(key, "must be 1-4096 characters on one line")
-                out[key] = value
-            elif key == "enabled":
-                out[key] = bool(value)
-            else:  # pragma: no cover - the edges only pass known fields
-                raise ValidationFailed(key, "unknown field")
-        return out
-
-    async def _resolve_owner(
-        self, principal: Principal, data: SubscriptionInput
-    ) -> tuple[str | None, str | None, str | None, str | None]:
-        """(mailbox_id, phone_number_id, agent_identity_id, owner_identity_id)."""
-        given = [
-            (k, v)
-            for k, v in (
-                ("mailbox_id", data.mailbox_id),
-                ("phone_number_id", data.phone_number_id),
-                ("agent_identity_id", data.agent_identity_id),
-            )
-            if v is not None
-        ]
-        if len(given) > 1:
-            raise ValidationFailed(
-                given[1][0],
-                "a subscription has at most one owner: mailbox, phone number or identity",
-            )
-        org = principal.organization_id
-        if not given:
-            if not principal.is_admin:
-                raise Forbidden("an agent key cannot create organization-wide subscriptions")
-            return None, None, None, None
-        kind, owner_id = given[0]
-        if kind == "mailbox_id":
-            mailbox = await self._storage.mailbox_by_id(org, owner_id)
-            if mailbox is None:
-                raise ValidationFailed(kind, f"no mailbox {owner_id!r}")
-            owner_identity = mailbox.agent_identity_id
-        elif kind == "phone_number_id":
-            phone = await self._storage.phone_number_by_id(org, owner_id)
-            if phone is None:
-                raise ValidationFailed(kind, f"no phone number {owner_id!r}")
-            owner_identity = phone.agent_identity_id
-        else:
-            ident = await self._storage.identity_by_id(org, owner_id)
-            if ident is None:
-                raise ValidationFailed(kind, f"no identity {owner_id!r}")
-            owner_identity = ident.id
-        if not principal.is_admin and owner_identity != principal.identity_id:
-            raise Forbidden("an agent key can only create subscriptions for its own identity")
-        if principal.channel not in (None, (kind, owner_id)):
-            raise Forbidden("this session can only create subscriptions for its own channel")
-        return (
-            owner_id if kind == "mailbox_id" else None,
-            owner_id if kind == "phone_number_id" else None,
-            owner_id if kind == "agent_identity_id" else None,
-            owner_identity,
-        )
+    def _check(self, changes: dict[str, Any]) -> dict[str, Any]:
+        return check_fields(changes, allow_http=self._allow_http, max_in_flight=self._max_in_flight)
 
     # -- use cases ----------------------------------------------------------------------------
     async def create(self, principal: Principal, data: SubscriptionInput) -> CreatedSubscription:
-        pull = _pull_mode(data)
-        fields = self._check_common(
+        pull = pull_mode(data)
+        fields = self._check(
             {
                 **({} if pull else {"url": data.url}),
                 "event_types": data.event_types,
@@ -238,7 +99,9 @@ class SubscriptionService:
                 "enabled": data.enabled,
             }
         )
-        mailbox_id, phone_id, ident_id, owner_identity = await self._resolve_owner(principal, data)
+        mailbox_id, phone_id, ident_id, owner_identity = await resolve_owner(
+            self._storage, principal, data
+        )
         if pull:
             fields["url"] = ""  # nothing is POSTed: its consumer pulls
         else:
@@ -308,50 +171,19 @@ class SubscriptionService:
         )
         return key if stored else None
 
-    def owner_filter(self, principal: Principal, flt: SubscriptionFilter) -> SubscriptionFilter:
-        given = [
-            k
-            for k in ("mailbox_id", "phone_number_id", "agent_identity_id")
-            if getattr(flt, k) is not None
-        ]
-        if len(given) > 1:
-            raise ValidationFailed(
-                given[1], f"filter by one owner at a time (also given: {given[0]})"
-            )
-        if flt.event_type is not None and flt.event_type not in CATALOG:
-            raise ValidationFailed("event_type", f"{flt.event_type!r} is not in the event catalog")
-        if not principal.is_admin:
-            flt = replace(flt, owner_identity_id=principal.identity_id)
-        if principal.channel is not None:
-            kind, channel_id = principal.channel
-            if any(k != kind or getattr(flt, k) != channel_id for k in given):
-                raise Forbidden("this session sees its own channel's subscriptions only")
-            flt = replace(flt, **{kind: channel_id})
-        return flt
-
     async def list(
         self, principal: Principal, flt: SubscriptionFilter, limit: int = 1000, offset: int = 0
     ) -> Page[Subscription]:
         found = await self._storage.list_subscriptions(
-            principal.organization_id, self.owner_filter(principal, flt), limit + 1, offset
+            principal.organization_id, owner_filter(principal, flt), limit + 1, offset
         )
         return Page.of(found, limit)
 
     async def get(self, principal: Principal, sub_id: str) -> Subscription:
         sub = await self._storage.get_subscription(principal.organization_id, sub_id)
-        if sub is None or not self.visible(principal, sub):
+        if sub is None or not visible(principal, sub):
             raise NotFound("subscription", sub_id)
         return sub
-
-    @staticmethod
-    def visible(principal: Principal, sub: Subscription) -> bool:
-        if principal.channel is not None:
-            kind, channel_id = principal.channel
-            if getattr(sub, kind) != channel_id:
-                return False
-        return principal.is_admin or (
-            sub.owner_identity_id is not None and sub.owner_identity_id == principal.identity_id
-        )
 
     async def update(
         self, principal: Principal, sub_id: str, changes: Mapping[str, Any]
@@ -365,8 +197,8 @@ class SubscriptionService:
         if "url" in changes and current.mode == "pull":
             raise ValidationFailed("url", "a pull subscription has no URL")
         requested = dict(changes)
-        held = _held_action(requested)
-        checked = self._check_common(requested)
+        held = held_action(requested)
+        checked = self._check(requested)
         if "url" in checked:
             await self._destinations.check(checked["url"], "url")
         secrets = None
@@ -440,30 +272,3 @@ class SubscriptionService:
         if count:
             self._wake()
         return count
-
-
-def _pull_mode(data: SubscriptionInput) -> bool:
-    """Whether ``data`` asks for a pull subscription; refuse a URL that does not fit its mode."""
-    if data.mode not in MODES:
-        raise ValidationFailed("mode", "must be 'push' or 'pull'")
-    if data.mode == "pull":
-        if data.url is not None:
-            raise ValidationFailed("url", "a pull subscription has no URL: its consumer pulls")
-        return True
-    if data.url is None:
-        raise ValidationFailed("url", "required for a push subscription")
-    return False
-
-
-def _held_action(changes: dict[str, Any]) -> HeldAction | None:
-    """Take ``held`` out of ``changes``: what to do with held deliveries, only when enabling."""
-    if "held" not in changes:
-        return None
-    held = changes.pop("held")
-    if held is None:
-        return None
-    if held not in ("send", "drop"):
-        raise ValidationFailed("held", "must be 'send' or 'drop'")
-    if changes.get("enabled") is not True:
-        raise ValidationFailed("held", "only with enabled: true")
-    return cast(HeldAction, held)

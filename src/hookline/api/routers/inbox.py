@@ -22,7 +22,7 @@ from hookline.api.schemas.events import AttemptOut
 from hookline.core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from hookline.core.models import Subscription
 from hookline.core.timefmt import iso_from_ms
-from hookline.services.subscriptions import SubscriptionInput
+from hookline.services.subscription_rules import SubscriptionInput
 from hookline.storage.records import AttemptFilter, SubscriptionFilter
 
 router = APIRouter(prefix="/v1/webhooks", tags=["inbox-compatible"])

@@ -23,7 +23,7 @@ from hookline.api.schemas.subscriptions import (
 )
 from hookline.api.schemas.tasks import ReplayIn, TaskOut
 from hookline.core.timefmt import ms_from_datetime
-from hookline.services.subscriptions import SubscriptionInput
+from hookline.services.subscription_rules import SubscriptionInput
 from hookline.storage.records import SubscriptionFilter
 
 router = APIRouter(prefix="/webhooks/subscriptions", tags=["subscriptions"])
