@@ -190,10 +190,6 @@ async def _serve_on(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await sender.start()
         stop = asyncio.Event()
-        # other processes' configuration changes (PostgreSQL), so publishes read from memory
-        config = asyncio.create_task(
-            services.storage.watch_configuration(stop), name="hookline-watch-configuration"
-        )
         # other processes' publishes (PostgreSQL), for the pulls waiting here: from the first
         heard: list[asyncio.Task[None]] = []
         services.pulls.hear_others_with(
@@ -211,7 +207,7 @@ async def _serve_on(
                 yield
         finally:
             stop.set()
-            await asyncio.gather(config, *heard, return_exceptions=True)
+            await asyncio.gather(*heard, return_exceptions=True)
             await sender.close()
             if services.tracing is not None:
                 services.tracing.close()

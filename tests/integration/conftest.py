@@ -19,12 +19,15 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from hookline.core import ids
 from hookline.core.models import (
@@ -141,9 +144,12 @@ def database_url(backend: str, request: pytest.FixtureRequest) -> str:
 
 async def _delete_all_rows(storage: Storage) -> None:
     assert isinstance(storage, SqlStorage)
-    async with storage.engine.begin() as conn:
+
+    def delete(conn: sa.Connection) -> None:
         for table in reversed(tables.metadata.sorted_tables):
-            await conn.execute(table.delete())
+            conn.execute(table.delete())
+
+    await storage._configure(delete)
 
 
 @pytest.fixture
@@ -169,14 +175,31 @@ async def org(storage: Storage) -> Organization:
     return await storage.ensure_default_organization(make_org())
 
 
+@contextlib.asynccontextmanager
+async def behind(storage: Storage) -> AsyncIterator[AsyncConnection]:
+    """A write transaction beside the storage's own, as another process would make it
+    (SQLite's reading connections cannot write)."""
+    assert isinstance(storage, SqlStorage)
+    if not isinstance(storage, SqliteStorage):
+        async with storage.engine.begin() as conn:
+            yield conn
+        return
+    url = sa.make_url(storage.url).set(drivername="sqlite+aiosqlite")
+    engine = create_async_engine(url, poolclass=NullPool)
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    finally:
+        await engine.dispose()
+
+
 async def add_organization(storage: Storage, org: Organization) -> None:
     """Write a second tenant. The interface only ever creates the default organization, so
     this goes through the shared schema directly."""
     if isinstance(storage, MemoryStorage):
         await storage.insert_organization(org)
         return
-    assert isinstance(storage, SqlStorage)
-    async with storage.engine.begin() as conn:
+    async with behind(storage) as conn:
         await conn.execute(
             tables.organizations.insert().values(
                 id=org.id, name=org.name, is_default=False, created_ms=org.created_at_ms
@@ -383,10 +406,20 @@ def make_outcome(
     )
 
 
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``condition()`` holds (it is checked every few milliseconds)."""
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.005)
+
+
 async def serving_from_memory(storage: Storage, timeout_s: float = 10.0) -> None:
     """Wait until ``storage`` serves the publish path's reads from its cache (PostgreSQL:
-    once its configuration LISTEN is up; SQLite: always)."""
+    once its configuration LISTEN, which its first such read starts, is up; SQLite: always)."""
     cache = storage._cache  # type: ignore[attr-defined]
+    await storage.api_key_by_hash("no such key")
     async with asyncio.timeout(timeout_s):
         while True:
             if cache.enabled:

@@ -17,6 +17,7 @@ from hookline.storage.records import AttemptFilter
 from hookline.storage.sql import SqlStorage
 
 from .conftest import (
+    behind,
     make_attempt,
     make_event,
     make_identity,
@@ -32,7 +33,7 @@ _NEW = ("mailbox_id", "agent_identity_id", "success", "request_headers", "respon
 async def at_0005(empty_database_url: str) -> AsyncIterator[Storage]:
     st = open_storage(empty_database_url)
     assert isinstance(st, SqlStorage)
-    async with st.engine.begin() as conn:
+    async with behind(st) as conn:
         await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "0006"))
     try:
         yield st
@@ -42,7 +43,7 @@ async def at_0005(empty_database_url: str) -> AsyncIterator[Storage]:
 
 async def _insert_then(st: SqlStorage, table: str, values: dict[str, object]) -> None:
     """Insert ``values`` into ``table`` as the database's schema has it now."""
-    async with st.engine.begin() as conn:
+    async with behind(st) as conn:
         columns = await conn.run_sync(
             lambda c: {col["name"] for col in sa.inspect(c).get_columns(table)}
         )
@@ -69,7 +70,7 @@ async def test_the_log_is_filled_in_by_the_migration(at_0005: Storage) -> None:
         "no_answer": make_attempt(event, sub=by_box, status=None),
         "call": make_attempt(event, status=200),
     }
-    async with at_0005.engine.begin() as conn:
+    async with behind(at_0005) as conn:
         for attempt in old.values():
             values = {k: v for k, v in rows.attempt_values(attempt).items() if k not in _NEW}
             await conn.execute(sa.insert(sa.table("attempts", *map(sa.column, values))), values)

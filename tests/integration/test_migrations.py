@@ -23,6 +23,8 @@ from hookline.storage.factory import open_storage
 from hookline.storage.migrations import head_revision
 from hookline.storage.sql import SqlStorage
 
+from .conftest import behind
+
 VERSION_TABLE = "alembic_version"
 
 #: how each database reports a declared type it stores under another name
@@ -281,7 +283,7 @@ def test_racing_migrate_commands_on_sqlite(tmp_path: Path) -> None:
 async def test_a_failed_migration_leaves_the_database_as_it_was(empty: Storage) -> None:
     assert isinstance(empty, SqlStorage)
     # an obstacle the last step of the first revision trips over
-    async with empty.engine.begin() as conn:
+    async with behind(empty) as conn:
         await conn.execute(sa.text("CREATE TABLE deliveries (x INTEGER)"))
 
     with pytest.raises(sa.exc.DBAPIError, match="deliveries"):
@@ -291,7 +293,7 @@ async def test_a_failed_migration_leaves_the_database_as_it_was(empty: Storage) 
     assert await empty.schema_is_current() is False
 
     # with the obstacle gone, migrating works
-    async with empty.engine.begin() as conn:
+    async with behind(empty) as conn:
         await conn.execute(sa.text("DROP TABLE deliveries"))
     await empty.migrate()
     assert await empty.schema_is_current() is True

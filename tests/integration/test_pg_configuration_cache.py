@@ -50,14 +50,10 @@ async def other(pg_module_url: str) -> AsyncIterator[PostgresStorage]:
 async def api(pg_module_url: str, other: PostgresStorage) -> AsyncIterator[PostgresStorage]:
     """A storage as an API process runs it: listening, and so caching."""
     st = PostgresStorage(pg_module_url)
-    stop = asyncio.Event()
-    task = asyncio.create_task(st.watch_configuration(stop))
     try:
         await serving_from_memory(st)
         yield st
     finally:
-        stop.set()
-        await task
         await st.close()
 
 
@@ -198,7 +194,8 @@ async def test_a_lost_listen_connection_leaves_nothing_stale(
 async def test_without_listening_every_read_goes_to_the_database(
     other: PostgresStorage, org: Organization, pg_module_url: str
 ) -> None:
-    alone = PostgresStorage(pg_module_url)  # e.g. a worker: it never listens for these
+    # a read made before it listens (its first read starts that) is not kept
+    alone = PostgresStorage(pg_module_url)
     try:
         key, key_hash = make_api_key(org.id)
         await other.insert_api_key(key, key_hash)

@@ -35,6 +35,7 @@ from hookline.storage.sql import SqlStorage
 from .conftest import (
     LEASE_MS,
     NOW_MS,
+    behind,
     make_identity,
     make_mailbox,
     make_subscription,
@@ -78,7 +79,7 @@ def _services(storage: Storage, box: SecretBox) -> tuple[SubscriptionService, Si
 
 async def _set(storage: Storage, table: sa.Table, row_id: str, **values: object) -> None:
     assert isinstance(storage, SqlStorage)
-    async with storage.engine.begin() as conn:
+    async with behind(storage) as conn:
         await conn.execute(table.update().where(table.c.id == row_id).values(**values))
 
 

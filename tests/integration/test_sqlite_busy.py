@@ -1,6 +1,6 @@
-"""SQLite only: a publish that finds another process holding the write lock waits for it on a
-thread; a publish that hands deliveries to its worker still gets them, read from the database,
-while the event loop goes on serving (and filling the routing cache) meanwhile."""
+"""SQLite only: a publish that finds another process holding the write lock waits for it on the
+writer thread, while the event loop goes on serving (and filling the routing cache); a publish
+that writes deliveries leased still gets them back, with each subscription as stored."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from .conftest import (
     LEASE_MS,
     NOW_MS,
     add_subscription,
+    behind,
     make_delivery,
     make_event,
     make_subscription,
     sqlite_file,
+    until,
 )
 
 
@@ -65,48 +67,58 @@ async def test_a_handed_over_publish_waits_out_another_process_on_a_thread(
         assert handed == {s.id: (f"enc:s{i}",) for i, s in enumerate(subs)}
 
 
-async def test_the_routing_cache_is_not_read_off_the_event_loop(tmp_path: Path) -> None:
-    """The cache is the event loop's: from another thread (the busy road above) the handoff
-    does not take subscriptions from it, and reads them instead."""
-    async with sqlite_file(tmp_path / "thread.db", "org_thread") as (storage, org):
-        sub = await add_subscription(storage, make_subscription(org.id))
-        await storage.routing_candidates(
-            org.id, mailbox_id=None, phone_number_id=None, identity_id=None
-        )
-        assert storage._cached_subscriptions([sub.id]) == {sub.id: sub}
-        assert await asyncio.to_thread(storage._cached_subscriptions, [sub.id]) == {}
-
-
-async def test_a_cancelled_wait_for_another_process_keeps_the_connection_until_it_ends(
+async def test_a_leased_publish_takes_subscriptions_at_their_stored_version(
     tmp_path: Path,
 ) -> None:
-    """An inline transaction that found another process's write lock waits on the thread;
-    if its caller stops waiting, the write lock stays held until that transaction ends, so
-    no other transaction gets the connection meanwhile."""
+    """The routing cache holds a subscription another process has changed since: the
+    deliveries written leased come back with the subscription as stored, not as cached."""
+    async with sqlite_file(tmp_path / "version.db", "org_version") as (storage, org):
+        sub = await add_subscription(storage, make_subscription(org.id))
+        [cached] = await storage.routing_candidates(
+            org.id, mailbox_id=None, phone_number_id=None, identity_id=None
+        )
+        assert cached.url == sub.url
+        async with behind(storage) as conn:
+            await conn.execute(
+                sa.text("UPDATE subscriptions SET url = :url, updated_ms = :at WHERE id = :id"),
+                {"url": "https://moved.example/hook", "at": NOW_MS + 5, "id": sub.id},
+            )
+        lease = Lease(
+            token="lease-v", until_ms=NOW_MS + LEASE_MS, subscription_ids=frozenset([sub.id])
+        )
+        ev = make_event(org.id)
+        item = NewDeliveries(event=ev, deliveries=[make_delivery(ev, sub)], lease=lease)
+        [published] = await storage.insert_events_with_deliveries([item])
+        [handed] = published.leased
+        assert handed.subscription.url == "https://moved.example/hook"
+        assert handed.subscription.updated_at_ms == NOW_MS + 5
+
+
+async def test_a_write_waiting_for_another_process_lands_though_its_caller_stops(
+    tmp_path: Path,
+) -> None:
+    """A write that waits for another process's write lock goes on if its caller stops
+    waiting, and the writes queued after it still come after it."""
     path = tmp_path / "cancel.db"
     async with sqlite_file(path, "org_cancel") as (storage, _org):
         ran: list[str] = []
 
-        def write(conn: sa.Connection) -> str:
+        def write(conn: sa.Connection) -> None:
             conn.exec_driver_sql("UPDATE organizations SET name = 'waited'")
             ran.append("waited")
-            return "waited"
 
         other = sqlite3.connect(path, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")  # another process holds SQLite's write lock
             waiting = asyncio.create_task(storage._transact(write))
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0)  # queued
+            await until(lambda: storage._writer._queue.qsize() == 0)  # taken: it waits
             waiting.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await waiting
-            assert storage._write_lock.locked  # still: the transaction waits on the thread
             after = asyncio.create_task(storage._transact(lambda conn: ran.append("after")))
-            await asyncio.sleep(0.1)
-            assert not after.done()
             other.execute("COMMIT")
             await asyncio.wait_for(after, timeout=10)
         finally:
             other.close()
-        assert ran == ["waited", "after"]  # the cancelled caller's write still landed first
-        assert not storage._write_lock.locked
+        assert ran == ["waited", "after"]

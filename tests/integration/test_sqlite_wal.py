@@ -1,6 +1,6 @@
-"""SQLite only: the queue's commits never checkpoint the WAL on the event loop, yet the WAL is
-checkpointed (on a thread), so the database file keeps up with what was written, and the WAL
-starts over instead of growing while writes go on."""
+"""SQLite only: the writer's commits never checkpoint the WAL, yet the WAL is checkpointed (by
+a job of its own), so the database file keeps up with what was written, and the WAL starts
+over instead of growing while writes go on."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ import time
 from pathlib import Path
 
 from hookline.storage.records import NewDeliveries
-from hookline.storage.sqlite import CHECKPOINT_INTERVAL_S, WAL_RESTART_FRAMES
+from hookline.storage.sqlite_wal import CHECKPOINT_INTERVAL_S, WAL_RESTART_FRAMES
 
 from .conftest import add_subscription, make_delivery, make_event, make_subscription, sqlite_file
 
 
-async def test_queue_writes_are_checkpointed_off_the_event_loop(tmp_path: Path) -> None:
+async def test_writes_are_checkpointed_beside_the_writer(tmp_path: Path) -> None:
     path = tmp_path / "wal.db"
     async with sqlite_file(path, "org_wal") as (storage, org):
         sub = await add_subscription(storage, make_subscription(org.id))
-        # the aiosqlite writer's own autocheckpoint has run by now; start from a clean WAL
+        # start from a clean WAL
         with contextlib.closing(sqlite3.connect(path)) as c:
             c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         before = path.stat().st_size

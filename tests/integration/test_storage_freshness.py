@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import Coroutine
 from typing import Any, cast
 
 import pytest
@@ -37,17 +37,10 @@ from .conftest import (
 
 
 @pytest.fixture(autouse=True)
-async def listening(storage: Storage) -> AsyncIterator[None]:
-    """The storage as an API process runs it: watching for configuration changes, so that
-    its cache is on (PostgreSQL turns it on once it listens)."""
-    stop = asyncio.Event()
-    task = asyncio.create_task(storage.watch_configuration(stop))
-    try:
-        await serving_from_memory(storage)
-        yield
-    finally:
-        stop.set()
-        await task
+async def listening(storage: Storage) -> None:
+    """The storage as an API process runs it: its cache on (PostgreSQL turns it on once it
+    listens for other processes' configuration changes, from its first cached read)."""
+    await serving_from_memory(storage)
 
 
 async def _candidates(

@@ -21,6 +21,7 @@ from hookline.storage.sql import SqlStorage
 from .conftest import (
     NOW_MS,
     add_subscription,
+    behind,
     make_attempt,
     make_event,
     make_identity,
@@ -180,7 +181,7 @@ async def test_each_filter_reads_its_index_in_order(
     # that weighs costs by the table's statistics
     event = make_event(org.id)
     seeded = [rows.attempt_values(make_attempt(event, at=NOW_MS + i)) for i in range(400)]
-    async with storage.engine.begin() as conn:
+    async with behind(storage) as conn:
         await conn.execute(tables.attempts.insert(), seeded)
         await conn.exec_driver_sql("ANALYZE attempts")
     async with storage.engine.connect() as conn:

@@ -16,6 +16,8 @@ from hookline.storage import outage
 from hookline.storage.outage import StorageHealth, unavailable_reason
 from hookline.storage.sqlite import SqliteStorage
 
+from .conftest import until
+
 
 def _sqlite_error(code: int, message: str) -> sa.exc.OperationalError:
     orig = sqlite3.OperationalError(message)
@@ -85,12 +87,15 @@ async def test_a_full_sqlite_database_raises_storage_unavailable_and_recovers(
         raw = sqlite3.connect(tmp_path / "full.db")
         pages = raw.execute("PRAGMA page_count").fetchone()[0]
         raw.close()
-        _limit_pages(storage, pages)
+        await _limit_pages(storage, pages)
         with pytest.raises(StorageUnavailable, match="full"):
             await storage.ping()
         assert storage.health.is_down
         assert await storage.get_organization("org_missing") is None  # reads work meanwhile
-        _limit_pages(storage, 1_000_000)
+        # that read set off a check whether the outage is over: it finds the disk still full
+        await until(lambda: storage.health._probing is None)
+        assert storage.health.is_down
+        await _limit_pages(storage, 1_000_000)
         monkeypatch.setattr(outage, "SETTLE_S", 0.0)
         with pytest.raises(StorageUnavailable):  # passes, but the end is yet to settle
             await storage.ping()
@@ -101,11 +106,9 @@ async def test_a_full_sqlite_database_raises_storage_unavailable_and_recovers(
         await storage.close()
 
 
-def _limit_pages(storage: SqliteStorage, pages: int) -> None:
-    """``PRAGMA max_page_count`` on the connection readiness writes with (it is a
+async def _limit_pages(storage: SqliteStorage, pages: int) -> None:
+    """``PRAGMA max_page_count`` on the connection every write goes through (it is a
     connection's setting, not the file's)."""
-    conn = storage._transact_conn or storage._transact_engine.connect()
-    storage._transact_conn = conn
-    raw = conn.connection.dbapi_connection
-    assert raw is not None
-    raw.execute(f"PRAGMA max_page_count={pages}")
+    await storage._writer.submit(
+        lambda raw: raw.execute(f"PRAGMA max_page_count={pages}"), alone=True
+    )

@@ -17,6 +17,7 @@ from .conftest import (
     OTHER_ORG_ID,
     add_organization,
     add_subscription,
+    behind,
     make_delivery,
     make_event,
     make_org,
@@ -234,7 +235,7 @@ async def _set_state(storage: Storage, deliveries: list[Delivery], state: str) -
 
     assert isinstance(storage, SqlStorage)
     d = tables.deliveries
-    async with storage.engine.begin() as conn:
+    async with behind(storage) as conn:
         await conn.execute(
             d.update().where(d.c.id.in_([x.id for x in deliveries])).values(state=state)
         )

@@ -203,7 +203,7 @@ class Dispatcher:
         through the database): nothing more of it starts here. Its storage has made its
         undelivered deliveries held or cancelled, which voids their leases; what waits in its
         lane is dropped, and a claim or attempt begun before now sends none of them. An
-        attempt under way finishes, and its outcome is written (see queue_tx.RECORD_OUTCOME)."""
+        attempt under way finishes, and its outcome is written (see queue_sql.RECORD_OUTCOME)."""
         self._revocations.revoke(sub_id)
         self._scheduler.drop(sub_id)
 

@@ -58,9 +58,3 @@ class Storage(Accounts, Subscriptions, Deliveries, Operations, People, abc.ABC):
         del revoked
         hearing(True)
         await stop.wait()
-
-    async def watch_configuration(self, stop: asyncio.Event) -> None:
-        """Hear of other processes' configuration changes until ``stop``, so that the
-        publish path's reads may be served from memory meanwhile (cached_reads.py). A
-        database with one process only has nothing to hear."""
-        await stop.wait()

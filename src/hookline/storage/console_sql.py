@@ -7,8 +7,7 @@ publish path's cache because somebody signed in (see cached_reads.py).
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from hookline.core.errors import Conflict
 from hookline.core.users import ConsoleSession, Role, User
 from hookline.storage import tables as t
+from hookline.storage.sql_base import SqlBase
 
 T = TypeVar("T")
 _u, _s, _k, _p = t.users, t.console_sessions, t.setup_tokens, t.password_tokens
@@ -65,19 +65,8 @@ class _AlreadySetUp(Exception):
     pass
 
 
-class ConsoleRows(abc.ABC):
-    """Mixed into ``SqlStorage``, which supplies the transactions and reads."""
-
-    @abc.abstractmethod
-    async def _transact(
-        self, fn: Callable[[sa.Connection], T], *, background: bool = False
-    ) -> T: ...
-
-    @abc.abstractmethod
-    async def _one(self, stmt: Any) -> Mapping[Any, Any] | None: ...
-
-    @abc.abstractmethod
-    async def _all(self, stmt: Any) -> Sequence[Mapping[Any, Any]]: ...
+class ConsoleRows(SqlBase):
+    """Console users, their sessions and tokens."""
 
     async def insert_user(self, user: User, password_hash: str) -> None:
         def write(conn: sa.Connection) -> None:

@@ -6,14 +6,13 @@ query over the page's ids (``ix_attempts_subscription`` serves them), never one 
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
 from hookline.storage import tables as t
 from hookline.storage.records import HourCount, LastAttempt, SubscriptionHealth
+from hookline.storage.sql_base import SqlBase
 
 HOUR_MS = 3_600_000
 #: how many of the newest events the sending domains are gathered from: the form offers the
@@ -25,11 +24,8 @@ _newer = _a.alias("newer")
 _SUCCESS = sa.and_(_a.c.response_status >= 200, _a.c.response_status < 300)
 
 
-class HealthRows(abc.ABC):
-    """Mixed into ``SqlStorage``, which supplies the reads."""
-
-    @abc.abstractmethod
-    async def _all(self, stmt: Any) -> Sequence[Mapping[Any, Any]]: ...
+class HealthRows(SqlBase):
+    """Subscriptions' recent attempts, as the console shows them."""
 
     async def subscription_health(
         self, org_id: str, sub_ids: Sequence[str], since_ms: int

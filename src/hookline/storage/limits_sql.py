@@ -15,13 +15,13 @@ the expiry is later than any attempt it holds a slot for can last (see shared_li
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from hookline.core.ratelimit import take
 from hookline.storage.records import LimitGrant
+from hookline.storage.sql_base import SqlBase
 
 T = TypeVar("T")
 
@@ -64,11 +64,8 @@ _HOLD = sa.text(
 _SET_TAT = sa.text("UPDATE subscription_limits SET tat_ms = :tat WHERE subscription_id = :sid")
 
 
-class SharedLimitsSql:
-    """Mixed into ``SqlStorage``, which supplies the transactions."""
-
-    async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
-        raise NotImplementedError
+class SharedLimitsSql(SqlBase):
+    """Subscriptions' limits across worker processes."""
 
     async def take_limits(
         self,
@@ -93,8 +90,7 @@ class SharedLimitsSql:
                 rate_per_s=rate_per_s,
                 now_ms=now_ms,
                 until_ms=now_ms + hold_ms,
-            ),
-            background=True,
+            )
         )
 
 

@@ -241,7 +241,7 @@ class _Queue(SubscriptionRows):
             if d is None or d["lease_token"] != o.lease_token or d["state"] not in LEASED_STATES:
                 continue
             # a delivery taken away while its attempt was under way (held, cancelled) keeps
-            # its state unless the attempt succeeded: as storage/queue_tx.py's RECORD_OUTCOME
+            # its state unless the attempt succeeded: as storage/queue_sql.py's RECORD_OUTCOME
             took = d["state"] == "delivering" or o.state == "succeeded"
             d.update(
                 state=o.state if took else d["state"],

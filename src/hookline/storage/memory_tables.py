@@ -41,7 +41,7 @@ from hookline.storage.roles.subscriptions import Subscriptions
 Row = dict[str, Any]
 
 UNDELIVERED = ("pending", "delivering")
-#: where an attempt's outcome may still land (as storage/queue_tx.py's LEASED_STATES)
+#: where an attempt's outcome may still land (as storage/queue_sql.py's LEASED_STATES)
 LEASED_STATES = ("delivering", "held", "cancelled")
 HOUR_MS = 3_600_000
 DOMAIN_SCAN_EVENTS = 5000  # as storage/health_sql.py
@@ -204,7 +204,7 @@ class Tables:
         ]
 
     def _hold_undelivered(self, sub_id: str, reason: str, now_ms: int) -> None:
-        """As storage/queue_tx.py's: a leased one keeps its lease token, for the outcome of
+        """As the SQL backends': a leased one keeps its lease token, for the outcome of
         an attempt under way."""
         for d in self._of_subscription(sub_id, UNDELIVERED):
             d.update(state="held", next_attempt_ms=None, last_error=reason, updated_ms=now_ms)

@@ -55,9 +55,7 @@ _PG_STATES = {
 
 #: public methods that are not guarded: start-up reports its own errors (startup.py), and
 #: the watchers handle a lost connection themselves
-_UNGUARDED = frozenset(
-    {"migrate", "schema_is_current", "close", "watch", "watch_configuration", "watch_revocations"}
-)
+_UNGUARDED = frozenset({"migrate", "schema_is_current", "close", "watch", "watch_revocations"})
 
 
 def unavailable_reason(exc: BaseException) -> str | None:

@@ -6,8 +6,7 @@ configuration, so they run as ``_transact`` transactions.
 
 from __future__ import annotations
 
-import abc
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from hookline.core.portal import PortalScope
 from hookline.core.users import ConsoleSession
 from hookline.storage import tables as t
+from hookline.storage.sql_base import SqlBase
 
 T = TypeVar("T")
 _l, _s = t.portal_links, t.portal_sessions
@@ -42,19 +42,8 @@ def _scope(r: Mapping[Any, Any]) -> PortalScope:
     )
 
 
-class PortalRows(abc.ABC):
-    """Mixed into ``SqlStorage``, which supplies the transactions and reads."""
-
-    @abc.abstractmethod
-    async def _transact(
-        self, fn: Callable[[sa.Connection], T], *, background: bool = False
-    ) -> T: ...
-
-    @abc.abstractmethod
-    async def _one(self, stmt: Any) -> Mapping[Any, Any] | None: ...
-
-    @abc.abstractmethod
-    async def _all(self, stmt: Any) -> Sequence[Mapping[Any, Any]]: ...
+class PortalRows(SqlBase):
+    """Portal links and their sessions."""
 
     async def insert_portal_link(
         self, token_hash: str, scope: PortalScope, now_ms: int, expires_ms: int

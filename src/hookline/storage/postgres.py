@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from hookline.core.errors import StorageUnavailable
 from hookline.storage import tables as t
-from hookline.storage.cached_reads import CONFIG_CHANNEL, CachedReads
+from hookline.storage.cached_reads import CONFIG_CHANNEL
 from hookline.storage.outage import guard, unavailable_reason
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.revocations import (
@@ -30,6 +30,7 @@ from hookline.storage.revocations import (
     Revocation,
     ack_payload,
 )
+from hookline.storage.sql import SqlStorage
 
 T = TypeVar("T")
 
@@ -80,7 +81,7 @@ _CLAIM_LANE = sa.text(
 
 
 # the whole batch in one statement: arrays in, the ids that still held their lease out (as
-# queue_tx.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
+# queue_sql.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
 _RECORD_OUTCOMES = sa.text(
     """
     UPDATE deliveries AS d
@@ -111,7 +112,7 @@ _PRUNE_UNLOCK = sa.text(f"SELECT pg_advisory_unlock({_PRUNE_LOCK_KEY})")
 
 
 @guard
-class PostgresStorage(CachedReads):
+class PostgresStorage(SqlStorage):
     _CLAIM = _CLAIM
     _CLAIM_LANE = _CLAIM_LANE
     several_workers = True
@@ -128,10 +129,12 @@ class PostgresStorage(CachedReads):
             # an error's message (logged) must not carry a statement's parameters: secrets
             hide_parameters=True,
         )
-        super().__init__(url, engine)
+        # on while this process hears other processes' configuration changes (_hear_changes)
+        super().__init__(url, engine, ReadCache(enabled=False))
         # reads need no transaction: BEGIN and ROLLBACK were two round trips each
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._cache = ReadCache(enabled=False)  # on while watch_configuration listens
+        self._hearing: asyncio.Task[None] | None = None
+        self._stop_hearing = asyncio.Event()
 
     @property
     def _dsn(self) -> str:
@@ -150,21 +153,9 @@ class PostgresStorage(CachedReads):
         async with self._reader.connect() as conn:
             yield conn
 
-    async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
-        """The queue's transactions: they change no configuration (see _write)."""
+    async def _transact(self, fn: Callable[[sa.Connection], T]) -> T:
         async with self.engine.begin() as conn:
             return await conn.run_sync(fn)
-
-    @asynccontextmanager
-    async def _write(self, *, subscription: str | None = None) -> AsyncIterator[AsyncConnection]:
-        """Every other write may change configuration: this process's cache starts over, and
-        the others' when the transaction commits (their notification drops this process's
-        too, so a subscription's write keeps nothing either)."""
-        del subscription
-        with self._cache.writing():
-            async with self.engine.begin() as conn:
-                await conn.execute(_NOTIFY_CONFIG)
-                yield conn
 
     def _announce_config(self, conn: sa.Connection) -> None:
         conn.execute(_NOTIFY_CONFIG)
@@ -251,10 +242,8 @@ class PostgresStorage(CachedReads):
         )
         return len(res.all())
 
-    async def _lock_key_owner(
-        self, conn: AsyncConnection, org_id: str, identity_id: str | None
-    ) -> None:
-        await conn.execute(
+    def _lock_key_owner(self, conn: sa.Connection, org_id: str, identity_id: str | None) -> None:
+        conn.execute(
             sa.text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
             {"k": f"signing-key:{org_id}:{identity_id or ''}"},
         )
@@ -267,20 +256,33 @@ class PostgresStorage(CachedReads):
         # on (re-)connecting: anything published while we were not listening
         await self._listen(CHANNEL, lambda _: wake(), stop, up=wake, down=lambda: None)
 
-    async def watch_configuration(self, stop: asyncio.Event) -> None:
+    def _hear_changes(self) -> None:
         """Serve the publish path's reads from memory while LISTENing for other processes'
-        configuration changes; from the database while not (cached_reads.py)."""
+        configuration changes, from the first such read on; from the database while not
+        (cached_reads.py)."""
+        if self._hearing is not None or self._stop_hearing.is_set():
+            return
         cache = self._cache
-        try:
-            await self._listen(
-                CONFIG_CHANNEL,
-                lambda _: cache.invalidate(),
-                stop,
-                up=lambda: cache.set_enabled(True),
-                down=lambda: cache.set_enabled(False),
-            )
-        finally:
-            cache.set_enabled(False)
+
+        async def hear() -> None:
+            try:
+                await self._listen(
+                    CONFIG_CHANNEL,
+                    lambda _: cache.invalidate(),
+                    self._stop_hearing,
+                    up=lambda: cache.set_enabled(True),
+                    down=lambda: cache.set_enabled(False),
+                )
+            finally:
+                cache.set_enabled(False)
+
+        self._hearing = asyncio.create_task(hear(), name="hookline-hear-configuration")
+
+    async def close(self) -> None:
+        self._stop_hearing.set()
+        if self._hearing is not None:
+            await asyncio.gather(self._hearing, return_exceptions=True)
+        await super().close()
 
     async def _listen(
         self,

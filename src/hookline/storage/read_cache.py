@@ -103,15 +103,23 @@ class ReadCache:
         ``keep``: the entries it accepts outlive the write, and the writer makes them what
         they would be read as after it, with :meth:`update`, before the block ends. A block
         that raises drops them too."""
-        self._writing += 1
-        self.invalidate(keep)
+        self.start_writing(keep)
         kept = False
         try:
             yield
             kept = True
         finally:
-            self._writing -= 1
-            self.invalidate(keep if kept else None)
+            self.stop_writing(keep if kept else None)
+
+    def start_writing(self, keep: Callable[[Hashable], bool] | None = None) -> None:
+        """:meth:`writing`'s start, for a write whose end comes as a callback."""
+        self._writing += 1
+        self.invalidate(keep)
+
+    def stop_writing(self, keep: Callable[[Hashable], bool] | None = None) -> None:
+        """:meth:`writing`'s end: ``keep`` as the write's start had it, or None when it failed."""
+        self._writing -= 1
+        self.invalidate(keep)
 
     def update(self, change: Callable[[Hashable, Any], Any]) -> None:
         """Each entry becomes ``change(key, value)``. For a writer inside :meth:`writing`,

@@ -110,7 +110,8 @@ class AttemptFilter:
 
 @frozen
 class Lease:
-    """Deliveries written already leased to this process's worker (see ``NewDeliveries``)."""
+    """A lease taken on new deliveries as they are written: a claim made by the publish
+    itself (see ``NewDeliveries``), held by ``token`` until ``until_ms``."""
 
     token: str
     until_ms: int
@@ -124,8 +125,8 @@ class NewDeliveries:
 
     event: Event
     deliveries: Sequence[Delivery]
-    #: hand some deliveries straight to a worker of this process: they are written leased
-    #: (as a claim would leave them) and come back, ready to send, in ``Published.leased``
+    #: claim some deliveries as they are written: they are stored leased (as ``claim_due``
+    #: would leave them) and come back claimed, ready to send, in ``Published.leased``
     lease: Lease | None = None
 
 
@@ -135,7 +136,8 @@ class Published:
     deliveries: int
     #: False when the event id was already known: nothing new was written
     created: bool
-    #: the deliveries written leased (``NewDeliveries.lease``), with what sending needs
+    #: the deliveries written leased (``NewDeliveries.lease``), claimed as ``claim_due``
+    #: returns them
     leased: Sequence[ClaimedDelivery] = ()
 
 

@@ -11,17 +11,16 @@ transactions are never held for long (SQLite's one writer; PostgreSQL's row lock
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookline.core.models import FINAL_STATES, Attempt
 from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.records import PruneBatch, PruneCounts, PrunedEvent, PrunedRows
+from hookline.storage.sql_base import SqlBase
 
 T = TypeVar("T")
 
@@ -161,14 +160,8 @@ def prune_tx(conn: sa.Connection, batch: PruneBatch, cutoff_ms: int) -> PruneCou
     return PruneCounts(events=events, deliveries=len(deliveries), attempts=attempts)
 
 
-class RetentionSql:
-    """Mixed into ``SqlStorage``, which supplies the transactions."""
-
-    async def _transact(self, fn: Callable[[sa.Connection], T], *, background: bool = False) -> T:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
+class RetentionSql(SqlBase):
+    """Retention."""
 
     async def count_prunable(self, cutoff_ms: int) -> PruneCounts:
         events = sa.select(_e.c.organization_id, _e.c.id).where(_prunable_events(cutoff_ms))
@@ -209,6 +202,5 @@ class RetentionSql:
     async def prune(self, batch: PruneBatch, cutoff_ms: int) -> PruneCounts:
         if not batch.events and not batch.attempts:
             return PruneCounts()
-        # a queue transaction, not a configuration write: the publish path's cached reads
-        # stay (and SQLite runs it beside the worker's, off the event loop)
-        return await self._transact(lambda conn: prune_tx(conn, batch, cutoff_ms), background=True)
+        # a queue transaction, not a configuration write: the publish path's cached reads stay
+        return await self._transact(lambda conn: prune_tx(conn, batch, cutoff_ms))

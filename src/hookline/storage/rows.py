@@ -208,7 +208,7 @@ EVENT_COLUMNS = (
 
 def event_tuple(e: Event) -> tuple[Any, ...]:
     """``event_values`` as a tuple in ``EVENT_COLUMNS``' order: a batch writes a thousand,
-    and SQLite's multi-row ``VALUES`` takes them as they come (storage/sqlite_bulk.py)."""
+    and SQLite's multi-row ``VALUES`` takes them as they come (storage/sqlite_sql.py)."""
     return (
         e.organization_id,
         e.id,

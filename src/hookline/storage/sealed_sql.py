@@ -4,15 +4,14 @@ rewriting every sealed column for a master key rotation."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookline.storage import tables as t
 from hookline.storage.records import SEALED_COLUMNS, SealedRow
+from hookline.storage.sql_base import SqlBase
 
 #: the one row of ``secret_checks``
 CHECK_ID = "master"
@@ -22,16 +21,8 @@ _SUBSCRIPTION_EXTRA = ("headers",)
 _EMPTY_HEADERS = ("{}", "")
 
 
-class SealedSecretsSql:
-    """Mixed into ``SqlStorage``, which supplies the transactions."""
-
-    def _write(
-        self, *, subscription: str | None = None
-    ) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractAsyncContextManager[AsyncConnection]:
-        raise NotImplementedError
+class SealedSecretsSql(SqlBase):
+    """The master key's check value, and the sealed columns a rotation rewrites."""
 
     async def secret_check(self) -> str | None:
         c = t.secret_checks
@@ -41,13 +32,9 @@ class SealedSecretsSql:
             return value
 
     async def put_secret_check(self, check_enc: str, now_ms: int) -> bool:
+        stmt = t.secret_checks.insert().values(id=CHECK_ID, check_enc=check_enc, created_ms=now_ms)
         try:
-            async with self._write() as conn:
-                await conn.execute(
-                    t.secret_checks.insert().values(
-                        id=CHECK_ID, check_enc=check_enc, created_ms=now_ms
-                    )
-                )
+            await self._configure(lambda conn: conn.execute(stmt))
         except IntegrityError:  # another process's first start stored one first
             return False
         return True
@@ -96,9 +83,10 @@ class SealedSecretsSql:
         for col, value in old.items():
             same.append(tbl.c[col].is_(None) if value is None else tbl.c[col] == value)
         subscription = row_id if table == "subscriptions" else None
-        async with self._write(subscription=subscription) as conn:
-            res = await conn.execute(tbl.update().where(*same).values(**new))
-            return bool(res.rowcount)
+        stmt = tbl.update().where(*same).values(**new)
+        return await self._configure(
+            lambda conn: bool(conn.execute(stmt).rowcount), subscription=subscription
+        )
 
     async def plain_headers(self, limit: int) -> list[tuple[str, str]]:
         s = t.subscriptions

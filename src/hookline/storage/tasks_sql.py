@@ -11,16 +11,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hookline.core.tasks import ACTIVE_TASK_STATES, ReplayParams, Task, TaskKind, TaskState
 from hookline.storage import tables as t
 from hookline.storage.records import TaskFilter
+from hookline.storage.sql_base import SqlBase
 
 T = TypeVar("T")
 
@@ -228,18 +227,8 @@ def release_task_tx(conn: sa.Connection, task_id: str, token: str, now_ms: int) 
     )
 
 
-class TasksSql:
-    """Mixed into ``SqlStorage``, which supplies the transactions."""
-
-    if TYPE_CHECKING:
-
-        async def _transact(
-            self, fn: Callable[[sa.Connection], T], *, background: bool = False
-        ) -> T: ...
-
-        def _read(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
-
-        def _announce_due(self, conn: sa.Connection) -> None: ...
+class TasksSql(SqlBase):
+    """Background tasks."""
 
     async def insert_task(self, task: Task) -> Task:
         async with self._read() as conn:
@@ -304,9 +293,7 @@ class TasksSql:
             ).first()
         if found is None:
             return None
-        return await self._transact(
-            lambda conn: claim_task_tx(conn, now_ms, lease_ms, token), background=True
-        )
+        return await self._transact(lambda conn: claim_task_tx(conn, now_ms, lease_ms, token))
 
     async def replay_batch(
         self, task_id: str, token: str, now_ms: int, lease_ms: int, limit: int
@@ -314,11 +301,8 @@ class TasksSql:
         return await self._transact(
             lambda conn: replay_batch_tx(
                 conn, task_id, token, now_ms, lease_ms, limit, self._announce_due
-            ),
-            background=True,
+            )
         )
 
     async def release_task(self, task_id: str, token: str, now_ms: int) -> None:
-        await self._transact(
-            lambda conn: release_task_tx(conn, task_id, token, now_ms), background=True
-        )
+        await self._transact(lambda conn: release_task_tx(conn, task_id, token, now_ms))

@@ -32,7 +32,8 @@ class Deliveries(abc.ABC):
         self, items: Sequence[NewDeliveries]
     ) -> list[Published]:
         """Write each event with its deliveries, atomically. A known event id writes nothing
-        and reports the stored event."""
+        and reports the stored event. The deliveries an item's ``lease`` covers are claimed
+        as they are written: stored leased, they come back in ``Published.leased``."""
 
     @abc.abstractmethod
     async def get_event(self, org_id: str, event_id: str) -> Event | None: ...

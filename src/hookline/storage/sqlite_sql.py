@@ -1,16 +1,16 @@
-"""Set-at-a-time statements for SQLite's side of the queue's transactions.
+"""SQLite's own SQL: set-at-a-time statements for the queue's transactions.
 
 Python's SQLite driver lets go of the GIL for every step of a statement: once for every row
 an ``executemany`` writes and for every row a ``SELECT`` returns, and it must take the GIL
-back before the next. The worker's transactions run on a thread of their own (sqlite.py),
-and while the event loop is busy, taking the GIL back waits up to a switch interval each
-time. Measured here: 500 rows into an indexed table took 5 ms by ``executemany`` on an idle
-interpreter, 157 ms with another thread busy, and 32 ms as multi-row ``VALUES`` statements.
+back before the next. Every write runs on the writer thread (sqlite_writer.py), and while the
+event loop is busy, taking the GIL back waits up to a switch interval each time
+(docs/perf/2026-12-02-sqlite-queue-transactions.md).
 
 So these statements move many rows in one step each: inserts and updates as multi-row
 ``VALUES``, id lists in as one JSON parameter (``json_each``), and results out as one row
 aggregated by ``json_group_array``. Only the columns' own types cross that JSON: text,
 integers and NULL exactly; the one REAL column takes the driver's own road (see _REAL).
+``SqliteStatements`` puts them in the queue's hooks (queue_sql.py).
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ from itertools import chain
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from hookline.core.models import Delivery, Event
+from hookline.storage import rows
 from hookline.storage import tables as t
-from hookline.storage.queue_tx import SIGNING_COLUMNS
+from hookline.storage.queue_sql import SIGNING_COLUMNS, QueueStatements
+from hookline.storage.records import NewDeliveries
 
 #: SQLite's default bound on ``?`` parameters per statement (since 3.32)
 MAX_VARIABLES = 32_766
@@ -44,11 +47,11 @@ def _chunks(rows: Sequence[Any], width: int) -> list[Sequence[Any]]:
     return [rows[at : at + per] for at in range(0, len(rows), per)]
 
 
-def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> None:
+def insert_rows(conn: sa.Connection, table: sa.Table, values: Sequence[Mapping[str, Any]]) -> None:
     """``INSERT`` of many rows (each a mapping of every column it sets), a step per chunk."""
-    if rows:
-        cols = tuple(rows[0])
-        insert_tuples(conn, table, cols, [tuple([r[c] for c in cols]) for r in rows])
+    if values:
+        cols = tuple(values[0])
+        insert_tuples(conn, table, cols, [tuple([r[c] for c in cols]) for r in values])
 
 
 def insert_tuples(
@@ -66,7 +69,7 @@ def insert_tuples(
 
 # the VALUES as a FROM subquery, not a WITH: Python 3.11's driver counts changed rows only for
 # statements that begin with INSERT, UPDATE, DELETE or REPLACE
-# (as queue_tx.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
+# (as queue_sql.RECORD_OUTCOME: a delivery taken away by a disabling keeps its state but succeeded)
 _OUTCOME_HEAD = """
 UPDATE deliveries
    SET state = CASE WHEN state = 'delivering' OR o.column3 = 'succeeded' THEN o.column3
@@ -150,10 +153,6 @@ def _json_select(columns: Sequence[tuple[str, str]], rest: str) -> str:
     return f"SELECT json_group_array(json_array({', '.join(e for e, _ in columns)})) {rest}"
 
 
-def _column(table: str, col: sa.Column[Any], label: str) -> tuple[str, str]:
-    return f"{table}.{col.name}", label
-
-
 #: SQLite's JSON writes a REAL with 15 significant digits, which need not round-trip: the
 #: subscriptions' REAL column comes on the driver's own road, only for the rows that have one
 _REAL = "rate_limit_per_second"
@@ -187,7 +186,7 @@ assert [c.name for c in t.events.c] == [
 
 
 def claimed(
-    conn: sa.Connection, delivery_ids: Sequence[str], *, until_ms: int, now_ms: int
+    conn: sa.Connection, delivery_ids: Sequence[str], until_ms: int, now_ms: int
 ) -> list[tuple[Delivery, Event]]:
     """The deliveries just leased (by ``_LEASE`` with ``until_ms`` and ``now_ms``), each with
     its event, one object per event: built from the aggregate's positions, with no row
@@ -253,7 +252,7 @@ def claimed(
 #: the subscription's JSON columns go in as JSON too, decoded with the rest (``rows.subscription``)
 _SUBSCRIPTION_JSON = ("event_types", "headers", "domains", "retry_schedule")
 _SUBSCRIPTION_COLUMNS = [
-    (f"json(s.{c.name})", c.name) if c.name in _SUBSCRIPTION_JSON else _column("s", c, c.name)
+    (f"json(s.{c.name})" if c.name in _SUBSCRIPTION_JSON else f"s.{c.name}", c.name)
     for c in t.subscriptions.c
 ]
 _SUBSCRIPTIONS = _json_select(
@@ -272,17 +271,15 @@ _SIGNING = _json_select(
 )
 
 
-def signing_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> list[Row]:
-    """``queue_tx.SIGNING_COLUMNS`` of each subscription (text and integers only)."""
-    return _rows(conn, _SIGNING, SIGNING_COLUMNS, subscription_ids)
+def signing_rows(conn: sa.Connection, sub_ids: Sequence[str]) -> list[Row]:
+    """``queue_sql.SIGNING_COLUMNS`` of each subscription (text and integers only)."""
+    return _rows(conn, _SIGNING, SIGNING_COLUMNS, sub_ids)
 
 
-def subscription_rows(conn: sa.Connection, subscription_ids: Sequence[str]) -> list[Row]:
-    found = _rows(
-        conn, _SUBSCRIPTIONS, [label for _, label in _SUBSCRIPTION_COLUMNS], subscription_ids
-    )
+def subscription_rows(conn: sa.Connection, sub_ids: Sequence[str]) -> list[Row]:
+    found = _rows(conn, _SUBSCRIPTIONS, [label for _, label in _SUBSCRIPTION_COLUMNS], sub_ids)
     if any(row[_REAL] is not None for row in found):
-        params = (json.dumps(list(subscription_ids)),)
+        params = (json.dumps(list(sub_ids)),)
         exact: dict[str, float] = {r[0]: r[1] for r in conn.exec_driver_sql(_REAL_ROWS, params)}
         for row in found:
             row[_REAL] = exact.get(row["id"])
@@ -294,17 +291,72 @@ SELECT json_group_array(id) FROM events
  WHERE organization_id = ? AND id IN (SELECT value FROM json_each(?))"""
 
 
-_ANY_EVENT_STORED = """
-SELECT EXISTS (SELECT 1 FROM events
-                WHERE organization_id = ? AND id IN (SELECT value FROM json_each(?)))"""
-
-
-def any_event_stored(conn: sa.Connection, org_id: str, event_ids_json: str) -> bool:
-    """Whether the organization has stored any of the event ids (a JSON array) already."""
-    return bool(conn.exec_driver_sql(_ANY_EVENT_STORED, (org_id, event_ids_json)).scalar_one())
-
-
 def existing_event_ids(conn: sa.Connection, org_id: str, event_ids: Sequence[str]) -> set[str]:
     """Which of ``event_ids`` the organization has stored already."""
     found = conn.exec_driver_sql(_EXISTING_EVENTS, (org_id, json.dumps(list(event_ids))))
     return set(json.loads(found.scalar_one()))
+
+
+class SqliteStatements(QueueStatements):
+    """The queue's hooks as the statements above."""
+
+    _claimed = staticmethod(claimed)
+    _subscription_rows = staticmethod(subscription_rows)
+    _signing_rows = staticmethod(signing_rows)
+    _insert_rows = staticmethod(insert_rows)
+    _clear_failing = staticmethod(clear_failing)
+    _apply_outcomes = staticmethod(apply_outcomes)
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        return sqlite_insert(table).on_conflict_do_nothing()
+
+    def _claim_ids(
+        self,
+        conn: sa.Connection,
+        now_ms: int,
+        limit: int,
+        lease_ms: int,
+        token: str,
+        exclude: Sequence[str],
+        only: str | None,
+    ) -> list[str]:
+        until_ms = now_ms + lease_ms
+        return claim_ids(
+            conn,
+            now_ms=now_ms,
+            limit=limit,
+            until_ms=until_ms,
+            token=token,
+            exclude=exclude,
+            only=only,
+        )
+
+    def _insert_new_events(
+        self, conn: sa.Connection, items: Sequence[NewDeliveries]
+    ) -> set[tuple[str, str]]:
+        # exact without RETURNING: the transaction holds SQLite's write lock (BEGIN IMMEDIATE),
+        # so no other writer can store one of these ids between the look-up and the insert
+        by_org: dict[str, list[str]] = {}
+        for item in items:
+            by_org.setdefault(item.event.organization_id, []).append(item.event.id)
+        known = {
+            (org, event_id)
+            for org, event_ids in by_org.items()
+            for event_id in existing_event_ids(conn, org, event_ids)
+        }
+        created: set[tuple[str, str]] = set()
+        new_rows: list[tuple[Any, ...]] = []
+        for item in items:
+            key = (item.event.organization_id, item.event.id)
+            if key in known or key in created:
+                continue  # stored already, or a later copy within this batch
+            created.add(key)
+            new_rows.append(rows.event_tuple(item.event))
+        insert_tuples(conn, t.events, rows.EVENT_COLUMNS, new_rows)
+        return created
+
+    def _insert_deliveries(
+        self, conn: sa.Connection, made: Sequence[tuple[Delivery, str | None]]
+    ) -> None:
+        new_rows = [rows.delivery_tuple(d, token) for d, token in made]
+        insert_tuples(conn, t.deliveries, rows.DELIVERY_COLUMNS, new_rows)
