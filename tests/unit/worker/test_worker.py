@@ -341,3 +341,34 @@ async def test_two_workers_share_a_subscriptions_cap() -> None:
             world.transport.waiting(sub)[0].reply(200)
         await until(world.in_state(ds, *["succeeded"] * 12), "every success recorded")
     assert world.transport.most[sub.url] == 2
+
+
+async def test_a_subscription_failing_past_the_bound_is_disabled_on_the_clock(
+    world: World,
+) -> None:
+    """Auto-disable: failures alone disable nothing until the subscription has been failing,
+    with no success since, for ``disable_after_s``; then it is disabled and what it had
+    undelivered is held, not sent."""
+    sub = await world.subscription(retry_schedule=(0, 30, 120))
+    first, second = await world.publish(sub, 2)
+    async with world.running(disable_after_s=3600):
+        await until_count(world.transport.waiting, 2, "both first attempts")
+        for request in world.transport.waiting():
+            request.reply(500)
+        await until(world.in_state([first, second], "pending", "pending"), "both retries due")
+        stored = await world.storage.get_subscription(sub.organization_id, sub.id)
+        assert stored is not None and stored.enabled, "failing for no time yet: still enabled"
+
+        world.clock.advance(3600 * 1000)  # an hour of failures; both retries due long since
+        await until_count(world.transport.waiting, 2, "both retries under way")
+        for request in world.transport.waiting():
+            request.reply(500)
+
+        async def disabled() -> bool:
+            now = await world.storage.get_subscription(sub.organization_id, sub.id)
+            return now is not None and not now.enabled
+
+        await until(disabled, "the subscription disabled")
+        # their third tries were due next: held instead, and nothing more is sent
+        await until(world.in_state([first, second], "held", "held"), "both held")
+    assert len(world.transport.to(sub)) == 4
