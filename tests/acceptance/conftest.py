@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -24,10 +25,49 @@ ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
 READY_TIMEOUT_S = 30.0
 
 
+# The ports free_port() hands out: below the kernel's ephemeral range, so that no outgoing
+# connection nor any bind to port 0 takes one between free_port() and the server's own bind;
+# and a block of them per pytest-xdist worker, so that two workers running at once never hand
+# out the same port. A worker goes round its block from a random start (another test run on
+# the machine starts elsewhere), skipping the ports something listens on.
+PORT_BLOCK = 1_000
+PORTS_FROM = 10_000
+
+
+def _port_block() -> range | None:
+    """This process's block of ports, or None where the ephemeral range leaves no room."""
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        ephemeral_from = int(text.split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    blocks = (ephemeral_from - PORTS_FROM) // PORT_BLOCK
+    if blocks < 1:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    first = PORTS_FROM + (int(worker or 0) % blocks) * PORT_BLOCK
+    return range(first, first + PORT_BLOCK)
+
+
+_PORTS = _port_block()
+_next_port = random.randrange(PORT_BLOCK)
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port nothing listens on, for a server about to start."""
+    global _next_port
+    with _ports_lock:
+        for _ in range(PORT_BLOCK if _PORTS else 1):
+            port = _PORTS[_next_port % PORT_BLOCK] if _PORTS else 0
+            _next_port += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return int(s.getsockname()[1])
+    raise AssertionError("no free port in this worker's block")
 
 
 @dataclass
@@ -130,7 +170,9 @@ def running_receiver() -> Iterator[Receiver]:
     async def start() -> None:
         app = web.Application()
         app.router.add_post("/{tail:.*}", rec._handle)
-        runner = web.AppRunner(app, access_log=None)
+        # at the end, requests still being answered (a test's slow or hanging path) are
+        # cut off at once: nobody waits for their answers any more
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", rec.port).start()
         runner_box["r"] = runner

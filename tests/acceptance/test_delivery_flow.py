@@ -7,9 +7,10 @@ import json
 import time
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
-from conftest import Receiver, Server
+from conftest import Launcher, Receiver, Server
 
 # DESIGN's logged-attempt fields, and Hookline's own additions
 ATTEMPT_FIELDS = {
@@ -19,6 +20,15 @@ ATTEMPT_FIELDS = {
 } | {"success", "delivery_id"} | {  # and log search's
     "mailbox_id", "agent_identity_id", "request_headers", "response_headers",
 }  # fmt: skip
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """One server per database for the module's tests that need no settings of their own:
+    each publishes events with ids of its own, looks at its own subscriptions' attempts and
+    its own receiver, and its subscriptions are deleted when it ends. The tests that count
+    every attempt the server logged start their own."""
+    return tidy_shared_server
 
 
 def subscribe(server: Server, url: str, **extra: Any) -> dict[str, Any]:
@@ -179,10 +189,14 @@ def test_timeout_is_logged_and_retried(
     logged = wait_attempts(server, 2, subscription_id=sub["id"])
     assert all(a["response_status"] is None for a in logged)
     assert all("timed out" in a["error_detail"] for a in logged)
-    assert all(a["duration_ms"] < 1500 for a in logged)
+    # cut off at the timeout, not held until the receiver's late answer
+    assert all(a["duration_ms"] < 2000 for a in logged)
 
 
-def test_delivery_log_filters_and_paging(server: Server, receiver: Receiver) -> None:
+def test_delivery_log_filters_and_paging(
+    launcher: Launcher, database_url: str, receiver: Receiver
+) -> None:
+    server = launcher.serve(database_url)
     receiver.plan("/bad", [500])
     good = subscribe(server, receiver.url("/good"), retry_schedule=[0])
     bad = subscribe(server, receiver.url("/bad"), retry_schedule=[0])
@@ -290,11 +304,12 @@ class _DroppingServer:
 
 
 def test_a_connection_dropped_as_the_attempt_arrives_is_sent_again_at_once(
-    server: Server,
+    launcher: Launcher, database_url: str
 ) -> None:
     """Every kept-alive connection is closed by the server when its second request arrives:
     each such attempt went nowhere, so it goes again on a new connection, as the same
     attempt (one logged attempt per delivery, each a success)."""
+    server = launcher.serve(database_url)
     dropping = _DroppingServer()
     subscribe(server, f"http://127.0.0.1:{dropping.port}/drop", max_in_flight=1)
     ids = [f"evt_dropped_{i}" for i in range(6)]

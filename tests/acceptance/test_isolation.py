@@ -14,8 +14,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import Launcher, Receiver, Server, free_port
+
+# a healthy event is delivered within a second: measured with no other test running
+pytestmark = pytest.mark.serial
 
 EVENT_TYPE = "message.delivered"
 

@@ -11,7 +11,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -338,7 +337,6 @@ def test_schemathesis_with_every_check_finds_nothing(served: Server, tmp_path: P
     config = tmp_path / "schemathesis.toml"
     config.write_text(_config(_seed(served)))
     st = Path(sys.executable).with_name("st")
-    started = time.monotonic()
     run = subprocess.run(
         [
             str(st),
@@ -373,4 +371,3 @@ def test_schemathesis_with_every_check_finds_nothing(served: Server, tmp_path: P
     selected = re.search(r"Selected: (\d+)/(\d+)", out)
     assert selected and selected[1] == selected[2], out
     assert re.search(r"Tested: " + selected[1] + r"\b", out), out
-    assert time.monotonic() - started < 60, "keep the suite's budget small"

@@ -156,8 +156,9 @@ def test_api_processes_hear_each_others_configuration_changes(
     launcher: Launcher, fresh_pg_url: str, receiver: Receiver
 ) -> None:
     """Each API process serves keys and routing from memory; a change made through another
-    reaches it when the change's notification does: here within two seconds, in practice
-    milliseconds (test_pg_configuration_cache.py times the mechanism)."""
+    reaches it when the change's notification does, in practice within milliseconds
+    (test_pg_configuration_cache.py times the mechanism). Nothing else renews those caches,
+    so a change seen at all was heard."""
     a = _setup_pg(launcher, fresh_pg_url)
     b = launcher.api_only(fresh_pg_url)
     # b has routed and authenticated before the changes: its cache holds the old answers
@@ -170,7 +171,7 @@ def test_api_processes_hear_each_others_configuration_changes(
         json={"url": receiver.url("/x"), "event_types": ["message.delivered"]},
     )
     assert sub.status_code == 201, sub.text
-    routed = _eventually(
+    _eventually(
         lambda n: (
             b.api(
                 "POST",
@@ -180,24 +181,19 @@ def test_api_processes_hear_each_others_configuration_changes(
             == 1
         )
     )
-    assert routed < 2.0
 
     made = a.api("POST", "/api-keys", json={"scope": "admin", "name": "short-lived"})
     assert made.status_code == 201, made.text
     key = {"X-API-Key": made.json()["key"]}
     assert b.client.get("/api/v1/api-keys", headers=key).status_code == 200
     assert a.api("DELETE", f"/api-keys/{made.json()['id']}").status_code == 204
-    refused = _eventually(
-        lambda _: b.client.get("/api/v1/api-keys", headers=key).status_code == 401
-    )
-    assert refused < 2.0
+    _eventually(lambda _: b.client.get("/api/v1/api-keys", headers=key).status_code == 401)
 
 
-def _eventually(check: Any, within_s: float = 5.0) -> float:
+def _eventually(check: Any, within_s: float = 5.0) -> None:
     started = time.monotonic()
     n = 0
     while not check(n):
         n += 1
         assert time.monotonic() - started < within_s, "not seen in time"
         time.sleep(0.01)
-    return time.monotonic() - started
