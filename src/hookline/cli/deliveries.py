@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json as jsonlib
+import signal
 import sys
-import time
+import threading
 from collections import deque
 from typing import Annotated, Any
 
@@ -213,8 +214,12 @@ def tail(
     )
     seen: deque[str] = deque(maxlen=TAIL_MEMORY)
     known: set[str] = set()
-    with connect(server, api_key) as client:
-        try:
+    # Ctrl-C only asks to stop: a KeyboardInterrupt raised inside the HTTP client (holding its
+    # connection pool's lock, say) could leave the client unable to close, and tail hanging
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        with connect(server, api_key) as client:
             # the first page is the past: show its newest few, remember all of it
             recent = list(
                 itertools.islice(client.iter_deliveries(page_size=TAIL_PAGE, **filters), TAIL_PAGE)
@@ -223,13 +228,12 @@ def tail(
                 _remember(a.id, seen, known)
             for a in reversed(recent[:lines]):
                 _print_line(a, json)
-            while True:
-                time.sleep(interval)
+            while not stop.wait(interval):
                 for a in reversed(_newer(client, filters, known)):
                     _remember(a.id, seen, known)
                     _print_line(a, json)
-        except KeyboardInterrupt:
-            pass  # the way to stop following: not an error
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _newer(client: Client, filters: dict[str, Any], known: set[str]) -> list[Attempt]:
