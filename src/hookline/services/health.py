@@ -62,12 +62,10 @@ class HealthService:
 
     async def of(self, principal: Principal, subs: Sequence[Subscription]) -> dict[str, Health]:
         """The health of each of ``subs`` the principal may see, in one grouped read."""
-        visible = [s.id for s in subs if visible(principal, s)]
+        seen = [s.id for s in subs if visible(principal, s)]
         # whole hours: the current one, under way, and the 23 before it
         first_ms = (self._clock.now_ms() // HOUR_MS - (HOURS - 1)) * HOUR_MS
-        found = await self._storage.subscription_health(
-            principal.organization_id, visible, first_ms
-        )
+        found = await self._storage.subscription_health(principal.organization_id, seen, first_ms)
         out: dict[str, Health] = {}
         for sub_id, stored in found.items():
             counts = {c.hour: c for c in stored.hours}
