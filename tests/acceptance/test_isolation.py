@@ -110,12 +110,15 @@ def subscribe(server: Server | httpx.Client, url: str, **extra: Any) -> str:
 
 
 def test_twenty_hanging_endpoints_do_not_delay_a_healthy_one(
-    launcher: Launcher, database_url: str, receiver: Receiver
+    launcher: Launcher, database_url: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The case of issue 21: 20 subscriptions to URLs that accept and never answer (each with
     the default cap of 16: 320 attempts, more than the worker's 256) and one healthy one, 2 s
     timeout, 50 events a second for 10 s to all 21. Every healthy event arrives within a
     second of its publish (before: 156 of 500 in 25 s, p50 9.5 s)."""
+    # a latency bound on the product, not on the product under coverage's tracer: this
+    # server is left out of the measured processes
+    monkeypatch.delenv("COVERAGE_PROCESS_CONFIG", raising=False)
     server = launcher.serve(database_url, HOOKLINE_DELIVERY_TIMEOUT_S="2")
     with hanging_server() as hanging:
         for i in range(20):
