@@ -22,7 +22,6 @@ from hookline.core import ids, profiles
 from hookline.core.errors import EventConflict
 from hookline.core.models import ClaimedDelivery, Delivery
 from hookline.core.ratelimit import take
-from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage.memory_tables import (
     LEASED_STATES,
@@ -40,6 +39,8 @@ from hookline.storage.records import (
     Published,
     PullRecorded,
     Recorded,
+    batch_health,
+    failing_reason,
 )
 from hookline.storage.roles.deliveries import Deliveries
 
@@ -261,18 +262,8 @@ class _Queue(SubscriptionRows):
         self, outcomes: Sequence[OutcomeRecord], disable_after_ms: int | None
     ) -> list[Disabled]:
         """Each subscription's ``failing_since``; those failing too long are disabled."""
-        last: dict[str, OutcomeRecord] = {}
-        failing_from: dict[str, int] = {}
-        for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
-            sid = o.attempt.subscription_id
-            if not sid:
-                continue
-            last[sid] = o
-            if o.state == "succeeded":
-                failing_from.pop(sid, None)
-            else:
-                failing_from.setdefault(sid, o.attempt.created_at_ms)
-        now = max(o.attempt.created_at_ms for o in outcomes)
+        health = batch_health(outcomes)
+        last, failing_from, now = health.last, health.failing_from, health.now_ms
         reasons: dict[str, str] = {}
         for sid, o in last.items():
             s = self._subs.get(sid)
@@ -285,10 +276,7 @@ class _Queue(SubscriptionRows):
                 s["failing_since_ms"] = failing_from[sid]
             since = s["failing_since_ms"]
             if disable_after_ms is not None and since <= now - disable_after_ms:
-                reasons[sid] = (
-                    f"failing continuously since {iso_from_ms(since)} "
-                    f"({disable_after_ms // 1000} s or more)"
-                )
+                reasons[sid] = failing_reason(since, disable_after_ms)
         for sid, o in last.items():
             if o.disable_subscription_reason:
                 reasons[sid] = o.disable_subscription_reason

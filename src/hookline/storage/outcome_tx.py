@@ -8,11 +8,17 @@ from collections.abc import Callable, Sequence
 import sqlalchemy as sa
 
 from hookline.core.models import ClaimedDelivery
-from hookline.core.timefmt import iso_from_ms
 from hookline.storage import rows
 from hookline.storage import tables as t
 from hookline.storage.queue_sql import QueueStatements, hold_undelivered
-from hookline.storage.records import Disabled, OutcomeRecord, PullRecorded, Recorded
+from hookline.storage.records import (
+    Disabled,
+    OutcomeRecord,
+    PullRecorded,
+    Recorded,
+    batch_health,
+    failing_reason,
+)
 
 _s, _d = t.subscriptions, t.deliveries
 
@@ -24,19 +30,8 @@ def _track_health(
     clear_failing: Callable[[sa.Connection, list[str]], None],
 ) -> list[Disabled]:
     """Keep each subscription's ``failing_since``; disable those failing too long."""
-    last: dict[str, OutcomeRecord] = {}
-    #: per subscription, the first failure of the batch not followed by a success
-    failing_from: dict[str, int] = {}
-    for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
-        sid = o.attempt.subscription_id
-        if not sid:
-            continue
-        last[sid] = o
-        if o.state == "succeeded":
-            failing_from.pop(sid, None)
-        else:
-            failing_from.setdefault(sid, o.attempt.created_at_ms)
-    now = max(o.attempt.created_at_ms for o in outcomes)
+    health = batch_health(outcomes)
+    last, failing_from, now = health.last, health.failing_from, health.now_ms
     healthy = [sid for sid, o in last.items() if o.state == "succeeded"]
     failing = [sid for sid, o in last.items() if o.state != "succeeded"]
     if healthy:
@@ -59,10 +54,7 @@ def _track_health(
                 )
             )
             for sid, since in stale.all():
-                reasons[sid] = (
-                    f"failing continuously since {iso_from_ms(since)} "
-                    f"({disable_after_ms // 1000} s or more)"
-                )
+                reasons[sid] = failing_reason(since, disable_after_ms)
     for sid, o in last.items():
         if o.disable_subscription_reason:
             reasons[sid] = o.disable_subscription_reason

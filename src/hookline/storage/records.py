@@ -13,6 +13,7 @@ from hookline.core.models import (
     Event,
     Subscription,
 )
+from hookline.core.timefmt import iso_from_ms
 
 #: what enabling a subscription does with its held deliveries: send them (pending, due now)
 #: or drop them (cancelled, kept in the log)
@@ -153,6 +154,43 @@ class OutcomeRecord:
     first_attempt_at_ms: int
     #: when set, the subscription is disabled with this reason
     disable_subscription_reason: str | None = None
+
+
+@frozen
+class BatchHealth:
+    """What a batch of outcomes says of each subscription's health (``batch_health``)."""
+
+    #: per subscription, its latest outcome in the batch
+    last: Mapping[str, OutcomeRecord]
+    #: per subscription whose latest outcome failed, the first failure not followed by a success
+    failing_from: Mapping[str, int]
+    #: when the batch's latest attempt was made
+    now_ms: int
+
+
+def batch_health(outcomes: Sequence[OutcomeRecord]) -> BatchHealth:
+    """Each subscription's latest outcome in ``outcomes``, and since when it has been failing
+    (within the batch); every backend keeps ``failing_since`` from this."""
+    last: dict[str, OutcomeRecord] = {}
+    failing_from: dict[str, int] = {}
+    for o in sorted(outcomes, key=lambda o: o.attempt.created_at_ms):
+        sid = o.attempt.subscription_id
+        if not sid:
+            continue
+        last[sid] = o
+        if o.state == "succeeded":
+            failing_from.pop(sid, None)
+        else:
+            failing_from.setdefault(sid, o.attempt.created_at_ms)
+    now_ms = max(o.attempt.created_at_ms for o in outcomes)
+    return BatchHealth(last=last, failing_from=failing_from, now_ms=now_ms)
+
+
+def failing_reason(since_ms: int, disable_after_ms: int) -> str:
+    """Why a subscription failing since ``since_ms`` was disabled."""
+    return (
+        f"failing continuously since {iso_from_ms(since_ms)} ({disable_after_ms // 1000} s or more)"
+    )
 
 
 @frozen
