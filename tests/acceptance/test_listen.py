@@ -60,11 +60,10 @@ def publish(server: Server, event_id: str) -> None:
     assert resp.status_code == 202, resp.text
 
 
-def interrupt(proc: Proc) -> tuple[int, float]:
-    """SIGINT, as Ctrl-C sends; the exit status and how long it took."""
-    started = time.monotonic()
-    code = proc.stop(signal.SIGINT, timeout_s=15)
-    return code, time.monotonic() - started
+def interrupt(proc: Proc) -> int:
+    """SIGINT, as Ctrl-C sends; the exit status (-9 if it had to be killed: still running
+    10 s on)."""
+    return proc.stop(signal.SIGINT, timeout_s=10)
 
 
 def test_forwards_signed_and_retries_a_local_failure(
@@ -95,9 +94,7 @@ def test_forwards_signed_and_retries_a_local_failure(
     text = wait_output(proc, lambda t: re.search(r"evt_listen_1\s+200\s+\d+ ms", t) is not None)
     assert re.search(r"\d\d:\d\d:\d\d\s+message\.received\s+evt_listen_1\s+500\s+\d+ ms", text)
 
-    code, took_s = interrupt(proc)
-    assert code == 0, proc.output()
-    assert took_s < 10
+    assert interrupt(proc) == 0, proc.output()
     assert "Traceback" not in proc.output()
 
 
@@ -111,7 +108,7 @@ def test_restart_keeps_the_secret_and_forwards_what_was_published_meanwhile(
     secret = secret_of(wait_output(proc, lambda t: "Ready." in t))
     publish(server, "evt_listen_refused")
     wait_output(proc, lambda t: re.search(r"evt_listen_refused\s+no answer", t) is not None)
-    assert interrupt(proc)[0] == 0, proc.output()
+    assert interrupt(proc) == 0, proc.output()
 
     publish(server, "evt_listen_meanwhile")
 
@@ -120,7 +117,7 @@ def test_restart_keeps_the_secret_and_forwards_what_was_published_meanwhile(
     got = receiver.wait_for(lambda rs: len(rs) >= 2)
     ids = sorted(verify("standard", secret, r.body, r.headers)["id"] for r in got)
     assert ids == ["evt_listen_meanwhile", "evt_listen_refused"]
-    assert interrupt(again)[0] == 0, again.output()
+    assert interrupt(again) == 0, again.output()
 
     # the refused attempts are in the log as failures, the last one as a success
     log = server.api("GET", "/webhooks/deliveries", params={"event_id": "evt_listen_refused"})

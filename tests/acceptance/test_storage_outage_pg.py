@@ -31,7 +31,7 @@ class Publishers:
 
     base: str
     stop: threading.Event = field(default_factory=threading.Event)
-    answers: list[tuple[str, int, str | None, float]] = field(default_factory=list)
+    answers: list[tuple[str, int, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     threads: list[threading.Thread] = field(default_factory=list)
 
@@ -43,23 +43,22 @@ class Publishers:
 
     def _run(self, n: int) -> None:
         with httpx.Client(
-            base_url=self.base, headers={"X-API-Key": ADMIN_KEY}, timeout=30
+            base_url=self.base, headers={"X-API-Key": ADMIN_KEY}, timeout=ANSWER_BOUND_S
         ) as client:
             i = 0
             while not self.stop.is_set():
                 event_id = f"evt_out_{n}_{i:05d}"
                 i += 1
-                began = time.monotonic()
                 try:
                     resp = client.post(
                         "/api/v1/events",
                         json={"id": event_id, "type": "message.delivered", "data": {"i": i}},
                     )
                     status, retry_after = resp.status_code, resp.headers.get("retry-after")
-                except httpx.TransportError:
+                except httpx.TransportError:  # a request that hung is one of these
                     status, retry_after = -1, None
                 with self.lock:
-                    self.answers.append((event_id, status, retry_after, time.monotonic() - began))
+                    self.answers.append((event_id, status, retry_after))
                 if status == 503:
                     time.sleep(0.05)  # as a client told to come back would
 
@@ -130,12 +129,10 @@ def test_postgres_outage_under_load(
         pubs.finish()
 
     statuses = pubs.statuses()
-    assert set(statuses) <= {202, 503}, statuses
+    assert set(statuses) <= {202, 503}, statuses  # -1: no answer within ANSWER_BOUND_S
     with pubs.lock:
         answers = list(pubs.answers)
     assert all(a[2] == "5" for a in answers if a[1] == 503), "every 503 says Retry-After: 5"
-    slowest = max(a[3] for a in answers)
-    assert slowest < ANSWER_BOUND_S, f"a request took {slowest:.1f} s"
     acked = {a[0] for a in answers if a[1] == 202}
     received = receiver.wait_for(
         lambda rs: acked <= {json.loads(r.body)["id"] for r in rs}, timeout_s=60

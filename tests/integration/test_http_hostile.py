@@ -118,12 +118,10 @@ async def test_an_endless_body_ends_once_the_cap_is_read_and_the_connection_clos
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
     block = b"%x\r\n%s\r\n" % (len(BLOCK), BLOCK)
     async with scripted(answer_then_watch(chunked, closed, block)) as port:
-        started = time.monotonic()
         result = await sender.post(f"http://127.0.0.1:{port}/h", BODY, HEADERS)
-        took_s = time.monotonic() - started
         await asyncio.wait_for(closed.wait(), TIMEOUT_S)
+    # an answer, not "timed out": the attempt ended once the cap was read, not at its deadline
     assert (result.status, result.body, result.error) == (200, "x" * CAP_BYTES, None)
-    assert took_s < TIMEOUT_S / 2  # not at the deadline: as soon as the cap was read
 
 
 @pytest.mark.parametrize(

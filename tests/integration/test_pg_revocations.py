@@ -7,13 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from hookline.storage.postgres import PostgresStorage
-from hookline.storage.revocations import ACK_WAIT_S
 
 from .conftest import NOW_MS, _delete_all_rows, add_subscription, make_org, make_subscription
 
@@ -60,13 +58,11 @@ async def test_a_disabling_waits_for_its_own_databases_workers_only(
             listening_worker(pg_module_url) as own,
             listening_worker(fresh_pg_url) as other,
         ):
-            started = time.monotonic()
             await here.update_subscription(org.id, sub.id, {"enabled": False}, NOW_MS + 1)
-            took_s = time.monotonic() - started
         # its own worker was told, and answered before the request returned
         assert own.heard == [sub.id]
         assert other.heard == []
+        # nobody's confirmation was waited out (the other database's worker is not asked)
         assert "did not confirm" not in caplog.text
-        assert took_s < ACK_WAIT_S
     finally:
         await here.close()
