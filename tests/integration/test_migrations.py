@@ -55,12 +55,16 @@ def _text(clause: object) -> str | None:
 
 
 def _predicate(text: str | None) -> tuple[str, ...] | None:
-    """A partial index's WHERE clause, reduced to the literals it names: each database spells
-    it its own way (PostgreSQL: ``(state)::text = ANY (ARRAY['pending'::character varying…``)."""
+    """A partial index's WHERE clause in a form both databases' spellings reduce to: for a
+    list of states, the literals it names (PostgreSQL: ``(state)::text = ANY
+    (ARRAY['pending'::character varying…``); else the condition without brackets, in lower
+    case, SQLite's false (``0``) as PostgreSQL's."""
     if text is None:
         return None
-    assert "state" in text
-    return tuple(sorted(re.findall(r"'([^']*)'", text)))
+    if "state" in text:
+        return tuple(sorted(re.findall(r"'([^']*)'", text)))
+    plain = " ".join(text.replace("(", " ").replace(")", " ").lower().split())
+    return (re.sub(r"= 0$", "= false", plain),)
 
 
 def _default_text(arg: object, dialect: sa.Dialect) -> str:

@@ -212,6 +212,21 @@ deliveries = Table(
     Index("ix_deliveries_subscription", "subscription_id", "state", "created_ms", "id"),
 )
 
+
+def _partial_index(name: str, column: str, where: str, *, sqlite: str | None = None) -> Index:
+    """An index of the log by (organization, ``column``, created_ms, id) over the rows that
+    ``where`` holds for (``sqlite``: as SQLite's query writes the same condition)."""
+    return Index(
+        name,
+        "organization_id",
+        column,
+        "created_ms",
+        "id",
+        sqlite_where=text(sqlite or where),
+        postgresql_where=text(where),
+    )
+
+
 attempts = Table(
     "attempts",
     metadata,
@@ -240,16 +255,19 @@ attempts = Table(
     # one compact JSON object each: what was sent (secrets masked) and what came back (capped)
     Column("request_headers", Text, nullable=True),
     Column("response_headers", Text, nullable=True),
-    # every filter of the log has an index ending with its order, (created_ms, id)
+    # every filter of the log has an index ending with its order, (created_ms, id). Each
+    # attempt written updates every index it is in: the owner indexes hold only the attempts
+    # that have that owner, and "failed only" only the failures (a log that mostly succeeds:
+    # "succeeded only" reads the organization's index, where nearly every row is one)
     Index("ix_attempts_org_created", "organization_id", "created_ms", "id"),
     Index("ix_attempts_subscription", "subscription_id", "created_ms", "id"),
-    Index("ix_attempts_phone", "organization_id", "phone_number_id", "created_ms", "id"),
-    Index("ix_attempts_mailbox", "organization_id", "mailbox_id", "created_ms", "id"),
-    Index("ix_attempts_identity", "organization_id", "agent_identity_id", "created_ms", "id"),
+    _partial_index("ix_attempts_phone", "phone_number_id", "phone_number_id IS NOT NULL"),
+    _partial_index("ix_attempts_mailbox", "mailbox_id", "mailbox_id IS NOT NULL"),
+    _partial_index("ix_attempts_identity", "agent_identity_id", "agent_identity_id IS NOT NULL"),
     Index("ix_attempts_event", "organization_id", "event_id", "created_ms", "id"),
     Index("ix_attempts_type", "organization_id", "event_type", "created_ms", "id"),
     Index("ix_attempts_status", "organization_id", "response_status", "created_ms", "id"),
-    Index("ix_attempts_success", "organization_id", "success", "created_ms", "id"),
+    _partial_index("ix_attempts_success", "success", "success = false", sqlite="success = 0"),
     Index("ix_attempts_delivery", "delivery_id"),
 )
 
