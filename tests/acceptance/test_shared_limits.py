@@ -3,9 +3,12 @@ start no more attempts at once, nor in any one second, than one would."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import signal
 import time
+
+import httpx
 
 from conftest import Launcher, Proc, Receiver, Server, base_env, hookline
 
@@ -33,13 +36,16 @@ def _workers(launcher: Launcher, url: str, n: int, **extra: str) -> list[Proc]:
     return procs
 
 
-def _subscribe(server: Server, url: str, **limits: float) -> None:
+def _subscribe(server: Server, url: str, **limits: float) -> str:
+    """A subscription to message.delivered at ``url``; its id."""
     resp = server.api(
         "POST",
         "/webhooks/subscriptions",
         json={"url": url, "event_types": ["message.delivered"], **limits},
     )
     assert resp.status_code == 201, resp.text
+    sub_id: str = resp.json()["id"]
+    return sub_id
 
 
 def _publish(server: Server, n: int, prefix: str) -> set[str]:
@@ -112,3 +118,42 @@ def test_a_killed_workers_slots_come_back(
     _workers(launcher, fresh_pg_url, 1, **extra)
     receiver.wait_for(lambda rs: {json.loads(r.body)["id"] for r in rs} >= ids, timeout_s=60)
     assert receiver.peak["/slow"] <= CAP
+
+
+def _test_send(server: Server, sub_id: str) -> httpx.Response:
+    return server.api(
+        "POST",
+        f"/webhooks/subscriptions/{sub_id}/test",
+        json={"event_type": "message.delivered"},
+    )
+
+
+def test_a_test_send_from_an_api_process_shares_the_cap_with_the_workers(
+    launcher: Launcher, fresh_pg_url: str, receiver: Receiver
+) -> None:
+    """With a cap of one, a test send made by an API process and a worker's delivery never
+    go at once: each holds the subscription's one slot in the database while it runs."""
+    extra = {"HOOKLINE_DELIVERY_TIMEOUT_S": "5"}
+    server = _setup(launcher, fresh_pg_url, **extra)
+    receiver.delays["/one"] = 1.0
+    sub_id = _subscribe(server, receiver.url("/one"), max_in_flight=1)
+    _workers(launcher, fresh_pg_url, 1, **extra)
+
+    # a send under way holds the slot: the delivery published meanwhile waits for its end
+    sending = concurrent.futures.ThreadPoolExecutor(1)
+    sent = sending.submit(_test_send, server, sub_id)
+    receiver.wait_for(lambda rs: len(rs) >= 1 or sent.done())
+    assert not sent.done(), sent.result().text
+    _publish(server, 1, "evt_after_send")
+    receiver.wait_for(lambda rs: len(rs) >= 2, timeout_s=30)
+    assert sent.result(timeout=30).status_code == 200, sent.result().text
+    sending.shutdown()
+    assert receiver.peak["/one"] == 1
+
+    # a delivery under way holds it: a send meanwhile is refused, and says why
+    _publish(server, 1, "evt_before_send")
+    receiver.wait_for(lambda rs: len(rs) >= 3, timeout_s=30)
+    refused = _test_send(server, sub_id)
+    assert refused.status_code == 429, refused.text
+    assert "every worker" in refused.text
+    assert receiver.peak["/one"] == 1

@@ -38,7 +38,7 @@ from hookline.core import ids
 from hookline.core.errors import StorageUnavailable
 from hookline.core.models import Subscription
 from hookline.services.clock import Clock
-from hookline.storage.records import LimitGrant
+from hookline.storage.records import HOLD_MARGIN_MS, LimitGrant
 from hookline.storage.roles.deliveries import Deliveries
 
 if TYPE_CHECKING:
@@ -52,9 +52,6 @@ FULL_WAIT_MIN_MS = 10
 FULL_WAIT_MAX_MS = 500
 FULL_WAIT_UNKNOWN_MS = 50  # before any attempt of the lane has ended
 ERROR_WAIT_MS = 1000  # after a request that failed (an outage: the claims wait it out too)
-#: slack on top of the attempt timeout before another worker may take a slot back: the
-#: holder's answer and its request giving the slot back
-HOLD_MARGIN_MS = 5_000
 #: how often a lane keeping its slots renews its hold: well within HOLD_MARGIN_MS, so that a
 #: late renewal or two never stops its attempts
 RENEW_MS = 1_000

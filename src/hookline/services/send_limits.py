@@ -14,18 +14,26 @@ keeps room for on top of the worker's own.
 A subscription's cap counts its worker attempts and its direct sends together, when the
 process runs a worker (``serve``): the worker's attempts of it under way count against a
 send, and its sends under way against the worker's attempts (``SendLimits.to_subscription``,
-which the worker's lanes read).
+which the worker's lanes read). On a database several processes share (PostgreSQL), a send
+to a subscription that sets its own limits also takes a slot of them in the database, as
+every worker's attempts do (``shared_slot``): a send from an API process counts against the
+workers' attempts, and theirs against it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from hookline.core.errors import TooManyRequests
+from hookline.core import ids
+from hookline.core.errors import StorageUnavailable, TooManyRequests
+from hookline.core.models import Subscription
+from hookline.services.clock import Clock
+from hookline.storage.records import HOLD_MARGIN_MS, LimitGrant
+from hookline.storage.roles.deliveries import Deliveries
 
 #: direct sends under way in a process, at most, are this fraction of the worker's slots
 TOTAL_DIVISOR = 4
@@ -159,3 +167,49 @@ def _decrement(counts: dict[str, int], key: str) -> None:
         counts[key] = left
     else:
         del counts[key]  # no entry kept for what has nothing under way
+
+
+@contextlib.asynccontextmanager
+async def shared_slot(
+    storage: Deliveries, clock: Clock, sub: Subscription, timeout_s: int
+) -> AsyncIterator[None]:
+    """Hold one of ``sub``'s slots in the database for the block, when several processes
+    share it and ``sub`` sets its own limits (storage/limits_sql.py), as a worker's attempt
+    does; raise ``TooManyRequests`` if its cap or its rate has none now. A send that ends
+    gives its slot back; one whose process dies, once ``timeout_s`` and a margin have passed."""
+    limits = (sub.max_in_flight, sub.rate_limit_per_second)
+    if not storage.several_workers or limits == (None, None):
+        yield
+        return
+    holder = ids.new_uuid()  # its own hold, as a worker has (limit_holds.holder)
+
+    def take(wanted: int, released: int, hold_ms: int) -> Awaitable[LimitGrant]:
+        return storage.take_limits(
+            sub.id,
+            holder,
+            wanted=wanted,
+            released=released,
+            max_in_flight=sub.max_in_flight,
+            rate_per_s=sub.rate_limit_per_second,
+            now_ms=clock.now_ms(),
+            hold_ms=hold_ms,
+        )
+
+    grant = await take(1, 0, timeout_s * 1000 + HOLD_MARGIN_MS)
+    if grant.granted < 1:
+        if grant.full:
+            raise TooManyRequests(
+                f"{sub.max_in_flight} sends to this subscription are under way, its most at "
+                "once (its deliveries on every worker counted); try again later",
+                timeout_s,
+            )
+        wait_s = max(1, math.ceil((grant.rate_wait_ms or 1000) / 1000))
+        raise TooManyRequests(
+            "this subscription's rate limit allows no more sends now; try again later", wait_s
+        )
+    try:
+        yield
+    finally:
+        if sub.max_in_flight is not None:  # a rate alone holds no slot
+            with contextlib.suppress(StorageUnavailable):  # then the hold runs out by itself
+                await take(0, 1, 0)

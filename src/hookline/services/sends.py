@@ -14,7 +14,7 @@ from hookline.core.outcome import SendResult, classify
 from hookline.services import wire
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
-from hookline.services.send_limits import SendLimits
+from hookline.services.send_limits import SendLimits, shared_slot
 from hookline.services.signing import SigningService
 from hookline.services.subscription_rules import visible
 from hookline.services.subscriptions import SubscriptionService
@@ -157,15 +157,17 @@ class SendService:
             what="this subscription",
             subscription_id=sub.id,
         ):
-            return await self._send_now(
-                sub,
-                event_id=event_id,
-                event_type=event_type,
-                occurred_at_ms=occurred_at_ms,
-                data=data,
-                delivery_id=delivery_id,
-                is_replay=is_replay,
-            )
+            timeout_s = self._limits.bounds.retry_after_s
+            async with shared_slot(self._storage, self._clock, sub, timeout_s):
+                return await self._send_now(
+                    sub,
+                    event_id=event_id,
+                    event_type=event_type,
+                    occurred_at_ms=occurred_at_ms,
+                    data=data,
+                    delivery_id=delivery_id,
+                    is_replay=is_replay,
+                )
 
     async def _send_now(
         self,

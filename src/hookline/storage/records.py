@@ -50,6 +50,11 @@ class StoredKey:
     created_ms: int
 
 
+#: slack on top of the attempt timeout before another holder may take a held slot back (the
+#: holder's answer, and its request giving the slot back): a hold lasts a timeout and this
+HOLD_MARGIN_MS = 5_000
+
+
 @frozen
 class LimitGrant:
     """What a worker may start of a subscription with limits shared by every worker."""
