@@ -8,8 +8,8 @@ event loop is busy, taking the GIL back waits up to a switch interval each time
 
 So these statements move many rows in one step each: inserts and updates as multi-row
 ``VALUES``, id lists in as one JSON parameter (``json_each``), and results out as one row
-aggregated by ``json_group_array``. Only the columns' own types cross that JSON: text,
-integers and NULL exactly; the one REAL column takes the driver's own road (see _REAL).
+aggregated by ``json_group_array`` (text and integers only: those cross JSON exactly). The
+few subscription rows a claim reads take the common statements (queue_sql.py).
 ``SqliteStatements`` puts them in the queue's hooks (queue_sql.py).
 """
 
@@ -27,13 +27,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from hookline.core.models import Delivery, Event
 from hookline.storage import rows
 from hookline.storage import tables as t
-from hookline.storage.queue_sql import SIGNING_COLUMNS, QueueStatements
+from hookline.storage.queue_sql import QueueStatements
 from hookline.storage.records import NewDeliveries
 
 #: SQLite's default bound on ``?`` parameters per statement (since 3.32)
 MAX_VARIABLES = 32_766
-
-Row = dict[str, Any]
 
 
 @functools.lru_cache(maxsize=64)
@@ -128,10 +126,9 @@ UPDATE deliveries SET state = 'delivering', lease_token = ?, next_attempt_ms = ?
 
 def claim_ids(
     conn: sa.Connection,
-    *,
     now_ms: int,
     limit: int,
-    until_ms: int,
+    lease_ms: int,
     token: str,
     exclude: Sequence[str],
     only: str | None,
@@ -144,22 +141,10 @@ def claim_ids(
         found = conn.exec_driver_sql(_DUE, (now_ms, json.dumps(list(exclude)), limit)).scalar_one()
     leased: list[str] = json.loads(found)
     if leased:
-        conn.exec_driver_sql(_LEASE, (token, until_ms, now_ms, found))
+        conn.exec_driver_sql(_LEASE, (token, now_ms + lease_ms, now_ms, found))
     return leased
 
 
-def _json_select(columns: Sequence[tuple[str, str]], rest: str) -> str:
-    """One row holding every row of ``SELECT columns rest`` as a JSON array of arrays."""
-    return f"SELECT json_group_array(json_array({', '.join(e for e, _ in columns)})) {rest}"
-
-
-#: SQLite's JSON writes a REAL with 15 significant digits, which need not round-trip: the
-#: subscriptions' REAL column comes on the driver's own road, only for the rows that have one
-_REAL = "rate_limit_per_second"
-assert [c.name for c in t.subscriptions.c if isinstance(c.type, sa.Float)] == [_REAL]
-_REAL_ROWS = """
-SELECT id, rate_limit_per_second FROM subscriptions
- WHERE id IN (SELECT value FROM json_each(?)) AND rate_limit_per_second IS NOT NULL"""
 #: what a claim reads of each delivery it just leased: the columns the lease did not set (it
 #: set the state, the token, the next attempt's time as the lease's end, and updated_ms), and
 #: its event's. The event's data (JSON text) goes in as JSON, not as a string of it: decoded
@@ -173,16 +158,6 @@ SELECT json_group_array(json_array(
   FROM deliveries AS d
   JOIN events AS e ON e.organization_id = d.organization_id AND e.id = d.event_id
  WHERE d.id IN (SELECT value FROM json_each(?))"""
-# every column of the two tables, so that a new one is not left out of _CLAIMED unnoticed
-assert [c.name for c in t.deliveries.c] == [
-    "id", "organization_id", "event_id", "subscription_id", "state", "attempts",
-    "next_attempt_ms", "lease_token", "first_attempt_ms", "last_attempt_ms", "last_status",
-    "last_error", "created_ms", "updated_ms", "pull",
-]  # fmt: skip
-assert [c.name for c in t.events.c] == [
-    "organization_id", "id", "type", "mailbox_id", "phone_number_id", "agent_identity_id",
-    "domain", "data", "occurred_ms", "created_ms",
-]  # fmt: skip
 
 
 def claimed(
@@ -194,96 +169,39 @@ def claimed(
     found = conn.exec_driver_sql(_CLAIMED, (json.dumps(list(delivery_ids)),)).scalar_one()
     events: dict[tuple[str, str], Event] = {}
     out: list[tuple[Delivery, Event]] = []
-    for (
-        d_id,
-        sub_id,
-        attempts,
-        first_ms,
-        last_ms,
-        last_status,
-        last_error,
-        d_created_ms,
-        pull,
-        org_id,
-        event_id,
-        event_type,
-        mailbox_id,
-        phone_id,
-        identity_id,
-        domain,
-        data,
-        occurred_ms,
-        e_created_ms,
-    ) in json.loads(found):
-        event = events.get((org_id, event_id))
+    for r in json.loads(found):  # the positions of _CLAIMED's columns
+        event = events.get((r[9], r[10]))
         if event is None:
-            event = events[(org_id, event_id)] = Event(
-                id=event_id,
-                organization_id=org_id,
-                type=event_type,
-                data=data,
-                occurred_at_ms=occurred_ms,
-                created_at_ms=e_created_ms,
-                mailbox_id=mailbox_id,
-                phone_number_id=phone_id,
-                agent_identity_id=identity_id,
-                domain=domain,
+            event = events[(r[9], r[10])] = Event(
+                organization_id=r[9],
+                id=r[10],
+                type=r[11],
+                mailbox_id=r[12],
+                phone_number_id=r[13],
+                agent_identity_id=r[14],
+                domain=r[15],
+                data=r[16],
+                occurred_at_ms=r[17],
+                created_at_ms=r[18],
             )
         delivery = Delivery(
-            id=d_id,
-            organization_id=org_id,
-            event_id=event_id,
-            subscription_id=sub_id,
+            id=r[0],
+            subscription_id=r[1],
+            attempts=r[2],
+            first_attempt_at_ms=r[3],
+            last_attempt_at_ms=r[4],
+            last_status=r[5],
+            last_error=r[6],
+            created_at_ms=r[7],
+            pull=bool(r[8]),
+            organization_id=r[9],
+            event_id=r[10],
             state="delivering",
-            attempts=attempts,
             next_attempt_at_ms=until_ms,
-            first_attempt_at_ms=first_ms,
-            last_attempt_at_ms=last_ms,
-            last_status=last_status,
-            last_error=last_error,
-            created_at_ms=d_created_ms,
             updated_at_ms=now_ms,
-            pull=bool(pull),
         )
         out.append((delivery, event))
     return out
-
-
-#: the subscription's JSON columns go in as JSON too, decoded with the rest (``rows.subscription``)
-_SUBSCRIPTION_JSON = ("event_types", "headers", "domains", "retry_schedule")
-_SUBSCRIPTION_COLUMNS = [
-    (f"json(s.{c.name})" if c.name in _SUBSCRIPTION_JSON else f"s.{c.name}", c.name)
-    for c in t.subscriptions.c
-]
-_SUBSCRIPTIONS = _json_select(
-    _SUBSCRIPTION_COLUMNS, "FROM subscriptions AS s WHERE s.id IN (SELECT value FROM json_each(?))"
-)
-
-
-def _rows(conn: sa.Connection, sql: str, labels: Sequence[str], ids: Sequence[str]) -> list[Row]:
-    found = conn.exec_driver_sql(sql, (json.dumps(list(ids)),)).scalar_one()
-    return [dict(zip(labels, values, strict=True)) for values in json.loads(found)]
-
-
-_SIGNING = _json_select(
-    [(f"s.{c}", c) for c in SIGNING_COLUMNS],
-    "FROM subscriptions AS s WHERE s.id IN (SELECT value FROM json_each(?))",
-)
-
-
-def signing_rows(conn: sa.Connection, sub_ids: Sequence[str]) -> list[Row]:
-    """``queue_sql.SIGNING_COLUMNS`` of each subscription (text and integers only)."""
-    return _rows(conn, _SIGNING, SIGNING_COLUMNS, sub_ids)
-
-
-def subscription_rows(conn: sa.Connection, sub_ids: Sequence[str]) -> list[Row]:
-    found = _rows(conn, _SUBSCRIPTIONS, [label for _, label in _SUBSCRIPTION_COLUMNS], sub_ids)
-    if any(row[_REAL] is not None for row in found):
-        params = (json.dumps(list(sub_ids)),)
-        exact: dict[str, float] = {r[0]: r[1] for r in conn.exec_driver_sql(_REAL_ROWS, params)}
-        for row in found:
-            row[_REAL] = exact.get(row["id"])
-    return found
 
 
 _EXISTING_EVENTS = """
@@ -300,36 +218,14 @@ def existing_event_ids(conn: sa.Connection, org_id: str, event_ids: Sequence[str
 class SqliteStatements(QueueStatements):
     """The queue's hooks as the statements above."""
 
+    _claim_ids = staticmethod(claim_ids)
     _claimed = staticmethod(claimed)
-    _subscription_rows = staticmethod(subscription_rows)
-    _signing_rows = staticmethod(signing_rows)
     _insert_rows = staticmethod(insert_rows)
     _clear_failing = staticmethod(clear_failing)
     _apply_outcomes = staticmethod(apply_outcomes)
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         return sqlite_insert(table).on_conflict_do_nothing()
-
-    def _claim_ids(
-        self,
-        conn: sa.Connection,
-        now_ms: int,
-        limit: int,
-        lease_ms: int,
-        token: str,
-        exclude: Sequence[str],
-        only: str | None,
-    ) -> list[str]:
-        until_ms = now_ms + lease_ms
-        return claim_ids(
-            conn,
-            now_ms=now_ms,
-            limit=limit,
-            until_ms=until_ms,
-            token=token,
-            exclude=exclude,
-            only=only,
-        )
 
     def _insert_new_events(
         self, conn: sa.Connection, items: Sequence[NewDeliveries]
