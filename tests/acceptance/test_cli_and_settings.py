@@ -94,6 +94,19 @@ def test_help_shows_every_option_with_its_variable() -> None:
             assert name in out.stdout, (command, name, out.stdout)
 
 
+def test_the_command_starts_without_the_servers_stack() -> None:
+    """``hookline subscriptions list`` and the other client commands talk HTTP: starting the
+    command loads no database driver, web framework or key-derivation code (a third of the
+    modules, and most of the start-up time, of the whole program)."""
+    server_only = ["sqlalchemy", "fastapi", "uvicorn", "argon2", "prometheus_client", "jinja2"]
+    probe = "import sys, hookline.cli; print(' '.join(sorted(sys.modules)))"
+    loaded = subprocess.run(
+        [hookline()[0], "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert "hookline.cli.subscriptions" in loaded
+    assert [name for name in server_only if name in loaded] == []
+
+
 def test_invalid_settings_are_refused_clearly(tmp_path: Path, launcher: Launcher) -> None:
     cases = {
         "HOOKLINE_RETRY_SCHEDULE": ("30,10", "retry_schedule"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +17,11 @@ from hookline.cli._common import (
     load_settings,
     run,
 )
-from hookline.config import Settings
 from hookline.core.errors import HooklineError
-from hookline.services.container import Services
+
+if TYPE_CHECKING:  # the server's modules, imported by the commands that use them
+    from hookline.config import Settings
+    from hookline.services.container import Services
 
 users = typer.Typer(help="Console users: create, list, disable, reset passwords.")
 app.add_typer(users, name="users", rich_help_panel=SERVER_PANEL)
@@ -42,6 +44,7 @@ def _password() -> str:
 
 async def _with_services(settings: Settings, action: Callable[[Services], Awaitable[None]]) -> None:
     from hookline.server import prepare_users
+    from hookline.services.container import Services
 
     services = Services.build(settings)
     try:
