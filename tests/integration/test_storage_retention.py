@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -193,6 +194,22 @@ async def test_an_sqlite_file_of_an_earlier_version_is_switched_to_incremental_v
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
         assert conn.execute("SELECT x FROM earlier").fetchall() == [(1,)]
+    conn.close()
+
+
+async def test_a_new_sqlite_file_is_made_with_incremental_vacuum_and_not_rewritten(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = tmp_path / "new.db"
+    storage = open_storage(f"sqlite:///{db}")
+    try:
+        with caplog.at_level(logging.INFO, logger="hookline.storage"):
+            await storage.migrate()
+    finally:
+        await storage.close()
+    assert not [r for r in caplog.records if "incremental vacuum" in r.getMessage()]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA auto_vacuum").fetchone()[0] == 2  # incremental
     conn.close()
 
 

@@ -51,6 +51,8 @@ _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 #: VALUES) are kept in memory: on disk each was a file created and unlinked in /var/tmp
 _COMMON = ("PRAGMA temp_store=MEMORY", "PRAGMA case_sensitive_like=ON")
 _WRITER = (
+    # first: a new file takes it only before anything is written (the WAL mode is)
+    "PRAGMA auto_vacuum=INCREMENTAL",
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
