@@ -321,6 +321,7 @@ async def test_both_go_on_to_the_next_address_when_the_first_never_answers() -> 
         for s in (listener, *fillers):
             s.close()
     assert ours == ref == Outcome(status=200, body=b"fine", error=None)
-    # the dead address had half the deadline, the live one the rest
-    assert DEADLINE_S / 2 - 0.1 < our_s < DEADLINE_S
-    assert DEADLINE_S / 2 - 0.1 < ref_s < DEADLINE_S
+    # the dead address was waited for (half the deadline), and the live one still answered
+    # within the attempt's deadline: had the first taken it all, the outcome would be a timeout
+    assert our_s > DEADLINE_S / 2 - 0.1
+    assert ref_s > DEADLINE_S / 2 - 0.1
