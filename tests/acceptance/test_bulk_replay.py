@@ -113,6 +113,10 @@ def test_replay_resends_each_match_once_with_its_event_id(
     counts = _counts(receiver, "/r")
     assert {i: counts[i] for i in sent} == dict.fromkeys(sent, 2)
     assert {i: counts[i] for i in delivered} == dict.fromkeys(delivered, 1)
+    # in the log, each re-sent event has its first attempt and then one marked as a replay
+    _wait_logged(server, sub, since, 91)
+    marked = _logged(server, sub["id"], since, replays=True)
+    assert marked == collections.Counter(sent), marked
     # the same event id in the body and in webhook-id, as the first time
     for r in receiver.at("/r")[50:]:
         event_id = json.loads(r.body)["id"]
@@ -157,6 +161,11 @@ def test_failed_and_held_deliveries_are_replayed(
     assert _wait_task(server, task.json()["id"])["result"]["requeued"] == 7
     receiver.wait_for(lambda rs: len([r for r in rs if r.path == "/h"]) >= 7, timeout_s=30)
     assert _counts(receiver, "/h") == dict.fromkeys(held, 1)
+    # sent before, the failed ones came back as replays; never sent, the held ones did not
+    _wait_logged(server, failing, since, 24)
+    assert _logged(server, failing["id"], since, replays=True) == collections.Counter(failed)
+    _wait_logged(server, paused, since, 7)
+    assert _logged(server, paused["id"], since, replays=True) == collections.Counter()
 
 
 def test_replay_requests_are_checked(server: Server, receiver: Receiver) -> None:
@@ -272,13 +281,16 @@ def test_a_killed_server_carries_on_and_requeues_nothing_twice(
     assert logged == dict.fromkeys(ids, 1), {i: c for i, c in logged.items() if c != 1}
 
 
-def _logged(server: Server, sub_id: str, since: str) -> collections.Counter[str]:
-    """The subscription's logged attempts since ``since``, counted by event id."""
+def _logged(
+    server: Server, sub_id: str, since: str, *, replays: bool = False
+) -> collections.Counter[str]:
+    """The subscription's logged attempts since ``since`` (only those marked as replays, with
+    ``replays``), counted by event id."""
     logged: collections.Counter[str] = collections.Counter()
     params: dict[str, Any] = {"subscription_id": sub_id, "since": since, "limit": 200}
     while True:
         page = server.api("GET", "/webhooks/deliveries", params=params).json()
-        logged.update(a["event_id"] for a in page["deliveries"])
+        logged.update(a["event_id"] for a in page["deliveries"] if a["is_replay"] or not replays)
         if not page["has_more"]:
             return logged
         params = {**params, "cursor": page["next_cursor"]}

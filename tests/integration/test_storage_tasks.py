@@ -37,12 +37,15 @@ async def _deliveries(
     state: DeliveryState = "failed",
     type: str = "message.received",
     start_ms: int = NOW_MS,
+    attempts: int = 0,
 ) -> list[Delivery]:
     """``n`` events a millisecond apart, each with one delivery to ``sub`` in ``state``."""
     made = []
     for i in range(n):
         ev = make_event(sub.organization_id, type=type, at=start_ms + i)
-        d = dataclasses.replace(make_delivery(ev, sub), state=state, next_attempt_at_ms=None)
+        d = dataclasses.replace(
+            make_delivery(ev, sub), state=state, next_attempt_at_ms=None, attempts=attempts
+        )
         await storage.insert_events_with_deliveries([NewDeliveries(event=ev, deliveries=[d])])
         made.append(d)
     return made
@@ -147,6 +150,24 @@ async def test_held_and_succeeded_are_replayed_too(storage: Storage, org: Organi
         done = await storage.replay_batch(task.id, "w", NOW_MS + 5, LEASE_MS, 10)
         assert done is not None and (done.state, done.requeued) == ("succeeded", 2)
         assert await _states(storage, rows) == ["pending", "pending"]
+
+
+async def test_what_was_sent_before_comes_back_as_a_replay(
+    storage: Storage, org: Organization
+) -> None:
+    """Its next attempts are logged as replays (outbound.py); a held delivery, never sent, is
+    sent for the first time."""
+    sub = await add_subscription(storage, make_subscription(org.id, event_types=TYPES))
+    [held] = await _deliveries(storage, sub, 1, state="held")
+    [ok] = await _deliveries(storage, sub, 1, state="succeeded", start_ms=NOW_MS + 10, attempts=1)
+    for status in ("held", "succeeded"):
+        task = await storage.insert_task(_task(sub, status=status))
+        assert await storage.claim_task(NOW_MS, LEASE_MS, "w") is not None
+        done = await storage.replay_batch(task.id, "w", NOW_MS + 5, LEASE_MS, 10)
+        assert done is not None and done.requeued == 1
+    assert (await reload(storage, ok)).replay
+    claimed = await storage.claim_due(NOW_MS + 5, 10, LEASE_MS)
+    assert {c.delivery.id: c.delivery.replay for c in claimed} == {held.id: False, ok.id: True}
 
 
 async def test_a_stale_worker_writes_nothing_and_none_is_requeued_twice(

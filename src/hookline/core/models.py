@@ -135,6 +135,8 @@ class Delivery:
     updated_at_ms: int
     #: a pull subscription's: only its consumer leases it, no worker claims it
     pull: bool = False
+    #: re-queued by a bulk replay after it had been sent: its attempts are logged as replays
+    replay: bool = False
 
 
 @frozen

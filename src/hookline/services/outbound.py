@@ -155,7 +155,7 @@ def outcome_record(
             response_body=result.body,
             error_detail=outcome.error,
             duration_ms=result.duration_ms,
-            is_replay=False,
+            is_replay=c.delivery.replay,
             created_at_ms=started_ms,
             request_headers=request_headers,
             response_headers=result.headers,

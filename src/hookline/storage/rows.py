@@ -241,6 +241,7 @@ def delivery(r: Row) -> Delivery:
         created_at_ms=r["created_ms"],
         updated_at_ms=r["updated_ms"],
         pull=bool(r["pull"]),
+        replay=bool(r["replay"]),
     )
 
 
@@ -261,6 +262,7 @@ def delivery_values(d: Delivery, *, lease_token: str | None = None) -> dict[str,
         "created_ms": d.created_at_ms,
         "updated_ms": d.updated_at_ms,
         "pull": d.pull,
+        "replay": d.replay,
     }
 
 
@@ -268,7 +270,7 @@ def delivery_values(d: Delivery, *, lease_token: str | None = None) -> dict[str,
 DELIVERY_COLUMNS = (
     "id", "organization_id", "event_id", "subscription_id", "state", "attempts",
     "next_attempt_ms", "lease_token", "first_attempt_ms", "last_attempt_ms", "last_status",
-    "last_error", "created_ms", "updated_ms", "pull",
+    "last_error", "created_ms", "updated_ms", "pull", "replay",
 )  # fmt: skip
 
 
@@ -290,6 +292,7 @@ def delivery_tuple(d: Delivery, lease_token: str | None) -> tuple[Any, ...]:
         d.created_at_ms,
         d.updated_at_ms,
         d.pull,
+        d.replay,
     )
 
 

@@ -154,7 +154,7 @@ SELECT json_group_array(json_array(
          d.id, d.subscription_id, d.attempts, d.first_attempt_ms, d.last_attempt_ms,
          d.last_status, d.last_error, d.created_ms, d.pull,
          e.organization_id, e.id, e.type, e.mailbox_id, e.phone_number_id,
-         e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms))
+         e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms, d.replay))
   FROM deliveries AS d
   JOIN events AS e ON e.organization_id = d.organization_id AND e.id = d.event_id
  WHERE d.id IN (SELECT value FROM json_each(?))"""
@@ -194,6 +194,7 @@ def claimed(
             last_error=r[6],
             created_at_ms=r[7],
             pull=bool(r[8]),
+            replay=bool(r[19]),
             organization_id=r[9],
             event_id=r[10],
             state="delivering",

@@ -191,6 +191,8 @@ deliveries = Table(
     Column("updated_ms", BigInteger, nullable=False),
     # a pull subscription's: leased by its consumer over the API, never claimed by a worker
     Column("pull", Boolean, nullable=False, server_default=false()),
+    # re-queued by a bulk replay after it had been sent: its next attempts are replays
+    Column("replay", Boolean, nullable=False, server_default=false()),
     # the workers' claims: pull deliveries stay out, so that a consumer away for a while
     # leaves no pile of due rows for every claim to step over
     Index(

@@ -196,6 +196,8 @@ def replay_batch_tx(
             .where(_d.c.id.in_(wanted), _d.c.state == params.status)
             .values(
                 state="pending",
+                # evaluated on the row before this update: one never sent (held) is not a replay
+                replay=_d.c.attempts > 0,
                 attempts=0,
                 first_attempt_ms=None,
                 next_attempt_ms=now_ms,
