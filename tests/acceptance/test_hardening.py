@@ -3,6 +3,7 @@ authentication, against the real server."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -19,7 +20,7 @@ def _mode(path: Path) -> int:
 
 
 def _key_rows(db: Path) -> list[tuple[str, str, str, int | None]]:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         return conn.execute(
             "SELECT name, prefix, key_hash, revoked_ms FROM api_keys ORDER BY created_ms"
         ).fetchall()
@@ -79,7 +80,7 @@ def test_an_old_sha256_row_of_the_operator_key_is_upgraded(
     db = tmp_path / "hookline.db"
     url = f"sqlite:///{db}"
     launcher.serve(url).procs[0].stop()
-    with sqlite3.connect(db) as conn:  # as a version before argon2id left it
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # as before argon2id
         conn.execute(
             "UPDATE api_keys SET key_hash = ?, prefix = ?",
             (hashlib.sha256(ADMIN_KEY.encode()).hexdigest(), ADMIN_KEY[:10]),
