@@ -24,7 +24,7 @@ def test_the_claim_builds_objects_from_the_columns_in_their_order() -> None:
     columns = [c.strip().removeprefix("json(").removesuffix(")") for c in select.split(",")]
     assert columns == [
         "d.id", "d.subscription_id", "d.attempts", "d.first_attempt_ms", "d.last_attempt_ms",
-        "d.last_status", "d.last_error", "d.created_ms", "d.pull",
+        "d.last_status", "d.last_error", "d.created_ms", "d.pull", "d.replay",
         "e.organization_id", "e.id", "e.type", "e.mailbox_id", "e.phone_number_id",
-        "e.agent_identity_id", "e.domain", "e.data", "e.occurred_ms", "e.created_ms", "d.replay",
+        "e.agent_identity_id", "e.domain", "e.data", "e.occurred_ms", "e.created_ms",
     ]  # fmt: skip

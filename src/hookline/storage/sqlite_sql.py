@@ -152,9 +152,9 @@ def claim_ids(
 _CLAIMED = """
 SELECT json_group_array(json_array(
          d.id, d.subscription_id, d.attempts, d.first_attempt_ms, d.last_attempt_ms,
-         d.last_status, d.last_error, d.created_ms, d.pull,
+         d.last_status, d.last_error, d.created_ms, d.pull, d.replay,
          e.organization_id, e.id, e.type, e.mailbox_id, e.phone_number_id,
-         e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms, d.replay))
+         e.agent_identity_id, e.domain, json(e.data), e.occurred_ms, e.created_ms))
   FROM deliveries AS d
   JOIN events AS e ON e.organization_id = d.organization_id AND e.id = d.event_id
  WHERE d.id IN (SELECT value FROM json_each(?))"""
@@ -170,19 +170,19 @@ def claimed(
     events: dict[tuple[str, str], Event] = {}
     out: list[tuple[Delivery, Event]] = []
     for r in json.loads(found):  # the positions of _CLAIMED's columns
-        event = events.get((r[9], r[10]))
+        event = events.get((r[10], r[11]))
         if event is None:
-            event = events[(r[9], r[10])] = Event(
-                organization_id=r[9],
-                id=r[10],
-                type=r[11],
-                mailbox_id=r[12],
-                phone_number_id=r[13],
-                agent_identity_id=r[14],
-                domain=r[15],
-                data=r[16],
-                occurred_at_ms=r[17],
-                created_at_ms=r[18],
+            event = events[(r[10], r[11])] = Event(
+                organization_id=r[10],
+                id=r[11],
+                type=r[12],
+                mailbox_id=r[13],
+                phone_number_id=r[14],
+                agent_identity_id=r[15],
+                domain=r[16],
+                data=r[17],
+                occurred_at_ms=r[18],
+                created_at_ms=r[19],
             )
         delivery = Delivery(
             id=r[0],
@@ -194,9 +194,9 @@ def claimed(
             last_error=r[6],
             created_at_ms=r[7],
             pull=bool(r[8]),
-            replay=bool(r[19]),
-            organization_id=r[9],
-            event_id=r[10],
+            replay=bool(r[9]),
+            organization_id=r[10],
+            event_id=r[11],
             state="delivering",
             next_attempt_at_ms=until_ms,
             updated_at_ms=now_ms,
