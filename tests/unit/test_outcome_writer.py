@@ -54,12 +54,17 @@ class Database:
         self.failing_tries = 0
         self.tries_at: list[int] = []
         self.written: list[list[str]] = []
+        #: called once, by the next try that fails, as it fails
+        self.on_failure: Callable[[], None] | None = None
 
     async def write(self, batch: list[OutcomeRecord]) -> Recorded:
         self.tries_at.append(self.clock.now)
         await asyncio.sleep(0)
         if self.down or self.failing_tries > 0:
             self.failing_tries -= 1
+            call, self.on_failure = self.on_failure, None
+            if call is not None:
+                call()
             raise StorageUnavailable("connection refused")
         self.written.append([r.delivery_id for r in batch])
         return Recorded(changed=len(batch))
@@ -230,6 +235,29 @@ async def test_a_stopping_worker_gives_what_it_kept_one_last_try() -> None:
     run.writer.stopping = True
     run.writer.flush()
     await asyncio.wait_for(task, 5)
+    assert run.db.ids == ["del_0", "del_1"]
+    assert run.writer.late == 0
+
+
+async def test_a_worker_that_begins_stopping_during_a_try_gives_the_kept_one_more() -> None:
+    """The worker may begin stopping (and the database come back) while a try at the kept
+    outcomes is failing: they still get their last try, after it."""
+    run = Run()
+    task = asyncio.create_task(run.writer.run(run.stop, busy=lambda: False))
+    run.db.down = True
+    run.add(range(2), lease_left_ms=2_000)
+    await until(lambda: run.writer.late == 2)
+
+    def begin_stopping() -> None:
+        run.db.down = False
+        run.stop.set()
+        run.writer.stopping = True
+        run.writer.flush()
+
+    run.db.on_failure = begin_stopping
+    run.writer.flush()
+    await asyncio.wait_for(task, 5)
+    assert run.db.on_failure is None, "no try failed after the hook was set"
     assert run.db.ids == ["del_0", "del_1"]
     assert run.writer.late == 0
 

@@ -113,9 +113,14 @@ class OutcomeWriter:
                 del self._pending[:FLUSH_BATCH]
                 # an outcome that is not written is an attempt sent twice: shield the write
                 await asyncio.shield(self._write(batch))
+            tried_stopping = self.stopping
             if self._late:
                 await asyncio.shield(self._write_late())
             if stop.is_set() and not busy() and not self._pending:
+                if self._late and not tried_stopping:
+                    # the worker began stopping during that try: the kept get one more
+                    self._needed.set()
+                    continue
                 if self._late:
                     log.error(
                         "%d attempts could not be written to the log before stopping; their "
