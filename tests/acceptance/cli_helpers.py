@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from conftest import ADMIN_KEY, hookline
+from conftest import ADMIN_KEY, run_hookline
 
 CLI_TIMEOUT_S = 60
 
@@ -77,20 +76,8 @@ class Cli:
 
     def many(self, commands: list[list[str]], stdin: str | None = None) -> list[Run]:
         """Runs every command at once and returns their results in order."""
-        procs = [
-            subprocess.Popen(
-                hookline(*args),
-                cwd=self.cwd,
-                env=self.env,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for args in commands
+        done = run_hookline(commands, self.env, self.cwd, stdin or "", CLI_TIMEOUT_S)
+        return [
+            Run(args=args, code=d.returncode, out=d.stdout, err=d.stderr)
+            for args, d in zip(commands, done, strict=True)
         ]
-        runs = []
-        for args, proc in zip(commands, procs, strict=True):
-            out, err = proc.communicate(stdin or "", timeout=CLI_TIMEOUT_S)
-            runs.append(Run(args=args, code=proc.returncode, out=out, err=err))
-        return runs

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import forkserver
 import httpx
 import pytest
 from aiohttp import web
+from forkserver import Process
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
 READY_TIMEOUT_S = 30.0
@@ -208,7 +210,10 @@ def base_env(database_url: str, **extra: str) -> dict[str, str]:
         HOOKLINE_ALLOW_HTTP="true",
         HOOKLINE_ALLOWED_NETWORKS="127.0.0.0/8",
         HOOKLINE_RETRY_SCHEDULE="0,1,2",
-        HOOKLINE_POLL_INTERVAL_S="0.2",
+        # the default: a worker is woken by what its own process publishes, replays or
+        # recovers, and by the due time of its next retry; polling finds only what other
+        # processes did, and each poll is a claim (0.2 s took most of an idle server's CPU)
+        HOOKLINE_POLL_INTERVAL_S="1",
         HOOKLINE_DELIVERY_TIMEOUT_S="3",
         HOOKLINE_LOG_LEVEL="warning",
     )
@@ -220,20 +225,53 @@ def hookline(*args: str) -> list[str]:
     return [sys.executable, "-m", "hookline", *args]
 
 
+def run_hookline(
+    commands: list[list[str]],
+    env: dict[str, str],
+    cwd: Path,
+    stdin: str = "",
+    timeout_s: float = 60,
+) -> list[subprocess.CompletedProcess[str]]:
+    """``hookline`` with each of ``commands``' arguments, all at once, each to its end: forked
+    from the warm parent (forkserver.py), or with HOOKLINE_TEST_FORKS=0 each in a fresh
+    interpreter."""
+    forks = forkserver.shared()
+    if forks is not None:
+        return forks.run_many(commands, env, cwd, stdin, timeout_s)
+    procs = [
+        subprocess.Popen(
+            hookline(*args),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in commands
+    ]
+    done = []
+    for args, proc in zip(commands, procs, strict=True):
+        out, err = proc.communicate(stdin, timeout=timeout_s)
+        done.append(subprocess.CompletedProcess(args, proc.returncode, out, err))
+    return done
+
+
 @dataclass
 class Proc:
-    popen: subprocess.Popen[bytes]
+    popen: Process
     log: Path
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 20.0) -> int:
-        if self.popen.poll() is None:
+        code = self.popen.poll()
+        if code is None:
             self.popen.send_signal(sig)
             try:
-                self.popen.wait(timeout_s)
+                code = self.popen.wait(timeout_s)
             except subprocess.TimeoutExpired:
                 self.popen.kill()
-                self.popen.wait(5)
-        return self.popen.returncode
+                code = self.popen.wait(5)
+        return code
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -294,18 +332,27 @@ class Launcher:
 
     def spawn(self, args: list[str], env: dict[str, str], name: str) -> Proc:
         log = self.tmp / f"{name}-{len(self.procs)}.log"
-        with log.open("wb") as out:
-            popen = subprocess.Popen(
-                args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp
-            )
+        popen: Process
+        with log.open("wb") as out, open(os.devnull, "rb") as nothing:
+            # Hookline's own processes are forked from a warm parent that has imported the
+            # server's stack (forkserver.py)
+            command, forks = hookline(), forkserver.shared()
+            if forks is not None and args[: len(command)] == command:
+                fds = [nothing.fileno(), out.fileno(), out.fileno()]
+                popen = forks.start(args[len(command) :], env, self.tmp, fds)
+            else:
+                popen = subprocess.Popen(
+                    args, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=self.tmp
+                )
         proc = Proc(popen=popen, log=log)
         self.procs.append(proc)
         return proc
 
     def run(self, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            args, env=env, capture_output=True, text=True, timeout=60, cwd=self.tmp, check=False
-        )
+        """``hookline ARGS`` (``args`` as ``hookline()`` makes them) to its end."""
+        command = hookline()
+        assert args[: len(command)] == command, args
+        return run_hookline([args[len(command) :]], env, self.tmp)[0]
 
     def serve(self, database_url: str, **extra: str) -> Server:
         """``hookline serve``: API and worker in one process."""

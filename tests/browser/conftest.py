@@ -21,8 +21,12 @@ from hookline.services.clock import SystemClock
 from hookline.services.users import UserService
 from hookline.storage.factory import open_storage
 
+_ACCEPTANCE = Path(__file__).parent.parent / "acceptance"
+# its own imports (the fork server) are its folder's modules
+if str(_ACCEPTANCE) not in sys.path:
+    sys.path.append(str(_ACCEPTANCE))
 _spec = importlib.util.spec_from_file_location(
-    "hookline_acceptance_fixtures", Path(__file__).parent.parent / "acceptance" / "conftest.py"
+    "hookline_acceptance_fixtures", _ACCEPTANCE / "conftest.py"
 )
 assert _spec is not None and _spec.loader is not None
 acceptance = importlib.util.module_from_spec(_spec)
@@ -62,16 +66,10 @@ def cli(
     launch: Any, database_url: str, *args: str, stdin: str = "", **env: str
 ) -> subprocess.CompletedProcess[str]:
     """``hookline ARGS`` against the database, with ``stdin`` piped in."""
-    return subprocess.run(
-        acceptance.hookline(*args),
-        env=acceptance.base_env(database_url, **env),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=launch.tmp,
-        check=False,
-    )
+    done: subprocess.CompletedProcess[str] = acceptance.run_hookline(
+        [list(args)], acceptance.base_env(database_url, **env), launch.tmp, stdin
+    )[0]
+    return done
 
 
 def make_user(

@@ -30,6 +30,9 @@ def _acceptance_fixtures() -> ModuleType:
     name = "hookline_acceptance_fixtures"
     if name in sys.modules:
         return sys.modules[name]
+    # its own imports (the fork server) are its folder's modules
+    if str(TESTS / "acceptance") not in sys.path:
+        sys.path.append(str(TESTS / "acceptance"))
     spec = importlib.util.spec_from_file_location(name, TESTS / "acceptance" / "conftest.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
