@@ -95,6 +95,8 @@ class Receiver:
     #: per path: requests being answered now, and the most there ever were at once
     busy: dict[str, int] = field(default_factory=dict)
     peak: dict[str, int] = field(default_factory=dict)
+    #: per path: requests whose client went away before they were answered
+    cut_off: dict[str, int] = field(default_factory=dict)
     #: the same over every path
     all_busy: int = 0
     all_peak: int = 0
@@ -152,6 +154,10 @@ class Receiver:
         try:
             if delay:
                 await asyncio.sleep(delay)
+        except asyncio.CancelledError:
+            with self.lock:
+                self.cut_off[request.path] = self.cut_off.get(request.path, 0) + 1
+            raise
         finally:
             with self.lock:
                 self.busy[request.path] -= 1
@@ -159,6 +165,18 @@ class Receiver:
         if 300 <= status < 400:
             headers["Location"] = "http://127.0.0.1:1/elsewhere"
         return web.Response(status=status, text=answer, headers=headers)
+
+
+async def _stop_receiver(runner: web.AppRunner) -> None:
+    """Stop listening and end every connection. One whose answer is still unsent (its client
+    not reading) would wait to flush before it closed, and its socket outlive the loop: it is
+    aborted instead."""
+    handlers = runner.server.connections if runner.server is not None else []
+    await runner.cleanup()
+    for handler in handlers:
+        if handler.transport is not None:
+            handler.transport.abort()
+    await asyncio.sleep(0)  # the aborted transports' sockets close on the next turn
 
 
 @contextmanager
@@ -173,8 +191,12 @@ def running_receiver() -> Iterator[Receiver]:
         app = web.Application()
         app.router.add_post("/{tail:.*}", rec._handle)
         # at the end, requests still being answered (a test's slow or hanging path) are
-        # cut off at once: nobody waits for their answers any more
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        # cut off at once: nobody waits for their answers any more. A request whose client
+        # has gone (an attempt that timed out) ends then too, so that ``busy`` and ``peak``
+        # count the requests Hookline has open, not answers still being slept on
+        runner = web.AppRunner(
+            app, access_log=None, shutdown_timeout=0.1, handler_cancellation=True
+        )
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", rec.port).start()
         runner_box["r"] = runner
@@ -189,7 +211,7 @@ def running_receiver() -> Iterator[Receiver]:
     thread.start()
     assert started.wait(10)
     yield rec
-    asyncio.run_coroutine_threadsafe(runner_box["r"].cleanup(), loop).result(10)
+    asyncio.run_coroutine_threadsafe(_stop_receiver(runner_box["r"]), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
