@@ -173,10 +173,17 @@ async def _stop_receiver(runner: web.AppRunner) -> None:
     aborted instead."""
     handlers = runner.server.connections if runner.server is not None else []
     await runner.cleanup()
-    for handler in handlers:
+    left = [h for h in handlers if h.transport is not None]
+    for handler in left:
         if handler.transport is not None:
             handler.transport.abort()
-    await asyncio.sleep(0)  # the aborted transports' sockets close on the next turn
+    # an aborted transport closes its socket in a callback it has queued on the loop: one
+    # queued after them runs once they all have
+    loop = asyncio.get_running_loop()
+    after = loop.create_future()
+    loop.call_soon(after.set_result, None)
+    await after
+    assert all(h.transport is None for h in left), "a receiver connection outlived its abort"
 
 
 @contextmanager
