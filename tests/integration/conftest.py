@@ -48,6 +48,7 @@ from hookline.storage import tables
 from hookline.storage.base import Storage
 from hookline.storage.factory import open_storage
 from hookline.storage.memory import MemoryStorage
+from hookline.storage.postgres import PostgresStorage
 from hookline.storage.records import NewDeliveries, OutcomeRecord, SubscriptionSecrets
 from hookline.storage.sql import SqlStorage
 from hookline.storage.sqlite import SqliteStorage
@@ -163,6 +164,17 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
     st = open_storage(database_url)
     try:
         await st.migrate()
+        await _delete_all_rows(st)
+        yield st
+    finally:
+        await st.close()
+
+
+@pytest.fixture
+async def pg_storage(pg_module_url: str) -> AsyncIterator[PostgresStorage]:
+    """A PostgreSQL storage on this module's database, emptied (for PostgreSQL-only tests)."""
+    st = PostgresStorage(pg_module_url)
+    try:
         await _delete_all_rows(st)
         yield st
     finally:

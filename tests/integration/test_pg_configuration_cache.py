@@ -23,7 +23,6 @@ from hookline.storage.postgres import PostgresStorage
 
 from .conftest import (
     NOW_MS,
-    _delete_all_rows,
     add_subscription,
     make_api_key,
     make_org,
@@ -37,13 +36,9 @@ SEEN_WITHIN_S = 2.0
 
 
 @pytest.fixture
-async def other(pg_module_url: str) -> AsyncIterator[PostgresStorage]:
-    st = PostgresStorage(pg_module_url)
-    try:
-        await _delete_all_rows(st)
-        yield st
-    finally:
-        await st.close()
+def other(pg_storage: PostgresStorage) -> PostgresStorage:
+    """Another process's storage, beside the one ``api`` makes."""
+    return pg_storage
 
 
 @pytest.fixture

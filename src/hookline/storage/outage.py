@@ -53,6 +53,10 @@ _PG_STATES = {
     "25006": "the database is read-only",  # read_only_sql_transaction
 }
 
+#: PostgreSQL SQLSTATEs of a transaction aborted for another's sake, which goes through when
+#: it runs again: deadlock_detected and serialization_failure
+RERUN_STATES = frozenset({"40P01", "40001"})
+
 #: public methods that are not guarded: start-up reports its own errors (startup.py), and
 #: the watchers handle a lost connection themselves
 _UNGUARDED = frozenset({"migrate", "schema_is_current", "close", "watch", "watch_revocations"})
@@ -81,6 +85,16 @@ def unavailable_reason(exc: BaseException) -> str | None:
     return _pg_reason(exc)
 
 
+def aborted_for_another(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction that raised ``exc`` to let another go on
+    (a deadlock between the two, or a serialization failure): nothing is wrong with either."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    for candidate in (orig, orig.__cause__ if orig is not None else None):
+        if getattr(candidate, "sqlstate", None) in RERUN_STATES:
+            return True
+    return False
+
+
 def _pg_reason(exc: BaseException | None) -> str | None:
     for candidate in (exc, exc.__cause__ if exc is not None else None):
         state = getattr(candidate, "sqlstate", None)
@@ -95,6 +109,12 @@ def _pg_reason(exc: BaseException | None) -> str | None:
         if isinstance(candidate, OSError):
             return f"the database cannot be reached ({candidate.strerror or name})"
     return None
+
+
+class Contended(StorageUnavailable):
+    """A transaction PostgreSQL aborted for others' sake each time it ran: the database is
+    up, but too busy with conflicting writes for this one now (answered 503, tried again
+    later; not an outage)."""
 
 
 class Settling(StorageUnavailable):
@@ -206,7 +226,7 @@ def _guarded(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]
     async def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             result = await fn(self, *args, **kwargs)
-        except Settling:
+        except (Settling, Contended):
             raise
         except StorageUnavailable as exc:
             self.health.failed(exc.reason)

@@ -38,7 +38,7 @@ def _track_health(
         clear_failing(conn, healthy)
     reasons: dict[str, str] = {}
     if failing:
-        for sid in failing:
+        for sid in sorted(failing):  # one order in every worker: none waits on another's
             conn.execute(
                 _s.update()
                 .where(_s.c.id == sid, _s.c.failing_since_ms.is_(None))
@@ -59,7 +59,7 @@ def _track_health(
         if o.disable_subscription_reason:
             reasons[sid] = o.disable_subscription_reason
     disabled: list[Disabled] = []
-    for sid, reason in reasons.items():
+    for sid, reason in sorted(reasons.items()):
         res = conn.execute(
             _s.update()
             .where(_s.c.id == sid, _s.c.enabled.is_(True), _s.c.deleted_ms.is_(None))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
@@ -17,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from hookline.core.errors import StorageUnavailable
 from hookline.storage import tables as t
 from hookline.storage.cached_reads import CONFIG_CHANNEL
-from hookline.storage.outage import guard, unavailable_reason
+from hookline.storage.outage import Contended, aborted_for_another, guard, unavailable_reason
 from hookline.storage.read_cache import ReadCache
 from hookline.storage.revocations import (
     ACK,
@@ -40,6 +41,9 @@ RELISTEN_S = 1.0  # pause before re-connecting a lost LISTEN connection
 PING_S = 5.0  # how often a LISTEN connection is asked whether it is still there
 PING_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0  # the most a new connection may take before the database counts as down
+#: how many times, at most, a transaction aborted for another's sake (a deadlock) is run
+TRANSACTION_RUNS = 4
+RERUN_WAIT_S = 0.05  # the longest pause before the second run; it grows with each run
 
 log = logging.getLogger("hookline.storage")
 
@@ -154,8 +158,26 @@ class PostgresStorage(SqlStorage):
             yield conn
 
     async def _transact(self, fn: Callable[[sa.Connection], T]) -> T:
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(fn)
+        """Run ``fn`` in a transaction of its own; again, after a short random pause, when
+        PostgreSQL aborted it to let another go on (``fn`` runs whole each time: it only
+        executes statements, and a rolled-back transaction's NOTIFY is never sent)."""
+        run = 1
+        while True:
+            try:
+                async with self.engine.begin() as conn:
+                    return await conn.run_sync(fn)
+            except sa.exc.DBAPIError as exc:
+                if not aborted_for_another(exc):
+                    raise
+                if run == TRANSACTION_RUNS:
+                    raise Contended(
+                        f"PostgreSQL aborted a write {run} times for conflicting ones"
+                    ) from exc
+                log.info(
+                    "a write was aborted for a conflicting one; running it again: %s", exc.orig
+                )
+            await asyncio.sleep(random.uniform(0, RERUN_WAIT_S * run))
+            run += 1
 
     def _announce_config(self, conn: sa.Connection) -> None:
         conn.execute(_NOTIFY_CONFIG)

@@ -1,4 +1,9 @@
-"""Subscriptions: their settings, secrets and routing candidates, on both databases."""
+"""Subscriptions: their settings, secrets and routing candidates, on both databases.
+
+A write that changes both a subscription's deliveries and its row (disabling, deleting,
+enabling with its held deliveries) changes the deliveries first, in the order an outcome write
+takes them (outcome_tx.py). Two transactions that lock the same rows in opposite orders can
+each wait for the other, and PostgreSQL then aborts one of them."""
 
 from __future__ import annotations
 
@@ -118,16 +123,20 @@ class SubscriptionsSql(SqlBase):
         disabling = changes.get("enabled") is False
 
         def write(conn: sa.Connection) -> tuple[Row | None, frozenset[str]]:
+            if disabling or held is not None:
+                # the deliveries before the subscription's row (see the module's docstring)
+                if conn.execute(sa.select(_s.c.id).where(_live(org_id, sub_id))).first() is None:
+                    return None, frozenset()
+                if disabling:
+                    reason = changes.get("disabled_reason") or "subscription disabled"
+                    hold_undelivered(conn, sub_id, reason, now_ms)
+                if held is not None:
+                    self._release_held(conn, sub_id, held, now_ms)
             res = conn.execute(_s.update().where(_live(org_id, sub_id)).values(**values))
             if res.rowcount == 0:
+                # deleted meanwhile: that deletion cancels its deliveries
                 return None, frozenset()
-            workers: frozenset[str] = frozenset()
-            if disabling:
-                reason = changes.get("disabled_reason") or "subscription disabled"
-                hold_undelivered(conn, sub_id, reason, now_ms)
-                workers = self._announce_revoked(conn, sub_id)
-            if held is not None:
-                self._release_held(conn, sub_id, held, now_ms)
+            workers = self._announce_revoked(conn, sub_id) if disabling else frozenset()
             row = conn.execute(sa.select(_s).where(_live(org_id, sub_id))).mappings().one()
             if "url" in changes:
                 _sync_mailbox_webhook(conn, row, row["url"])
@@ -178,14 +187,9 @@ class SubscriptionsSql(SqlBase):
     async def delete_subscription(self, org_id: str, sub_id: str, now_ms: int) -> bool:
         def write(conn: sa.Connection) -> frozenset[str] | None:
             row = conn.execute(sa.select(_s).where(_live(org_id, sub_id))).mappings().first()
-            res = conn.execute(
-                _s.update()
-                .where(_live(org_id, sub_id))
-                .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
-            )
-            if row is None or res.rowcount == 0:
+            if row is None:
                 return None
-            _sync_mailbox_webhook(conn, row, None)
+            # the deliveries before the subscription's row (see the module's docstring)
             conn.execute(
                 _d.update()
                 .where(_d.c.subscription_id == sub_id, _d.c.state.in_((*UNDELIVERED, "held")))
@@ -197,6 +201,14 @@ class SubscriptionsSql(SqlBase):
                     updated_ms=now_ms,
                 )
             )
+            res = conn.execute(
+                _s.update()
+                .where(_live(org_id, sub_id))
+                .values(deleted_ms=now_ms, updated_ms=now_ms, enabled=False)
+            )
+            if res.rowcount == 0:
+                return None  # deleted meanwhile, its deliveries cancelled by that deletion
+            _sync_mailbox_webhook(conn, row, None)
             return self._announce_revoked(conn, sub_id)
 
         async with self._revoking(True) as revocation:
