@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -133,13 +134,26 @@ def pg_module_url(pg_admin_url: str) -> Iterator[str]:
         asyncio.run(_pg_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated once per test process, which each test copies: migrating
+    a new file took most of a storage test's time."""
+    path = tmp_path_factory.mktemp("template") / "hookline.db"
+    asyncio.run(_migrate(f"sqlite:///{path}"))  # closing it leaves no WAL beside it
+    return path
+
+
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest) -> str:
-    """SQLite: a new file per test. PostgreSQL: this module's database (emptied by ``storage``).
-    The in-memory storage: its URL, for ``storage`` to make one."""
+def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite: a new, migrated file per test. PostgreSQL: this module's database, migrated
+    (``storage`` empties it). The in-memory storage: its URL, for ``storage`` to make one."""
     if backend == "memory":
         return MemoryStorage.url
-    url: str = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_module_url")
+    if backend == "sqlite":
+        path = tmp_path / "hookline.db"
+        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), path)  # its mode too
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_module_url")
     return url
 
 
@@ -161,9 +175,8 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
         # typed as a whole Storage: the tests that take it use only the roles it implements
         yield cast(Storage, MemoryStorage())
         return
-    st = open_storage(database_url)
+    st = open_storage(database_url)  # migrated already (database_url)
     try:
-        await st.migrate()
         await _delete_all_rows(st)
         yield st
     finally:
