@@ -7,11 +7,14 @@ import compileall
 import contextlib
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+
+from hookline.storage.factory import open_storage
 
 PG_HOST = os.environ.get("HOOKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
@@ -46,14 +49,60 @@ def pg_admin_url() -> str:
     return PG_ADMIN_URL
 
 
+async def _create_database(name: str, template: str | None) -> None:
+    sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+    for _ in range(50):
+        try:
+            await _pg_execute(sql)
+            return
+        except asyncpg.ObjectInUseError:
+            # the template's last connection (its migration's) is still ending
+            await asyncio.sleep(0.1)
+    await _pg_execute(sql)
+
+
 @contextlib.contextmanager
-def _fresh_pg_database() -> Iterator[str]:
+def _fresh_pg_database(template: str | None = None) -> Iterator[str]:
     name = "hookline_t_" + secrets.token_hex(6)
-    asyncio.run(_pg_execute(f'CREATE DATABASE "{name}"'))
+    asyncio.run(_create_database(name, template))
     try:
         yield f"postgresql://postgres@{PG_HOST}:5432/{name}"
     finally:
         asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _migrate(url: str) -> None:
+    storage = open_storage(url)
+    try:
+        await storage.migrate()
+    finally:
+        await storage.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An SQLite database migrated once per test process, for tests to copy
+    (``migrated_sqlite_url``): migrating a new file costs far more than copying one."""
+    path = tmp_path_factory.mktemp("template") / "hookline.db"
+    asyncio.run(_migrate(f"sqlite:///{path}"))  # closing it leaves no WAL beside it
+    return path
+
+
+@pytest.fixture
+def migrated_sqlite_url(migrated_sqlite_file: Path, tmp_path: Path) -> str:
+    """A new SQLite file for one test, migrated (a copy of ``migrated_sqlite_file``)."""
+    path = tmp_path / "hookline.db"
+    shutil.copy(migrated_sqlite_file, path)  # its mode too: owner-only
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_admin_url: str) -> Iterator[str]:
+    """The name of a database migrated once per test process: the template of the migrated
+    databases the tests make (``migrated_pg_url``), which PostgreSQL copies file by file."""
+    with _fresh_pg_database() as url:
+        asyncio.run(_migrate(url))
+        yield url.rsplit("/", 1)[1]
 
 
 @pytest.fixture
@@ -63,10 +112,17 @@ def fresh_pg_url(pg_admin_url: str) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def migrated_pg_url(pg_template: str) -> Iterator[str]:
+    """A new, migrated database for one test, dropped afterwards."""
+    with _fresh_pg_database(pg_template) as url:
+        yield url
+
+
 @pytest.fixture(scope="module")
-def module_pg_url(pg_admin_url: str) -> Iterator[str]:
-    """A brand-new, empty database for one test module, dropped afterwards."""
-    with _fresh_pg_database() as url:
+def module_pg_url(pg_template: str) -> Iterator[str]:
+    """A new, migrated database for one test module, dropped afterwards."""
+    with _fresh_pg_database(pg_template) as url:
         yield url
 
 

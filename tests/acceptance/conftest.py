@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -436,11 +437,12 @@ def module_launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launch
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Each end-to-end test that takes this runs on both databases."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/hookline.db"
-    url: str = request.getfixturevalue("fresh_pg_url")
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each end-to-end test that takes this runs on both databases: a new one, migrated
+    (a copy of a template; the tests of starting on an empty database make their own)."""
+    url: str = request.getfixturevalue(
+        "migrated_sqlite_url" if request.param == "sqlite" else "migrated_pg_url"
+    )
     return url
 
 
@@ -460,6 +462,7 @@ def shared_server(
     launch = Launcher(tmp)
     try:
         if request.param == "sqlite":
+            shutil.copy(request.getfixturevalue("migrated_sqlite_file"), tmp / "hookline.db")
             url = f"sqlite:///{tmp}/hookline.db"
         else:
             url = request.getfixturevalue("module_pg_url")

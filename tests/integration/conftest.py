@@ -18,13 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import secrets
-import shutil
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
-import asyncpg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -101,59 +98,22 @@ def empty_database_url(backend: str, request: pytest.FixtureRequest) -> str:
     return url
 
 
-async def _pg_admin(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _migrate(url: str) -> None:
-    st = open_storage(url)
-    try:
-        await st.migrate()
-    finally:
-        await st.close()
-
-
 @pytest.fixture(scope="module")
-def pg_module_url(pg_admin_url: str) -> Iterator[str]:
-    """One migrated PostgreSQL database per test module; ``storage`` empties it per test.
-
-    A database per test costs about half a second to create and migrate, which would make
-    this directory several times slower than the whole SQLite half.
-    """
-    name = "hookline_it_" + secrets.token_hex(6)
-    asyncio.run(_pg_admin(pg_admin_url, f'CREATE DATABASE "{name}"'))
-    url = pg_admin_url.rsplit("/", 1)[0] + "/" + name
-    try:
-        asyncio.run(_migrate(url))
-        yield url
-    finally:
-        asyncio.run(_pg_admin(pg_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An SQLite database migrated once per test process, which each test copies: migrating
-    a new file took most of a storage test's time."""
-    path = tmp_path_factory.mktemp("template") / "hookline.db"
-    asyncio.run(_migrate(f"sqlite:///{path}"))  # closing it leaves no WAL beside it
-    return path
+def pg_module_url(module_pg_url: str) -> str:
+    """One migrated PostgreSQL database per test module; ``storage`` empties it per test
+    (a database per test would cost more than most tests' own work)."""
+    return module_pg_url
 
 
 @pytest.fixture
-def database_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     """SQLite: a new, migrated file per test. PostgreSQL: this module's database, migrated
     (``storage`` empties it). The in-memory storage: its URL, for ``storage`` to make one."""
     if backend == "memory":
         return MemoryStorage.url
-    if backend == "sqlite":
-        path = tmp_path / "hookline.db"
-        shutil.copy(request.getfixturevalue("migrated_sqlite_file"), path)  # its mode too
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("pg_module_url")
+    url: str = request.getfixturevalue(
+        "migrated_sqlite_url" if backend == "sqlite" else "pg_module_url"
+    )
     return url
 
 
