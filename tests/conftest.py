@@ -8,13 +8,17 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
 
 from hookline.storage.factory import open_storage
+
+T = TypeVar("T")
 
 PG_HOST = os.environ.get("HOOKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"
@@ -29,6 +33,13 @@ def pytest_configure(config: pytest.Config) -> None:
         compileall.compile_dir(folder, quiet=1)
 
 
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)`` on a thread of its own: a test may have an event loop running on
+    this one (Playwright's synchronous API keeps one while a browser is open)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
 async def _pg_execute(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
     try:
@@ -41,7 +52,7 @@ async def _pg_execute(sql: str) -> None:
 def pg_admin_url() -> str:
     """The PostgreSQL server's admin URL. In CI an unreachable server fails, never skips."""
     try:
-        asyncio.run(_pg_execute("SELECT 1"))
+        run_async(_pg_execute("SELECT 1"))
     except (OSError, asyncpg.PostgresError) as exc:
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is required in CI and is unreachable: {exc}")
@@ -64,11 +75,11 @@ async def _create_database(name: str, template: str | None) -> None:
 @contextlib.contextmanager
 def _fresh_pg_database(template: str | None = None) -> Iterator[str]:
     name = "hookline_t_" + secrets.token_hex(6)
-    asyncio.run(_create_database(name, template))
+    run_async(_create_database(name, template))
     try:
         yield f"postgresql://postgres@{PG_HOST}:5432/{name}"
     finally:
-        asyncio.run(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_async(_pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def _migrate(url: str) -> None:
@@ -84,7 +95,7 @@ def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite database migrated once per test process, for tests to copy
     (``migrated_sqlite_url``): migrating a new file costs far more than copying one."""
     path = tmp_path_factory.mktemp("template") / "hookline.db"
-    asyncio.run(_migrate(f"sqlite:///{path}"))  # closing it leaves no WAL beside it
+    run_async(_migrate(f"sqlite:///{path}"))  # closing it leaves no WAL beside it
     return path
 
 
@@ -101,7 +112,7 @@ def pg_template(pg_admin_url: str) -> Iterator[str]:
     """The name of a database migrated once per test process: the template of the migrated
     databases the tests make (``migrated_pg_url``), which PostgreSQL copies file by file."""
     with _fresh_pg_database() as url:
-        asyncio.run(_migrate(url))
+        run_async(_migrate(url))
         yield url.rsplit("/", 1)[1]
 
 

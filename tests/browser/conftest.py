@@ -16,6 +16,8 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser as PlaywrightBrowser
+from playwright.sync_api import sync_playwright
 
 from hookline.services.clock import SystemClock
 from hookline.services.users import UserService
@@ -140,6 +142,17 @@ class People:
     def close(self) -> None:
         for client in self._clients:
             client.close()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[PlaywrightBrowser]:
+    """One Chromium per test module (each test opens contexts of its own in it). Playwright's
+    synchronous API keeps an event loop running on this thread while it is open: the
+    fixtures' own coroutines run on threads of their own (``run_async``)."""
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
 
 
 @pytest.fixture

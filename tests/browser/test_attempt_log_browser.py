@@ -10,7 +10,7 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from .test_console_browser import chromium, console  # noqa: F401  (fixtures)
+from .test_console_browser import console  # noqa: F401  (a fixture)
 
 WAIT_S = 20.0
 

@@ -13,23 +13,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, People, make_user
+from .conftest import PASSWORD, People, make_user
 
 ADMIN = "admin@example.com"
-
-
-@pytest.fixture
-def chromium(database_url: str) -> Iterator[Browser]:
-    """Per test, and after the database: Playwright's synchronous API keeps an event loop
-    running meanwhile, in which the PostgreSQL fixtures' ``asyncio.run`` cannot run."""
-    del database_url
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -12,21 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, make_user
+from .conftest import PASSWORD, make_user
 
 ADMIN = "admin@example.com"
-
-
-@pytest.fixture
-def chromium(database_url: str) -> Iterator[Browser]:
-    # after the database: Playwright's event loop would stop the PostgreSQL fixtures' own
-    del database_url
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -177,8 +167,7 @@ def platform() -> Iterator[Platform]:
 
 
 @pytest.fixture
-def portal_server(launcher: Any, database_url: str, chromium: Browser, platform: Platform) -> Any:
-    del chromium  # made first: see its fixture
+def portal_server(launcher: Any, database_url: str, platform: Platform) -> Any:
     return launcher.serve(database_url, HOOKLINE_PORTAL_FRAME_ANCESTORS=platform.origin)
 
 

@@ -8,25 +8,16 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from .conftest import CHROMIUM, CHROMIUM_ARGS, PASSWORD, make_user
+from .conftest import PASSWORD, make_user
 
 ADMIN = "ada@example.com"
 TYPES = ["message.delivered", "message.bounced", "message.received"]
-
-
-@pytest.fixture
-def chromium() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def _until(check: Callable[[], bool], timeout_s: float = 30.0) -> None:

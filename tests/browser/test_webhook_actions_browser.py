@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 from . import test_console_browser as _shared
 
 # the signed-in browser of test_console_browser.py, offered to these tests too
-chromium, console = _shared.chromium, _shared.console
+console = _shared.console
 
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 

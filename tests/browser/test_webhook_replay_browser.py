@@ -18,7 +18,6 @@ from .test_webhook_actions_browser import _serious_violations
 from .test_webhook_replay_http import held_webhook, utc_input
 
 # Debian's Chromium, per test, from test_console_browser.py
-chromium = _shared.chromium
 #: one delivery per batch: the task takes at least HELD batches' pauses (50 ms each), so the
 #: page opens on a task still queued or running and the panel has to follow it
 HELD = 60
