@@ -3,8 +3,10 @@
 Two kinds of key are stored two ways. Generated keys carry 240 random bits: one SHA-256 of
 them is as safe as any slow hash and is found by an index lookup. An operator-chosen key
 (``HOOKLINE_ADMIN_KEY``) may be guessable, so it is stored as an argon2id hash with its own
-salt, found by its short stored prefix and verified. The hash is not keyed with
-``HOOKLINE_SECRET_KEY``: that key is meant to be rotatable, and the API keys must survive it.
+salt (services/argon2id.py), found by its short stored prefix and verified. The hash is not
+keyed with
+``HOOKLINE_SECRET_KEY``: that key is meant to be rotatable, and the API keys must survive
+it.
 
 Verifying argon2id is slow on purpose, so a successful verification is remembered in this
 process's memory only, by a SHA-256 of the key, and never written anywhere; every request
@@ -27,6 +29,7 @@ from hookline.core import ids
 from hookline.core.errors import NotFound, TooManyRequests, Unauthenticated, ValidationFailed
 from hookline.core.frozen import frozen
 from hookline.core.models import ApiKey, Organization, Scope
+from hookline.services import argon2id
 from hookline.services.auth_throttle import AuthThrottle
 from hookline.services.clock import Clock
 from hookline.services.principal import Principal
@@ -78,7 +81,7 @@ class KeyService:
     ) -> None:
         self._storage = storage
         self._clock = clock
-        self._hasher = hasher or PasswordHasher()  # argon2id, RFC 9106's low-memory choice
+        self._hasher = hasher or argon2id.hasher()
         self._throttle = throttle or AuthThrottle()
         #: SHA-256 of an operator key → its argon2 hash, once verified (memory only)
         self._verified: dict[str, str] = {}
@@ -178,11 +181,15 @@ class KeyService:
         for key, stored in candidates:
             # argon2 is slow on purpose (that is what makes guessing costly): off the event loop
             if await self._off_loop(self._verify, stored, raw):
-                if len(self._verified) >= VERIFIED_ENTRIES:
-                    self._verified.clear()
-                self._verified[digest] = stored
+                self._remember(digest, stored)
                 return key
         return None
+
+    def _remember(self, digest: str, stored: str) -> None:
+        """Keep, in this process's memory only, that the key of ``digest`` is ``stored``."""
+        if len(self._verified) >= VERIFIED_ENTRIES:
+            self._verified.clear()
+        self._verified[digest] = stored
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._argon2_threads, fn, *args)
@@ -204,6 +211,7 @@ class KeyService:
                 log.warning("%s had been revoked: reinstated", OPERATOR_KEY_NAME)
             return
         stored = await self._off_loop(self._hasher.hash, raw)
+        self._remember(digest, stored)  # made from the key itself: no need to verify it again
         legacy = await self._storage.api_key_by_hash(digest)
         if legacy is not None:
             # stored before operator keys were hashed with argon2id: rehash it in place

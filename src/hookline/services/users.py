@@ -23,6 +23,7 @@ from hookline.core.users import (
     Role,
     User,
 )
+from hookline.services import argon2id
 from hookline.services.clock import Clock
 from hookline.services.keys import DEFAULT_ORG_NAME
 from hookline.services.principal import Principal
@@ -33,21 +34,6 @@ SETUP_TOKEN_TTL_MS = 24 * 3600 * 1000  # a set-up link printed at start works fo
 PASSWORD_LINK_TTL_MS = 24 * 3600 * 1000
 #: how often at most an active session's ``last_seen`` is written
 TOUCH_EVERY_MS = 60_000
-
-
-#: argon2id's cost: OWASP's recommended setting (19 MiB, 2 passes, 1 lane). The library's
-#: default (64 MiB, 3 passes, 4 lanes) costs several times as much CPU per sign-in, which on
-#: a small server is also what an attacker spends for free by posting wrong passwords
-ARGON2_MEMORY_KIB = 19_456
-ARGON2_TIME_COST = 2
-ARGON2_PARALLELISM = 1
-
-
-def password_hasher() -> PasswordHasher:
-    """The hasher of new passwords; hashes made with other settings still verify."""
-    return PasswordHasher(
-        time_cost=ARGON2_TIME_COST, memory_cost=ARGON2_MEMORY_KIB, parallelism=ARGON2_PARALLELISM
-    )
 
 
 def token_hash(raw: str) -> str:
@@ -90,7 +76,7 @@ class UserService:
         self._clock = clock
         self._idle_ms = idle_s * 1000
         self._max_age_ms = max_age_s * 1000
-        self._hasher = hasher or password_hasher()
+        self._hasher = hasher or argon2id.hasher()
         self._org: Organization | None = None
         self._dummy_hash: str | None = None
 
