@@ -8,11 +8,19 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from conftest import Launcher, Server
 from hookline_sdk import verify
 
 S = "/webhooks/subscriptions"
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """The module's server: each test publishes events of its own ids to a subscription it
+    made after the others' were deleted, so it pulls only its own."""
+    return tidy_shared_server
 
 
 def ok(resp: httpx.Response, status: int = 200) -> Any:

@@ -7,9 +7,17 @@ import json
 import time
 from typing import Any
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from conftest import Receiver, Server
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """The module's server: each test reads the log of its own subscription only, which is
+    deleted when it ends."""
+    return tidy_shared_server
 
 
 def make_sub(server: Server, url: str, **extra: Any) -> dict[str, Any]:
@@ -86,7 +94,7 @@ def test_replay_same_event_fresh_signature(server: Server, receiver: Receiver) -
         "POST", "/events", json={"id": "evt_replay", "type": "message.bounced", "data": {"n": 1}}
     )
     [original] = receiver.wait_for(lambda rs: len(rs) >= 1)
-    logged = logged_attempts(server, 1)
+    logged = logged_attempts(server, 1, subscription_id=sub["id"])
     assert len(logged) == 1 and logged[0]["replayable"] is True
     time.sleep(1.1)  # so the fresh timestamp differs
     resp = server.api("POST", f"/webhooks/deliveries/{logged[0]['id']}/replay")
@@ -100,7 +108,8 @@ def test_replay_same_event_fresh_signature(server: Server, receiver: Receiver) -
     assert again.headers["webhook-id"] == original.headers["webhook-id"] == "evt_replay"
     assert int(again.headers["webhook-timestamp"]) > int(original.headers["webhook-timestamp"])
     Webhook(sub["secret"]).verify(again.body, again.headers)
-    rows = server.api("GET", "/webhooks/deliveries").json()["deliveries"]
+    mine = {"subscription_id": sub["id"]}
+    rows = server.api("GET", "/webhooks/deliveries", params=mine).json()["deliveries"]
     assert [r["is_replay"] for r in rows] == [True, False]
 
     # no longer wanted: 409; gone: 409; unknown: 404
@@ -121,14 +130,14 @@ def test_recover_requeues_failed_deliveries(server: Server, receiver: Receiver) 
     sub = make_sub(server, receiver.url("/down"), retry_schedule=[0])
     server.api("POST", "/events", json={"id": "evt_rec_old", "type": "message.bounced"})
     receiver.wait_for(lambda rs: len(rs) >= 1)
-    logged_attempts(server, 1)
+    logged_attempts(server, 1, subscription_id=sub["id"])
     time.sleep(0.3)
     since = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     time.sleep(0.3)
     for i in range(3):
         server.api("POST", "/events", json={"id": f"evt_rec_{i}", "type": "message.bounced"})
     receiver.wait_for(lambda rs: len(rs) >= 4)
-    logged_attempts(server, 4)
+    logged_attempts(server, 4, subscription_id=sub["id"])
     names = ["evt_rec_old"] + [f"evt_rec_{i}" for i in range(3)]
 
     def states() -> list[str]:

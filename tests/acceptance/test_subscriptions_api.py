@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
@@ -18,21 +19,33 @@ SUB_FIELDS = {
 }  # fmt: skip
 
 
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """The module's server: each test makes owners of its own (``owners``) and its
+    subscriptions are deleted when it ends, so a list shows only that test's."""
+    return tidy_shared_server
+
+
 def owners(server: Server) -> dict[str, str]:
-    ident = server.api("POST", "/identities", json={"agent_handle": "sales-agent"})
+    """An identity with a mailbox and a phone number, named afresh for each call."""
+    tag = secrets.token_hex(3)
+    handle = f"sales-agent-{tag}"
+    ident = server.api("POST", "/identities", json={"agent_handle": handle})
     assert ident.status_code == 201, ident.text
     assert set(ident.json()) == {"id", "agent_handle", "organization_id", "created_at"}
     mailbox = server.api(
         "POST",
         "/mail/mailboxes",
-        json={"email_address": "Sales@Example.com", "agent_handle": "sales-agent"},
+        json={"email_address": f"Sales-{tag}@Example.com", "agent_handle": handle},
     )
     assert mailbox.status_code == 201, mailbox.text
-    assert mailbox.json()["email_address"] == "sales@example.com"
+    assert mailbox.json()["email_address"] == f"sales-{tag}@example.com"
     assert mailbox.json()["agent_identity_id"] == ident.json()["id"]
     assert mailbox.json()["webhook_url"] is None
     phone = server.api(
-        "POST", "/phone/numbers", json={"number": "+15551234567", "agent_handle": "sales-agent"}
+        "POST",
+        "/phone/numbers",
+        json={"number": f"+1555{int(tag, 16) % 10_000_000:07d}", "agent_handle": handle},
     )
     assert phone.status_code == 201, phone.text
     assert set(phone.json()) >= {
