@@ -11,6 +11,8 @@ import json
 import time
 from typing import Any
 
+import pytest
+
 from conftest import Receiver, Server
 
 CAMPAIGN = {"id": "9d76d4b4-660f-422b-9437-282c31506f7f", "name": "September campaign"}
@@ -41,6 +43,13 @@ EXAMPLES: list[tuple[str, str, dict[str, Any]]] = [
 ]  # fmt: skip
 ALL_TYPES = [t for t, _, _ in EXAMPLES]
 OCCURRED = "2025-09-04T10:00:00Z"
+
+
+@pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """The module's server: a test's subscriptions are deleted when it ends, so each
+    publish reaches only the subscriptions of the test that made it."""
+    return tidy_shared_server
 
 
 def verify_hmac(raw_body: bytes, signature_header: str, secret: str) -> bool:
