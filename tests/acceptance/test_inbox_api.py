@@ -121,6 +121,13 @@ def node_receiver() -> Iterator[StartNode]:
 
 
 @pytest.fixture
+def server(tidy_shared_server: Server) -> Server:
+    """The module's server: a test's webhooks are deleted when it ends, so each test lists
+    and publishes to its own only."""
+    return tidy_shared_server
+
+
+@pytest.fixture
 def inbox(server: Server) -> Iterator[httpx.Client]:
     """A client of the Inbox-style API, authenticated the way its docs say (Bearer)."""
     client = httpx.Client(
