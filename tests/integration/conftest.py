@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 import sqlalchemy as sa
@@ -50,6 +50,8 @@ from hookline.storage.postgres import PostgresStorage
 from hookline.storage.records import NewDeliveries, OutcomeRecord, SubscriptionSecrets
 from hookline.storage.sql import SqlStorage
 from hookline.storage.sqlite import SqliteStorage
+
+S = TypeVar("S", bound=Storage)
 
 BACKENDS = ("sqlite", "postgresql")
 
@@ -135,23 +137,25 @@ async def storage(database_url: str) -> AsyncIterator[Storage]:
         # typed as a whole Storage: the tests that take it use only the roles it implements
         yield cast(Storage, MemoryStorage())
         return
-    st = open_storage(database_url)  # migrated already (database_url)
-    try:
-        await _delete_all_rows(st)
+    async with _emptied(open_storage(database_url)) as st:  # migrated already (database_url)
         yield st
-    finally:
-        await st.close()
 
 
 @pytest.fixture
 async def pg_storage(pg_module_url: str) -> AsyncIterator[PostgresStorage]:
     """A PostgreSQL storage on this module's database, emptied (for PostgreSQL-only tests)."""
-    st = PostgresStorage(pg_module_url)
-    try:
-        await _delete_all_rows(st)
+    async with _emptied(PostgresStorage(pg_module_url)) as st:
         yield st
+
+
+@contextlib.asynccontextmanager
+async def _emptied(storage: S) -> AsyncIterator[S]:
+    """``storage`` with every row deleted, closed when the block ends."""
+    try:
+        await _delete_all_rows(storage)
+        yield storage
     finally:
-        await st.close()
+        await storage.close()
 
 
 @pytest.fixture
