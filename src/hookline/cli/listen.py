@@ -150,19 +150,26 @@ def _announce(client: Client, sub: Subscription, forward_to: str) -> None:
 def _forward_until_interrupted(
     client: Client, local: httpx.Client, sub_id: str, url: str, extra: Mapping[str, str]
 ) -> None:
-    """Pull, forward, acknowledge, until Ctrl-C; then hand back what was not acknowledged."""
+    """Pull, forward, acknowledge, until Ctrl-C; then acknowledge the delivery forwarded
+    last, if that was not done yet, and hand back those not forwarded."""
     held: list[Pulled] = []
+    answered: dict[str, Any] | None = None  # held[0]'s result, forwarded but not acknowledged
     try:
         while True:
             held = list(client.pull_deliveries(sub_id, max=PULL_MAX, wait_s=PULL_WAIT_S))
             while held:
-                result = _forward(local, held[0], url, extra)
-                client.ack_deliveries(sub_id, [result])
+                answered = _forward(local, held[0], url, extra)
+                client.ack_deliveries(sub_id, [answered])
                 held.pop(0)
+                answered = None
     except KeyboardInterrupt:
-        if held:
-            # a second Ctrl-C meanwhile: their leases run out instead
-            with contextlib.suppress(KeyboardInterrupt):
+        # a second Ctrl-C meanwhile: the leases left run out instead
+        with contextlib.suppress(KeyboardInterrupt):
+            if answered is not None:
+                # the attempt was made: it is logged (once; a repeat is answered 409)
+                client.ack_deliveries(sub_id, [answered])
+                held = held[1:]
+            if held:
                 client.release_deliveries(sub_id, held)
         out.print("Stopped.", highlight=False)
 
