@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import importlib
 import json
 import locale
@@ -80,6 +81,13 @@ def _serve(path: str) -> Request:
     """The parent's loop. Returns only in a forked child, with what that child is to run."""
     for module in _WARM:
         importlib.import_module(module)
+    # What is alive now (the imported modules, their classes and functions) is left out of
+    # the children's garbage collections: a full one walked all of it, and writing to each
+    # object's collector header copied the memory page it sits on into the child, which cost
+    # most of a forked command's CPU (docs/perf/2026-12-07-test-forks-frozen.md). Hookline
+    # itself never does this (issue 21: no collector tuning in src/); what a child makes is
+    # collected as in production.
+    gc.freeze()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     listener.bind(path)
     listener.listen(64)
