@@ -319,12 +319,36 @@ def close_shared() -> None:
         _shared.pop().close()
 
 
+def _exit_status(code: object) -> int:
+    """The status the interpreter exits with for ``SystemExit(code)``."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
 def _main() -> None:
     request = _serve(sys.argv[1])
     _become(request)
     from hookline.cli import main
 
-    main()
+    try:
+        main()
+        status = 0
+    except SystemExit as exc:
+        status = _exit_status(exc.code)
+    # the interpreter's exit, less its finalization: that frees every object, the parent's
+    # too, and so copies their pages into the child (docs/perf/2026-12-07-test-forks-frozen.md).
+    # Other exceptions take the interpreter's own road (a traceback, SIGINT's status).
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join()
+    atexit._run_exitfuncs()  # coverage writes what it measured here
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 if __name__ == "__main__":
