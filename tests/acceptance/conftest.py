@@ -31,8 +31,9 @@ READY_TIMEOUT_S = 30.0
 # The ports free_port() hands out: below the kernel's ephemeral range, so that no outgoing
 # connection nor any bind to port 0 takes one between free_port() and the server's own bind;
 # and a block of them per pytest-xdist worker, so that two workers running at once never hand
-# out the same port. A worker goes round its block from a random start (another test run on
-# the machine starts elsewhere), skipping the ports something listens on.
+# out the same port; a run without workers (scripts/test's serial pass, beside the workers of
+# the other) takes the last block. A process goes round its block from a random start (another
+# test run on the machine starts elsewhere), skipping the ports something listens on.
 PORT_BLOCK = 1_000
 PORTS_FROM = 10_000
 
@@ -47,8 +48,9 @@ def _port_block() -> range | None:
     blocks = (ephemeral_from - PORTS_FROM) // PORT_BLOCK
     if blocks < 1:
         return None
-    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
-    first = PORTS_FROM + (int(worker or 0) % blocks) * PORT_BLOCK
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    index = int(worker.removeprefix("gw")) % blocks if worker else blocks - 1
+    first = PORTS_FROM + index * PORT_BLOCK
     return range(first, first + PORT_BLOCK)
 
 
