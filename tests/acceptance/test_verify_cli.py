@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import Launcher, Receiver, hookline
+from conftest import Launcher, Receiver, run_hookline
 
 VECTORS_FILE = Path(__file__).resolve().parent.parent / "vectors" / "signatures.json"
 VECTORS: list[dict[str, Any]] = json.loads(VECTORS_FILE.read_bytes())["vectors"]
@@ -39,21 +39,12 @@ def _args(v: dict[str, Any], body: Path, **change: Any) -> list[str]:
 
 def _run_all(cases: list[Case], cwd: Path) -> None:
     """Runs every case at once (each is its own process) and checks each one's verdict."""
-    procs = [
-        (
-            c,
-            subprocess.Popen(
-                hookline(*c.args), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            ),
-        )
-        for c in cases
+    done = run_hookline([c.args for c in cases], dict(os.environ), cwd)
+    failures = [
+        f"{case.name}: exit {proc.returncode}, said {proc.stdout + proc.stderr!r}"
+        for case, proc in zip(cases, done, strict=True)
+        if proc.returncode != case.exit_code or case.says not in proc.stdout + proc.stderr
     ]
-    failures = []
-    for case, proc in procs:
-        out, err = proc.communicate(timeout=60)
-        said = (out + err).decode()
-        if proc.returncode != case.exit_code or case.says not in said:
-            failures.append(f"{case.name}: exit {proc.returncode}, said {said!r}")
     assert not failures, "\n".join(failures)
 
 
