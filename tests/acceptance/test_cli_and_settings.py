@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import Launcher, base_env, free_port, hookline
+from conftest import Launcher, base_env, free_port, hookline, run_hookline
 
 
 def test_first_serve_prints_an_admin_key_that_works(launcher: Launcher, tmp_path: Path) -> None:
@@ -75,21 +75,18 @@ def test_default_profile_setting(launcher: Launcher, tmp_path: Path) -> None:
     assert resp.json()["profile"] == "inboxroad"
 
 
-def test_help_shows_every_option_with_its_variable() -> None:
-    for command, names in {
+def test_help_shows_every_option_with_its_variable(tmp_path: Path) -> None:
+    expected = {
         "serve": ["HOOKLINE_DATABASE_URL", "HOOKLINE_HOST", "HOOKLINE_PORT", "HOOKLINE_LOG_LEVEL"],
         "api": ["HOOKLINE_DATABASE_URL", "HOOKLINE_HOST", "HOOKLINE_PORT"],
         "worker": ["HOOKLINE_DATABASE_URL"],
         "migrate": ["HOOKLINE_DATABASE_URL"],
         "prune": ["HOOKLINE_DATABASE_URL", "HOOKLINE_PRUNE_OLDER_THAN", "HOOKLINE_PRUNE_EXPORT"],
-    }.items():
-        out = subprocess.run(
-            hookline(command, "--help"),
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-        )
+    }
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    helps = run_hookline([[command, "--help"] for command in expected], env, tmp_path)
+    for (command, names), out in zip(expected.items(), helps, strict=True):
+        assert out.returncode == 0, out.stderr
         for name in names:
             assert name in out.stdout, (command, name, out.stdout)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Launcher, base_env, free_port, hookline
+from conftest import Launcher, base_env, free_port, hookline, run_hookline
 from hookline import __version__
 
 PG = "postgresql://postgres@127.0.0.1:5432"
@@ -112,15 +112,13 @@ def test_version_flag() -> None:
     assert done.stdout.strip() == __version__
 
 
-def test_help_shows_the_default_of_every_option() -> None:
-    for command in ("serve", "api", "worker", "migrate"):
-        out = subprocess.run(
-            hookline(command, "--help"),
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-        ).stdout
+def test_help_shows_the_default_of_every_option(tmp_path: Path) -> None:
+    commands = ("serve", "api", "worker", "migrate")
+    env = {"COLUMNS": "200", "PATH": "/usr/bin:/bin"}
+    helps = run_hookline([[command, "--help"] for command in commands], env, tmp_path)
+    for command, done in zip(commands, helps, strict=True):
+        assert done.returncode == 0, done.stderr
+        out = done.stdout
         options = [line for line in out.splitlines() if re.search(r"--[a-z]", line)]
         assert len(options) >= 3, out
         for line in options:
