@@ -31,9 +31,9 @@ READY_TIMEOUT_S = 30.0
 # The ports free_port() hands out: below the kernel's ephemeral range, so that no outgoing
 # connection nor any bind to port 0 takes one between free_port() and the server's own bind;
 # and a block of them per pytest-xdist worker, so that two workers running at once never hand
-# out the same port; a run without workers (scripts/test's serial pass, beside the workers of
-# the other) takes the last block. A process goes round its block from a random start (another
-# test run on the machine starts elsewhere), skipping the ports something listens on.
+# out the same port; a run without workers (scripts/test's serial pass) takes the last block,
+# so that it may run beside workers too. A process goes round its block from a random start
+# (another test run on the machine starts elsewhere), skipping the ports something listens on.
 PORT_BLOCK = 1_000
 PORTS_FROM = 10_000
 
