@@ -8,6 +8,7 @@ import contextlib
 import os
 import secrets
 import shutil
+import sys
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,11 @@ import pytest
 from hookline.storage.factory import open_storage
 
 T = TypeVar("T")
+
+# tests/acceptance's helper modules (the fork server, certificates.py) are every layer's
+_ACCEPTANCE = str(Path(__file__).resolve().parent / "acceptance")
+if _ACCEPTANCE not in sys.path:
+    sys.path.append(_ACCEPTANCE)
 
 PG_HOST = os.environ.get("HOOKLINE_TEST_PG_HOST", "127.0.0.1")
 PG_ADMIN_URL = f"postgresql://postgres@{PG_HOST}:5432/postgres"

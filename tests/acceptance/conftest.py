@@ -25,6 +25,10 @@ from aiohttp import web
 from forkserver import Process
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
+#: the TLS context of the tests' HTTP clients: one, as each new one loads the certificate
+#: authorities, which cost more CPU than most tests' requests (docs/perf/2026-12-08-test-tls-
+#: contexts.md); the servers are plain HTTP anyway
+TLS = httpx.create_ssl_context()
 READY_TIMEOUT_S = 30.0
 
 
@@ -404,7 +408,9 @@ class Launcher:
 
     def _server(self, port: int, procs: list[Proc]) -> Server:
         base = f"http://127.0.0.1:{port}"
-        client = httpx.Client(base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=30)
+        client = httpx.Client(
+            base_url=base, headers={"X-API-Key": ADMIN_KEY}, timeout=30, verify=TLS
+        )
         self.clients.append(client)
         server = Server(base=base, client=client, procs=procs)
         server.wait_ready()

@@ -81,6 +81,12 @@ def _serve(path: str) -> Request:
     """The parent's loop. Returns only in a forked child, with what that child is to run."""
     for module in _WARM:
         importlib.import_module(module)
+    # the SDK's one TLS context of a process, which a CLI command's client takes: made here
+    # once, each child finds it made (it reads SSL_CERT_FILE and SSL_CERT_DIR, which no test
+    # sets), as a second client in one process would
+    from hookline_sdk._base import tls_context
+
+    tls_context()
     # What is alive now (the imported modules, their classes and functions) is left out of
     # the children's garbage collections: a full one walked all of it, and writing to each
     # object's collector header copied the memory page it sits on into the child, which cost

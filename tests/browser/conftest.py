@@ -55,6 +55,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: a Chromium test on SQLite alone: what it shows is the console's HTML and scripts, the same
+#: on both databases. The console's routes on PostgreSQL are rendered over HTTP for every role
+#: (test_console_roles_http), its forms behind them are the API's, tested on both, and one
+#: Chromium test (adding a webhook and verifying its delivery) runs on both. Each run costs a
+#: server and a browser context (docs/perf/2026-12-08-test-tls-contexts.md)
+ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -129,7 +135,7 @@ class People:
         self._clients: list[httpx.Client] = []
 
     def new(self, server: Any, **kw: Any) -> Browser:
-        client = httpx.Client(base_url=server.base, timeout=30, **kw)
+        client = httpx.Client(base_url=server.base, timeout=30, verify=acceptance.TLS, **kw)
         self._clients.append(client)
         return Browser(client)
 

@@ -3,9 +3,11 @@ answer, the retry policy and the query types of lists."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
+import ssl
 from typing import Any, TypeVar
 
 import httpx
@@ -25,6 +27,15 @@ DEFAULT_BACKOFF_S = 0.25
 BACKOFF_CAP_S = 8.0
 #: page size of the ``iter_*`` methods: within every list endpoint's limit
 DEFAULT_PAGE_SIZE = 100
+
+
+@functools.cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS settings of every client the SDK makes in this process (httpx's defaults, the
+    certificate authorities of ``certifi`` or of SSL_CERT_FILE and SSL_CERT_DIR): made once,
+    as loading the authorities into a new context costs more CPU than the rest of a CLI
+    command's call."""
+    return httpx.create_ssl_context()
 
 
 def settings(base_url: str | None, api_key: str | None) -> tuple[str, dict[str, str]]:

@@ -61,7 +61,7 @@ class AsyncClient:
     ) -> None:
         server, headers = _base.settings(base_url, api_key)
         self._http = http_client or httpx.AsyncClient(
-            base_url=server, headers=headers, timeout=timeout_s
+            base_url=server, headers=headers, timeout=timeout_s, verify=_base.tls_context()
         )
         self.max_retries = max_retries
         self.backoff_s = backoff_s

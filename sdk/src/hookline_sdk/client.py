@@ -60,7 +60,7 @@ class Client:
     ) -> None:
         server, headers = _base.settings(base_url, api_key)
         self._http = http_client or httpx.Client(
-            base_url=server, headers=headers, timeout=timeout_s
+            base_url=server, headers=headers, timeout=timeout_s, verify=_base.tls_context()
         )
         self.max_retries = max_retries
         self.backoff_s = backoff_s
