@@ -1,5 +1,5 @@
 """A webhook's attempt log in a real browser (Chromium through Playwright) against the real
-server and a real receiver, on SQLite and PostgreSQL: both attempts of a delivery that failed
+server and a real receiver (on SQLite: conftest.ON_SQLITE): both attempts of a delivery that failed
 then succeeded, filtered by outcome in place, one opened to its headers and body, replayed."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from typing import Any
 
 from playwright.sync_api import Page, expect
 
+from .conftest import ON_SQLITE
 from .test_console_browser import console  # noqa: F401  (a fixture)
+
+pytestmark = ON_SQLITE
 
 WAIT_S = 20.0
 

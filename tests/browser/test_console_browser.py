@@ -1,6 +1,6 @@
 """The console in a real browser (Debian's Chromium, driven by Playwright) against the real
-server, on SQLite and PostgreSQL: a person adds a webhook by its labels, copies its secret,
-and the secret verifies a real delivery."""
+server: a person adds a webhook by its labels, copies its secret, and the secret verifies a
+real delivery, on SQLite and PostgreSQL; the other tests on SQLite (conftest.ON_SQLITE)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 from standardwebhooks.webhooks import Webhook
 
-from .conftest import PASSWORD, People, make_user
+from .conftest import ON_SQLITE, PASSWORD, People, make_user
 
 ADMIN = "admin@example.com"
 
@@ -95,6 +95,7 @@ def verify_hmac(raw_body: bytes, signature_header: str, secret: str) -> bool:
     return hmac.compare_digest(expected, provided)
 
 
+@ON_SQLITE
 def test_inboxroads_five_steps_and_its_verifier(console: tuple[Any, Page], receiver: Any) -> None:
     """Inboxroad's guide, literally: Settings -> Webhooks, add webhook, a Name and the HTTPS
     URL, the Events and Sending Domains, enabled by default, the HMAC secret copied with its
@@ -131,7 +132,7 @@ def test_inboxroads_five_steps_and_its_verifier(console: tuple[Any, Page], recei
     assert sent["kind"] == "open" and sent["message_id"] == "evt_ir_1"
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_field_errors_rotate_disable_and_delete(console: tuple[Any, Page], receiver: Any) -> None:
     _, page = console
     page.get_by_role("link", name="Add webhook").click()
@@ -184,7 +185,7 @@ def test_field_errors_rotate_disable_and_delete(console: tuple[Any, Page], recei
     expect(page.get_by_text("No webhooks yet.")).to_be_visible()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@ON_SQLITE
 def test_changing_the_password_by_keyboard_signs_out_everywhere(
     console: tuple[Any, Page], people: People
 ) -> None:

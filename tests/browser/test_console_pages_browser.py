@@ -1,5 +1,5 @@
 """The Events, Owners and API keys pages in a real browser (Chromium through Playwright)
-against the real server, on SQLite and PostgreSQL, by visible labels and roles."""
+against the real server (on SQLite: conftest.ON_SQLITE), by visible labels and roles."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from .conftest import PASSWORD, make_user
+from .conftest import ON_SQLITE, PASSWORD, make_user
+
+pytestmark = ON_SQLITE
 
 ADMIN = "admin@example.com"
 

@@ -1,4 +1,4 @@
-"""A webhook's page in a real browser, on SQLite and PostgreSQL: send a test event, recover
+"""A webhook's page in a real browser (on SQLite: conftest.ON_SQLITE): send a test event, recover
 failed deliveries, read the health chart and the list's sparkline, enable a disabled
 webhook; and axe-core finds no serious accessibility problem on any console page."""
 
@@ -10,10 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from . import test_console_browser as _shared
+from .conftest import ON_SQLITE
+
+pytestmark = ON_SQLITE
 
 # the signed-in browser of test_console_browser.py, offered to these tests too
 console = _shared.console
@@ -160,7 +162,6 @@ def _serious_violations(page: Page) -> list[str]:
     return [str(v) for v in found]
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_no_serious_accessibility_violation_on_any_page(
     console: tuple[Any, Page], receiver: Any
 ) -> None:

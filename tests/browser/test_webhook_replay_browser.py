@@ -1,4 +1,4 @@
-"""Bulk replay from a webhook's page in a real browser, on SQLite and PostgreSQL: a person
+"""Bulk replay from a webhook's page in a real browser (on SQLite: conftest.ON_SQLITE): a person
 fills the form by its labels with the keyboard, submits it, and watches the task's progress
 (polled by htmx, no reload) reach "succeeded" with the count the receiver got; axe-core finds
 no serious accessibility problem on the form or the task's page."""
@@ -13,9 +13,11 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from . import test_console_browser as _shared
-from .conftest import PASSWORD, make_user
+from .conftest import ON_SQLITE, PASSWORD, make_user
 from .test_webhook_actions_browser import _serious_violations
 from .test_webhook_replay_http import held_webhook, utc_input
+
+pytestmark = ON_SQLITE
 
 # Debian's Chromium, per test, from test_console_browser.py
 #: one delivery per batch: the task takes at least HELD batches' pauses (50 ms each), so the
