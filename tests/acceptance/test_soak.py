@@ -2,7 +2,7 @@
 and a receiver, on both databases. No connection is reset, nothing answers 5xx, and every
 acknowledged event is delivered.
 
-``HOOKLINE_SOAK_S`` sets the publishing time per database (20 s by default, so the suite stays
+``HOOKLINE_SOAK_S`` sets the publishing time per database (10 s by default, so the suite stays
 quick; docs/operations.md gives the 300 s run and its figures)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from soak_load import EVENT_TYPE, publish_load
 
 from conftest import ADMIN_KEY, Launcher, Receiver, Server, base_env, hookline
 
-SOAK_S = float(os.environ.get("HOOKLINE_SOAK_S", "20"))
+SOAK_S = float(os.environ.get("HOOKLINE_SOAK_S", "10"))
 PUBLISHERS = 32
 #: time to deliver what was acknowledged, once publishing stops
 DRAIN_S = 120.0
