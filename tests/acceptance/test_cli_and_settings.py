@@ -134,3 +134,13 @@ def test_migrate_then_api_on_sqlite(launcher: Launcher, tmp_path: Path) -> None:
     assert again.returncode == 0
     server = launcher.api_only(url)
     assert server.api("GET", "/webhooks/catalog").status_code == 200
+
+
+def test_racing_migrate_commands_on_sqlite(tmp_path: Path) -> None:
+    """Processes migrating one SQLite file at once: one migrates, the others wait and find
+    nothing to do (each migration is one IMMEDIATE transaction). Forked from the warm parent,
+    the four reach the file within moments of each other."""
+    env = base_env(f"sqlite:///{tmp_path}/race.db")
+    done = run_hookline([["migrate"]] * 4, env, tmp_path)
+    assert [d.returncode for d in done] == [0] * 4, [d.stderr for d in done]
+    assert all("schema is current" in d.stdout for d in done), [d.stdout for d in done]

@@ -4,12 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -263,25 +259,6 @@ async def test_racing_migrations_on_postgresql(fresh_pg_url: str) -> None:
     finally:
         for st in racers:
             await st.close()
-
-
-def test_racing_migrate_commands_on_sqlite(tmp_path: Path) -> None:
-    """Processes migrating one SQLite file at once: one migrates, the others wait and find
-    nothing to do (each migration is one IMMEDIATE transaction)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOOKLINE_")}
-    env["HOOKLINE_DATABASE_URL"] = f"sqlite:///{tmp_path}/race.db"
-    env["HOOKLINE_SECRET_KEY"] = "race-master-key-0123456789"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "hookline", "migrate"],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for _ in range(4)
-    ]
-    outs = [p.communicate(timeout=60) for p in procs]
-    assert [p.returncode for p in procs] == [0] * 4, outs
 
 
 async def test_a_failed_migration_leaves_the_database_as_it_was(empty: Storage) -> None:
