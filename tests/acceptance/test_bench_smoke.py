@@ -19,10 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = {"a1", "a10", "b", "c", "d", "e", "f", "g"}
 
 
-# its loads last about a second each: on a machine busy with other tests, one can end before
-# its first answer
-@pytest.mark.serial
-@pytest.mark.timeout(300)
+# beside the other test processes (it once ran alone, after them) it takes a few times as long
+@pytest.mark.timeout(600)
 def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path) -> None:
     report, figures = tmp_path / "benchmarks.md", tmp_path / "figures.json"
     # the harness and the servers it starts run unmeasured when the suite runs under
@@ -33,7 +31,7 @@ def test_smoke_run_delivers_everything_once_and_writes_the_report(tmp_path: Path
             sys.executable, "-m", "bench.run", "--smoke", "--out", str(report),
             "--json", str(figures), "--work", str(tmp_path / "work"), "--no-install",
         ],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=280, check=False,
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=580, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
 
