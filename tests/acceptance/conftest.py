@@ -26,8 +26,8 @@ from forkserver import Process
 
 ADMIN_KEY = "hl_test_admin_key_0123456789abcdef"
 #: the TLS context of the tests' HTTP clients: one, as each new one loads the certificate
-#: authorities, which cost more CPU than most tests' requests (docs/perf/2026-12-08-test-tls-
-#: contexts.md); the servers are plain HTTP anyway
+#: authorities, which cost more CPU than most tests' requests; the servers are plain HTTP
+#: anyway (docs/perf/2026-12-08-test-tls-contexts.md)
 TLS = httpx.create_ssl_context()
 READY_TIMEOUT_S = 30.0
 

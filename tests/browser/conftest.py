@@ -59,7 +59,7 @@ CHROMIUM_ARGS = [
 #: on both databases. The console's routes on PostgreSQL are rendered over HTTP for every role
 #: (test_console_roles_http), its forms behind them are the API's, tested on both, and one
 #: Chromium test (adding a webhook and verifying its delivery) runs on both. Each run costs a
-#: server and a browser context (docs/perf/2026-12-08-test-tls-contexts.md)
+#: server and a browser context (docs/perf/2026-12-08-test-runs-trimmed.md)
 ON_SQLITE = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
