@@ -29,8 +29,6 @@ from hookline.api.routers import (
 )
 from hookline.services.container import Services
 
-API_PREFIX = "/api/v1"
-
 DESCRIPTION = """Webhook delivery for messaging, email and phone platforms.
 
 Authenticate with an API key, as `X-API-Key: <key>` or `Authorization: Bearer <key>` (the
@@ -118,10 +116,11 @@ def create_app(services: Services, *, extra_lifespan: Lifespan | None = None) ->
         portal_links,
         tasks,
         catalog,
+        inbox,
+        health,
     ):
-        app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(inbox.router)
-    app.include_router(health.router)
+        # the routes as their modules built them: include_router would build each again
+        app.router.routes.extend(module.router.routes)
     docs.install(app)
     wire_docs.install(app)
     openapi.install(app)

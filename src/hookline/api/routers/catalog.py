@@ -9,10 +9,11 @@ from pydantic import Field
 
 from hookline.api.deps import PrincipalDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.common import Out, enum
 from hookline.core.catalog import CATALOG, NOT_SUBSCRIBABLE
 
-router = APIRouter(prefix="/webhooks/catalog", tags=["catalog"])
+router = APIRouter(prefix=API_PREFIX + "/webhooks/catalog", tags=["catalog"])
 
 
 class EventTypeOut(Out):

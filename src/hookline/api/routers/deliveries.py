@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from hookline.api.deps import MAX_OFFSET, PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.common import IsoDateTime
 from hookline.api.schemas.events import AttemptList, AttemptOut
 from hookline.core.errors import ValidationFailed
@@ -15,7 +16,7 @@ from hookline.core.timefmt import ms_from_datetime
 from hookline.services.deliveries import next_cursor
 from hookline.storage.records import AttemptFilter
 
-router = APIRouter(prefix="/webhooks/deliveries", tags=["deliveries"])
+router = APIRouter(prefix=API_PREFIX + "/webhooks/deliveries", tags=["deliveries"])
 
 
 @router.get("", operation_id="list_deliveries", responses=errors(401, 422))

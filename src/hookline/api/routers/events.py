@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.events import (
     AttemptOut,
     DeliveryOut,
@@ -18,7 +19,7 @@ from hookline.api.schemas.events import (
     published_json,
 )
 
-router = APIRouter(prefix="/events", tags=["events"])
+router = APIRouter(prefix=API_PREFIX + "/events", tags=["events"])
 
 
 @router.post(

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.keys import ApiKeyCreate, ApiKeyCreated, ApiKeyList, ApiKeyOut
 from hookline.core.timefmt import iso_from_ms
 
-router = APIRouter(prefix="/api-keys", tags=["api-keys"])
+router = APIRouter(prefix=API_PREFIX + "/api-keys", tags=["api-keys"])
 
 
 @router.post(

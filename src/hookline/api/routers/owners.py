@@ -8,6 +8,7 @@ from fastapi import APIRouter, Body, Query, Response
 
 from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.owners import (
     IdentityCreate,
     IdentityList,
@@ -23,7 +24,7 @@ from hookline.api.schemas.owners import (
     PhoneNumberUpdate,
 )
 
-router = APIRouter(tags=["owners"])
+router = APIRouter(prefix=API_PREFIX, tags=["owners"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
 
 

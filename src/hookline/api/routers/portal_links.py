@@ -7,11 +7,12 @@ from pydantic import Field
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.common import In, Out
 from hookline.core.portal import MAX_TTL_S, MIN_TTL_S
 from hookline.core.timefmt import iso_from_ms
 
-router = APIRouter(prefix="/portal-links", tags=["portal-links"])
+router = APIRouter(prefix=API_PREFIX + "/portal-links", tags=["portal-links"])
 #: where a link opens, under the server's own address
 PORTAL_PATH = "/console/portal"
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.pulls import (
     AckIn,
     AckOut,
@@ -17,7 +18,7 @@ from hookline.api.schemas.pulls import (
 )
 from hookline.services.pulls import Ack
 
-router = APIRouter(prefix="/webhooks/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix=API_PREFIX + "/webhooks/subscriptions", tags=["subscriptions"])
 
 
 @router.post(

@@ -6,11 +6,12 @@ from fastapi import APIRouter
 
 from hookline.api.deps import PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.common import Out
 from hookline.core.timefmt import iso_from_ms
 from hookline.services.signing import KeyStatus
 
-router = APIRouter(tags=["signing-keys"])
+router = APIRouter(prefix=API_PREFIX, tags=["signing-keys"])
 
 
 class SigningKeyOut(Out):

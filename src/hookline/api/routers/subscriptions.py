@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response
 
 from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.events import AttemptOut
 from hookline.api.schemas.subscriptions import (
     RecoverIn,
@@ -26,7 +27,7 @@ from hookline.core.timefmt import ms_from_datetime
 from hookline.services.subscription_rules import SubscriptionInput
 from hookline.storage.records import SubscriptionFilter
 
-router = APIRouter(prefix="/webhooks/subscriptions", tags=["subscriptions"])
+router = APIRouter(prefix=API_PREFIX + "/webhooks/subscriptions", tags=["subscriptions"])
 
 
 @router.post(

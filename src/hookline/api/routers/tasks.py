@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 
 from hookline.api.deps import Offset, PrincipalDep, ServicesDep
 from hookline.api.openapi import errors
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.tasks import TaskList, TaskOut
 
-router = APIRouter(prefix="/tasks", tags=["tasks"])
+router = APIRouter(prefix=API_PREFIX + "/tasks", tags=["tasks"])
 
 
 @router.get("", operation_id="list_tasks", responses=errors(401, 422))
