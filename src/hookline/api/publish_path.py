@@ -24,14 +24,15 @@ from hookline.api.deps import client_address
 from hookline.api.errors import domain_error_body, validation_error_body
 from hookline.api.json_depth import too_deep_answer
 from hookline.api.limits import declared_too_large, reject_too_large
+from hookline.api.routers import API_PREFIX
 from hookline.api.schemas.events import EventBatchIn, EventIn, published_json
 from hookline.core.errors import HooklineError
 from hookline.core.json_depth import too_deep
 from hookline.services.container import Services
 from hookline.services.publishing import EventInput
 
-EVENTS_PATH = "/api/v1/events"
-BATCH_PATH = "/api/v1/events/batch"
+EVENTS_PATH = API_PREFIX + "/events"
+BATCH_PATH = API_PREFIX + "/events/batch"
 
 T = TypeVar("T")
 

@@ -198,5 +198,5 @@ async def replay(
         status=body.status,
         event_types=body.event_types,
     )
-    response.headers["Location"] = f"/api/v1/tasks/{task.id}"
+    response.headers["Location"] = f"{API_PREFIX}/tasks/{task.id}"
     return TaskOut.of(task)
