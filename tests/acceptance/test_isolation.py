@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import Launcher, Receiver, Server, free_port
+from conftest import TLS, Launcher, Receiver, Server, free_port
 
 # a healthy event is delivered within a second: measured with no other test running
 pytestmark = pytest.mark.serial
@@ -175,6 +175,7 @@ def _agent_client(server: Server, handle: str) -> tuple[httpx.Client, str]:
         base_url=server.base,
         headers={"X-API-Key": key.json()["key"]},
         limits=httpx.Limits(max_connections=300),
+        verify=TLS,
     )
     return client, str(ident.json()["id"])
 
