@@ -384,6 +384,19 @@ async def test_next_due_ms(storage: Storage, sub: Subscription) -> None:
     assert (await reload(storage, a)).state == "cancelled"
 
 
+async def test_next_due_ms_after_a_time(storage: Storage, sub: Subscription) -> None:
+    """What falls due after a time: a worker that has just claimed all it might of what was
+    due asks only for that, so a backlog its claim left out is not stepped over again."""
+    await publish(storage, [sub], due_ms=NOW_MS)
+    await publish(storage, [sub], due_ms=NOW_MS + 3 * SECOND_MS)
+    await publish(storage, [sub], due_ms=NOW_MS + 7 * SECOND_MS)
+    assert await storage.next_due_ms(after_ms=NOW_MS - 1) == NOW_MS
+    assert await storage.next_due_ms(after_ms=NOW_MS) == NOW_MS + 3 * SECOND_MS
+    assert await storage.next_due_ms((), NOW_MS + 3 * SECOND_MS) == NOW_MS + 7 * SECOND_MS
+    assert await storage.next_due_ms([sub.id], NOW_MS) is None
+    assert await storage.next_due_ms(after_ms=NOW_MS + 7 * SECOND_MS) is None
+
+
 async def test_count_deliveries_by_state_and_organization(
     storage: Storage, org: Organization, sub: Subscription
 ) -> None:

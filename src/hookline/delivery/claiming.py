@@ -65,6 +65,8 @@ class Claimer:
         self.wakeup = asyncio.Event()
         #: hot lanes' own claims and give-backs under way
         self._tasks: set[asyncio.Task[None]] = set()
+        #: the time up to which this loop's latest claim took all it might (None: it failed)
+        self._swept_ms: int | None = None
         self._found = metrics.claims.labels("yes")
         self._empty = metrics.claims.labels("no")
 
@@ -82,6 +84,7 @@ class Claimer:
                 self.wakeup.clear()
                 sched.slot_freed.clear()
                 sched.lane_freed.clear()
+                self._swept_ms = None
                 try:
                     got = await self.claim(min(room, CLAIM_BATCH))
                     outage_wait_s = 0.0
@@ -112,14 +115,20 @@ class Claimer:
         excluded = self._scheduler.excluded(now)
         self._scheduler.left_out = frozenset(excluded)
         claimed = await self._storage.claim_due(now, limit, self.lease_ms, excluded)
+        self._swept_ms = now
         (self._found if claimed else self._empty).inc()
         await self.accept(claimed, now, since)
         return len(claimed)
 
     async def _idle_wait_s(self, excluded: Collection[str]) -> float:
+        """How long to wait for something to fall due. After a claim that took fewer than it
+        might, what was due by then and left is the left-out lanes' (a lane that frees wakes
+        the loop), another worker's, or written since (each such write wakes the loop: a
+        publish, a give-back, an outcome due at once): only what falls due later is asked
+        for, so that a dead endpoint's backlog is not stepped over by every wait."""
         now = self._clock.now_ms()
         try:
-            due = await self._storage.next_due_ms(excluded)
+            due = await self._storage.next_due_ms(excluded, self._swept_ms)
         except Exception:
             return self._poll_s
         lanes = self._scheduler.lanes.values()

@@ -31,7 +31,7 @@ from hookline.metrics import Metrics
 from hookline.services.clock import Clock
 from hookline.services.secretbox import SecretBox
 from hookline.services.send_limits import SendLimits
-from hookline.storage.records import Disabled, Recorded
+from hookline.storage.records import Disabled, OutcomeRecord, Recorded
 from hookline.storage.roles.deliveries import Deliveries
 from hookline.tracing import Tracing
 
@@ -114,8 +114,18 @@ class Dispatcher:
             revocations=self._revocations,
             needed_ms=needed_ms,
         )
+
+        async def write_outcomes(batch: list[OutcomeRecord]) -> Recorded:
+            recorded = await storage.record_outcomes(batch, disable_after_ms)
+            # a retry due at once may be due before the claim loop's latest claim: wake it
+            # (its idle wait asks only for what falls due after that claim)
+            now = clock.now_ms()
+            if any(r.next_attempt_at_ms is not None and r.next_attempt_at_ms <= now for r in batch):
+                self._claimer.wakeup.set()
+            return recorded
+
         self._outcomes = OutcomeWriter(
-            lambda batch: storage.record_outcomes(batch, disable_after_ms),
+            write_outcomes,
             clock,
             on_recorded=self._recorded,
             sleep=sleep,

@@ -176,13 +176,17 @@ class DeliveriesSql(PublishTx, ClaimTx, OutcomeTx):
 
         return await self._transact(write)
 
-    async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
+    async def next_due_ms(
+        self, exclude_subscriptions: Collection[str] = (), after_ms: int | None = None
+    ) -> int | None:
         # what the workers' claims may take: pull deliveries wait for their consumers
         stmt = sa.select(sa.func.min(_d.c.next_attempt_ms).label("due")).where(
             sa.text(t.DUE_PREDICATE)
         )
         if exclude_subscriptions:
             stmt = stmt.where(_d.c.subscription_id.not_in(sorted(exclude_subscriptions)))
+        if after_ms is not None:
+            stmt = stmt.where(_d.c.next_attempt_ms > after_ms)
         row = await self._one(stmt)
         return int(row["due"]) if row and row["due"] is not None else None
 

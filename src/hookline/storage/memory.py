@@ -349,13 +349,16 @@ class MemoryStorage(_Queue, Reads, Deliveries):
             )
         return len(found)
 
-    async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
+    async def next_due_ms(
+        self, exclude_subscriptions: Collection[str] = (), after_ms: int | None = None
+    ) -> int | None:
         due = [
             d["next_attempt_ms"]
             for d in self._deliveries.values()
             if d["state"] in UNDELIVERED
             and not d["pull"]
             and d["subscription_id"] not in exclude_subscriptions
+            and (after_ms is None or d["next_attempt_ms"] > after_ms)
         ]
         return min(due) if due else None
 

@@ -12,7 +12,7 @@ import pytest
 
 from hookline.core.errors import StorageUnavailable, TooManyRequests
 from hookline.core.models import Attempt, Subscription
-from hookline.delivery.outcomes import WRITE_MARGIN_MS
+from hookline.delivery.outcomes import MAX_JITTER_MS, WRITE_MARGIN_MS
 from hookline.storage.memory import MemoryStorage
 from hookline.storage.records import NewDeliveries, OutcomeRecord, Recorded
 
@@ -315,6 +315,24 @@ async def test_a_publish_handed_over_is_sent_without_a_claim(world: World) -> No
         await until(lambda: len(world.transport.requests) == 1, "the attempt")
         world.transport.requests[0].reply(200)
         await until(world.in_state(item.deliveries, "succeeded"), "its success recorded")
+
+
+async def test_a_retry_due_at_once_is_sent_again_without_waiting_for_the_poll(
+    world: World,
+) -> None:
+    """A retry due at once is due no later than the claim that leased its delivery, and the
+    claim loop's wait asks only for what falls due after its latest claim (a full lane's
+    backlog is not stepped over each time): the outcome's write wakes the loop instead."""
+    sub = await world.subscription(retry_schedule=(0, 0))
+    [d] = await world.publish(sub)
+    async with world.running(poll_interval_s=60):
+        await until_count(world.transport.waiting, 1, "the first attempt")
+        world.clock.advance(MAX_JITTER_MS)  # the retry's jitter: it is due when it is written
+        world.transport.waiting()[0].reply(500)
+        await until_count(world.transport.waiting, 1, "the retry")
+        world.transport.waiting()[0].reply(200)
+        await until(world.in_state([d], "succeeded"), "its success recorded")
+    assert len(world.transport.to(sub)) == 2
 
 
 class SharedStorage(MemoryStorage):

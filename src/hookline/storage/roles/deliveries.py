@@ -150,9 +150,14 @@ class Deliveries(abc.ABC):
         subscription when ``wanted`` > 0."""
 
     @abc.abstractmethod
-    async def next_due_ms(self, exclude_subscriptions: Collection[str] = ()) -> int | None:
+    async def next_due_ms(
+        self, exclude_subscriptions: Collection[str] = (), after_ms: int | None = None
+    ) -> int | None:
         """When the earliest undelivered delivery falls due, leaving out those of
-        ``exclude_subscriptions`` (None when there is none)."""
+        ``exclude_subscriptions``, and with ``after_ms`` those due by then (None when there is
+        none). A worker whose claim has just taken all it may of what was due asks only what
+        falls due later: the rows its claim left out (full lanes' backlogs) are not stepped
+        over again."""
 
     @abc.abstractmethod
     async def list_attempts(self, org_id: str, flt: AttemptFilter) -> list[Attempt]: ...
