@@ -384,6 +384,19 @@ async def test_next_due_ms(storage: Storage, sub: Subscription) -> None:
     assert (await reload(storage, a)).state == "cancelled"
 
 
+async def test_a_claim_since_a_time_takes_only_what_fell_due_after_it(
+    storage: Storage, sub: Subscription
+) -> None:
+    _, [old] = await publish(storage, [sub], due_ms=NOW_MS - 5 * SECOND_MS)
+    _, [new] = await publish(storage, [sub], due_ms=NOW_MS)
+    since = NOW_MS - SECOND_MS
+    [c] = await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, since_ms=since)
+    assert c.delivery.id == new.id
+    assert await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, since_ms=since) == []
+    [c] = await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS)
+    assert c.delivery.id == old.id
+
+
 async def test_next_due_ms_after_a_time(storage: Storage, sub: Subscription) -> None:
     """What falls due after a time: a worker that has just claimed all it might of what was
     due asks only for that, so a backlog its claim left out is not stepped over again."""

@@ -35,6 +35,9 @@ CLAIM_BATCH = 200  # deliveries leased per claim
 #: many (lanes.FAST_DEPTH), and fewer, larger claims cost the SQLite thread less per delivery
 REFILL_BATCH = 400
 MIN_WAIT_S = 0.005  # never spin: a due row another worker holds needs a moment
+#: a claim soon after one that took all it might asks only for what fell due since a moment
+#: before that one (rows written a little late, with an earlier due time, are still found)
+WINDOW_MARGIN_MS = 1_000
 #: while storage is down (logged once by its health state, storage/outage.py), claims wait
 #: this long at first, twice as long each time after, up to the most
 OUTAGE_WAIT_S = 0.25
@@ -67,6 +70,10 @@ class Claimer:
         self._tasks: set[asyncio.Task[None]] = set()
         #: the time up to which this loop's latest claim took all it might (None: it failed)
         self._swept_ms: int | None = None
+        #: the latest claim that took all it might, when it ran, what it left out, and when
+        #: the latest claim of every due row ran (see _since)
+        self._exhausted: tuple[int, frozenset[str]] | None = None
+        self._full_ms: int | None = None
         self._found = metrics.claims.labels("yes")
         self._empty = metrics.claims.labels("no")
 
@@ -113,12 +120,32 @@ class Claimer:
         now = self._clock.now_ms()
         since = self._revocations.count
         excluded = self._scheduler.excluded(now)
-        self._scheduler.left_out = frozenset(excluded)
-        claimed = await self._storage.claim_due(now, limit, self.lease_ms, excluded)
+        left_out = self._scheduler.left_out = frozenset(excluded)
+        after = self._since(now, left_out)
+        self._exhausted = None
+        claimed = await self._storage.claim_due(now, limit, self.lease_ms, excluded, since_ms=after)
         self._swept_ms = now
+        if after is None:
+            self._full_ms = now
+        if len(claimed) < limit:
+            self._exhausted = (now, left_out)
         (self._found if claimed else self._empty).inc()
         await self.accept(claimed, now, since)
         return len(claimed)
+
+    def _since(self, now_ms: int, left_out: frozenset[str]) -> int | None:
+        """Where the claim may start (None: at the oldest due row). While lanes are left out,
+        their due rows pile up (a dead endpoint's), and a claim walks the due rows oldest
+        first: one soon after a claim that took all it might, with no lane let back in
+        since, asks only for what fell due after that one, less a margin. Whatever that
+        misses (a row written late with an earlier due time) waits at most a poll interval:
+        a claim of every due row runs at least that often."""
+        if not left_out or self._exhausted is None or self._full_ms is None:
+            return None
+        at, before = self._exhausted
+        if before - left_out or now_ms - self._full_ms >= self._poll_s * 1000:
+            return None
+        return at - WINDOW_MARGIN_MS
 
     async def _idle_wait_s(self, excluded: Collection[str]) -> float:
         """How long to wait for something to fall due. After a claim that took fewer than it

@@ -108,9 +108,13 @@ class ClaimTx(QueueStatements):
         lease_ms: int,
         exclude: Collection[str],
         only: str | None,
+        since_ms: int | None = None,
     ) -> list[ClaimedDelivery]:
         token = ids.new_uuid()
-        leased_ids = self._claim_ids(conn, now_ms, limit, lease_ms, token, sorted(exclude), only)
+        since = -1 if since_ms is None else since_ms  # due times are never negative
+        leased_ids = self._claim_ids(
+            conn, now_ms, limit, lease_ms, token, sorted(exclude), only, since
+        )
         if not leased_ids:
             return []
         found = self._claimed(conn, leased_ids, now_ms + lease_ms, now_ms)

@@ -161,13 +161,15 @@ class QueueStatements(SqlBase):
         token: str,
         exclude: Sequence[str],
         only: str | None,
+        since: int,
     ) -> list[str]:
-        """Lease due deliveries to ``token`` (only ``only``'s when given); return their ids."""
+        """Lease due deliveries to ``token`` (only ``only``'s when given; else those due after
+        ``since``); return their ids."""
         params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
         if only is not None:
             res = conn.execute(self._CLAIM_LANE, {**params, "only": only})
         else:
-            res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude)})
+            res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude), "since": since})
         return [r[0] for r in res.all()]
 
     def _claimed(

@@ -111,7 +111,7 @@ def clear_failing(conn: sa.Connection, sub_ids: Sequence[str]) -> None:
 _DUE = f"""
 SELECT json_group_array(id) FROM (
   SELECT id FROM deliveries
-   WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= ?
+   WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= ? AND next_attempt_ms > ?
      AND subscription_id NOT IN (SELECT value FROM json_each(?))
    ORDER BY next_attempt_ms LIMIT ?)"""  # noqa: S608 - the schema's own predicate, no input
 _DUE_LANE = """
@@ -132,13 +132,15 @@ def claim_ids(
     token: str,
     exclude: Sequence[str],
     only: str | None,
+    since: int,
 ) -> list[str]:
     """Lease the due deliveries (``only``'s, when given) to ``token``; their ids. Two steps
     in the caller's write transaction, which no other writer can interleave."""
     if only is not None:
         found = conn.exec_driver_sql(_DUE_LANE, (only, now_ms, limit)).scalar_one()
     else:
-        found = conn.exec_driver_sql(_DUE, (now_ms, json.dumps(list(exclude)), limit)).scalar_one()
+        params = (now_ms, since, json.dumps(list(exclude)), limit)
+        found = conn.exec_driver_sql(_DUE, params).scalar_one()
     leased: list[str] = json.loads(found)
     if leased:
         conn.exec_driver_sql(_LEASE, (token, now_ms + lease_ms, now_ms, found))

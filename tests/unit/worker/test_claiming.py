@@ -101,6 +101,27 @@ async def test_a_full_lane_is_left_out_of_the_next_claim(world: World) -> None:
     assert await world.states(later) == ["pending", "delivering"]
 
 
+async def test_a_claim_soon_after_one_that_took_all_it_might_starts_after_it(
+    world: World,
+) -> None:
+    """While a lane is left out (its backlog piles up due), a claim soon after one that took
+    all it might asks only for what fell due after that one, less a margin: a row written
+    since with an older due time waits for the next claim of every due row, which runs at
+    least once a poll interval (here 10 ms)."""
+    full, other = await world.subscription(max_in_flight=1), await world.subscription()
+    await world.publish(full, 2)  # one starts, one waits: the lane is full
+    intake = Intake(world)
+    await intake.claimer.claim(10)
+    world.clock.advance(-5_000)
+    [late] = await world.publish(other)  # written now, due five seconds ago
+    world.clock.advance(5_000)
+    assert await intake.claimer.claim(10) == 0
+    assert intake.scheduler.left_out == {full.id}
+    world.clock.advance(10)  # a poll interval
+    assert await intake.claimer.claim(10) == 1
+    assert intake.started_of(other) == [late.id]
+
+
 async def test_what_a_lane_cannot_hold_goes_back_and_the_lane_claims_for_itself(
     world: World,
 ) -> None:
