@@ -128,15 +128,8 @@ class PostgresStorage(SqlStorage):
             pool_size=pool_size,
             max_overflow=pool_size,
             pool_pre_ping=True,
-            # a server that does not answer at all is an outage, not a request held open.
-            # Each statement is planned for the tables as they are when it runs: a prepared
-            # statement's generic plan, made while a new database's tables were nearly empty,
-            # read them whole on every claim until the first automatic ANALYZE
-            # (docs/perf/2026-12-08-dead-backlogs-on-postgresql.md)
-            connect_args={
-                "timeout": CONNECT_TIMEOUT_S,
-                "server_settings": {"plan_cache_mode": "force_custom_plan"},
-            },
+            # a server that does not answer at all is an outage, not a request held open
+            connect_args={"timeout": CONNECT_TIMEOUT_S},
             # an error's message (logged) must not carry a statement's parameters: secrets
             hide_parameters=True,
         )
