@@ -389,10 +389,10 @@ async def test_a_claim_since_a_time_takes_only_what_fell_due_after_it(
 ) -> None:
     _, [old] = await publish(storage, [sub], due_ms=NOW_MS - 5 * SECOND_MS)
     _, [new] = await publish(storage, [sub], due_ms=NOW_MS)
-    since = NOW_MS - SECOND_MS
-    [c] = await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, since_ms=since)
+    after = NOW_MS - SECOND_MS
+    [c] = await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, after_ms=after)
     assert c.delivery.id == new.id
-    assert await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, since_ms=since) == []
+    assert await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS, after_ms=after) == []
     [c] = await storage.claim_due(NOW_MS, 10, 30 * SECOND_MS)
     assert c.delivery.id == old.id
 

@@ -68,11 +68,9 @@ class Claimer:
         self.wakeup = asyncio.Event()
         #: hot lanes' own claims and give-backs under way
         self._tasks: set[asyncio.Task[None]] = set()
-        #: the time up to which this loop's latest claim took all it might (None: it failed)
-        self._swept_ms: int | None = None
-        #: the latest claim that took all it might, when it ran, what it left out, and when
-        #: the latest claim of every due row ran (see _since)
+        #: when the latest claim ran and what it left out, if it took all it might (else None)
         self._exhausted: tuple[int, frozenset[str]] | None = None
+        #: when the latest claim of every due row ran (see _claim_after)
         self._full_ms: int | None = None
         self._found = metrics.claims.labels("yes")
         self._empty = metrics.claims.labels("no")
@@ -91,7 +89,6 @@ class Claimer:
                 self.wakeup.clear()
                 sched.slot_freed.clear()
                 sched.lane_freed.clear()
-                self._swept_ms = None
                 try:
                     got = await self.claim(min(room, CLAIM_BATCH))
                     outage_wait_s = 0.0
@@ -121,10 +118,9 @@ class Claimer:
         since = self._revocations.count
         excluded = self._scheduler.excluded(now)
         left_out = self._scheduler.left_out = frozenset(excluded)
-        after = self._since(now, left_out)
+        after = self._claim_after(now, left_out)
         self._exhausted = None
-        claimed = await self._storage.claim_due(now, limit, self.lease_ms, excluded, since_ms=after)
-        self._swept_ms = now
+        claimed = await self._storage.claim_due(now, limit, self.lease_ms, excluded, after_ms=after)
         if after is None:
             self._full_ms = now
         if len(claimed) < limit:
@@ -133,13 +129,13 @@ class Claimer:
         await self.accept(claimed, now, since)
         return len(claimed)
 
-    def _since(self, now_ms: int, left_out: frozenset[str]) -> int | None:
+    def _claim_after(self, now_ms: int, left_out: frozenset[str]) -> int | None:
         """Where the claim may start (None: at the oldest due row). While lanes are left out,
         their due rows pile up (a dead endpoint's), and a claim walks the due rows oldest
         first: one soon after a claim that took all it might, with no lane let back in
         since, asks only for what fell due after that one, less a margin. Whatever that
         misses (a row written late with an earlier due time) waits at most a poll interval:
-        a claim of every due row runs at least that often."""
+        a claim of every due row runs at least that often (the idle wait ends by then)."""
         if not left_out or self._exhausted is None or self._full_ms is None:
             return None
         at, before = self._exhausted
@@ -154,12 +150,16 @@ class Claimer:
         publish, a give-back, an outcome due at once): only what falls due later is asked
         for, so that a dead endpoint's backlog is not stepped over by every wait."""
         now = self._clock.now_ms()
+        swept = self._exhausted[0] if self._exhausted is not None else None
         try:
-            due = await self._storage.next_due_ms(excluded, self._swept_ms)
+            due = await self._storage.next_due_ms(excluded, swept)
         except Exception:
             return self._poll_s
         lanes = self._scheduler.lanes.values()
         limited = [ln.limited_until_ms for ln in lanes if ln.limited_until_ms > now]
+        if excluded and self._full_ms is not None:
+            # the next claim of every due row (_claim_after)
+            limited.append(self._full_ms + round(self._poll_s * 1000))
         if limited:
             due = min(limited) if due is None else min(due, *limited)
         if due is None:

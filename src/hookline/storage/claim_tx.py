@@ -108,12 +108,12 @@ class ClaimTx(QueueStatements):
         lease_ms: int,
         exclude: Collection[str],
         only: str | None,
-        since_ms: int | None = None,
+        after_ms: int | None = None,
     ) -> list[ClaimedDelivery]:
         token = ids.new_uuid()
-        since = -1 if since_ms is None else since_ms  # due times are never negative
+        after = -1 if after_ms is None else after_ms  # due times are never negative
         leased_ids = self._claim_ids(
-            conn, now_ms, limit, lease_ms, token, sorted(exclude), only, since
+            conn, now_ms, limit, lease_ms, token, sorted(exclude), only, after
         )
         if not leased_ids:
             return []

@@ -93,13 +93,13 @@ class DeliveriesSql(PublishTx, ClaimTx, OutcomeTx):
         exclude_subscriptions: Collection[str] = (),
         *,
         only_subscription: str | None = None,
-        since_ms: int | None = None,
+        after_ms: int | None = None,
     ) -> list[ClaimedDelivery]:
         if limit <= 0:
             return []
         return await self._transact(
             lambda conn: self._claim_tx(
-                conn, now_ms, limit, lease_ms, exclude_subscriptions, only_subscription, since_ms
+                conn, now_ms, limit, lease_ms, exclude_subscriptions, only_subscription, after_ms
             )
         )
 

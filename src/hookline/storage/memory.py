@@ -135,16 +135,16 @@ class _Queue(SubscriptionRows):
         exclude_subscriptions: Collection[str] = (),
         *,
         only_subscription: str | None = None,
-        since_ms: int | None = None,
+        after_ms: int | None = None,
     ) -> list[ClaimedDelivery]:
         if limit <= 0:
             return []
-        since = -1 if since_ms is None or only_subscription is not None else since_ms
+        after = -1 if after_ms is None or only_subscription is not None else after_ms
         due = [
             d
             for d in self._deliveries.values()
             if d["state"] in UNDELIVERED
-            and since < d["next_attempt_ms"] <= now_ms
+            and after < d["next_attempt_ms"] <= now_ms
             and (
                 d["subscription_id"] == only_subscription
                 if only_subscription is not None

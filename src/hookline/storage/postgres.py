@@ -57,7 +57,7 @@ _CLAIM = sa.text(
     UPDATE deliveries AS d
        SET state = 'delivering', lease_token = :token, next_attempt_ms = :until, updated_ms = :now
       FROM (SELECT id FROM deliveries
-             WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= :now AND next_attempt_ms > :since
+             WHERE {t.DUE_PREDICATE} AND next_attempt_ms <= :now AND next_attempt_ms > :after
               AND subscription_id NOT IN :exclude
              ORDER BY next_attempt_ms
              LIMIT :limit

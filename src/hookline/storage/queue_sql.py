@@ -161,15 +161,15 @@ class QueueStatements(SqlBase):
         token: str,
         exclude: Sequence[str],
         only: str | None,
-        since: int,
+        after: int,
     ) -> list[str]:
         """Lease due deliveries to ``token`` (only ``only``'s when given; else those due after
-        ``since``); return their ids."""
+        ``after``); return their ids."""
         params = {"token": token, "until": now_ms + lease_ms, "now": now_ms, "limit": limit}
         if only is not None:
             res = conn.execute(self._CLAIM_LANE, {**params, "only": only})
         else:
-            res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude), "since": since})
+            res = conn.execute(self._CLAIM, {**params, "exclude": list(exclude), "after": after})
         return [r[0] for r in res.all()]
 
     def _claimed(

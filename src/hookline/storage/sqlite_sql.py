@@ -132,14 +132,14 @@ def claim_ids(
     token: str,
     exclude: Sequence[str],
     only: str | None,
-    since: int,
+    after: int,
 ) -> list[str]:
     """Lease the due deliveries (``only``'s, when given) to ``token``; their ids. Two steps
     in the caller's write transaction, which no other writer can interleave."""
     if only is not None:
         found = conn.exec_driver_sql(_DUE_LANE, (only, now_ms, limit)).scalar_one()
     else:
-        params = (now_ms, since, json.dumps(list(exclude)), limit)
+        params = (now_ms, after, json.dumps(list(exclude)), limit)
         found = conn.exec_driver_sql(_DUE, params).scalar_one()
     leased: list[str] = json.loads(found)
     if leased:

@@ -122,6 +122,23 @@ async def test_a_claim_soon_after_one_that_took_all_it_might_starts_after_it(
     assert intake.started_of(other) == [late.id]
 
 
+async def test_while_lanes_are_left_out_the_wait_ends_by_the_next_claim_of_every_due_row(
+    world: World,
+) -> None:
+    """A claim that asks only for what fell due lately is followed, within a poll interval
+    (here 10 ms) of the latest claim of every due row, by another such claim: the loop's
+    wait ends by then even with nothing due."""
+    full = await world.subscription(max_in_flight=1)
+    await world.publish(full, 2)  # one starts, one waits: the lane is full
+    intake = Intake(world)
+    await intake.claimer.claim(10)  # every due row
+    world.clock.advance(4)
+    await intake.claimer.claim(10)  # only what fell due lately
+    left_out = intake.scheduler.left_out
+    assert left_out == {full.id}
+    assert await intake.claimer._idle_wait_s(left_out) == pytest.approx(0.006)
+
+
 async def test_what_a_lane_cannot_hold_goes_back_and_the_lane_claims_for_itself(
     world: World,
 ) -> None:

@@ -67,14 +67,14 @@ class Deliveries(abc.ABC):
         exclude_subscriptions: Collection[str] = (),
         *,
         only_subscription: str | None = None,
-        since_ms: int | None = None,
+        after_ms: int | None = None,
     ) -> list[ClaimedDelivery]:
         """Lease up to ``limit`` due deliveries (pending and due, or with an expired lease),
         oldest due first, skipping the subscriptions in ``exclude_subscriptions``, or with
         ``only_subscription`` only that one's. No two callers ever hold the same delivery's
         lease at once. Pull subscriptions' deliveries are taken only with
         ``only_subscription`` (their consumer's pull), never by the workers' claims. With
-        ``since_ms``, only those due after it: a worker's claim soon after one that took all
+        ``after_ms``, only those due after it: a worker's claim soon after one that took all
         it might does not step over what that one left (a full lane's backlog) again."""
 
     @abc.abstractmethod
